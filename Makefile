@@ -1,0 +1,108 @@
+# sno: make builds build/sno-relay and build/sno-agent; see README.md.
+# One build directory per flavour: build/ (release), build-asan/ (ASan+UBSan).
+
+CC ?= cc
+PKGS := libwebsockets libcjson libsodium inih libcurl libcrypto
+FLAVOUR ?= release
+ifeq ($(FLAVOUR),asan)
+B := build-asan
+OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+	-fno-sanitize-recover=all
+LDOPT := -fsanitize=address,undefined
+else
+B := build
+OPT := -O2 -g -fstack-protector-strong -D_FORTIFY_SOURCE=2
+LDOPT := -Wl,-z,relro,-z,now
+endif
+
+WARN := -std=c11 -Wall -Wextra -Wshadow -Wformat=2 -Werror \
+	-Wstrict-prototypes -Wmissing-prototypes -Wmissing-declarations \
+	-Wpointer-arith -Wcast-qual -Wwrite-strings -Wvla -Wundef
+CFLAGS := $(WARN) $(OPT) -D_DEFAULT_SOURCE -D_GNU_SOURCE -Icommon \
+	$(shell pkg-config --cflags $(PKGS) 2>/dev/null) -MMD -MP
+LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lpthread
+VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+CFLAGS += -DSNO_VERSION=\"$(VERSION)\"
+
+COMMON_SRC := $(wildcard common/*.c)
+RELAY_SRC := $(wildcard relay/*.c)
+AGENT_SRC := $(wildcard agent/*.c)
+COMMON_OBJ := $(COMMON_SRC:%.c=$(B)/%.o)
+RELAY_OBJ := $(RELAY_SRC:%.c=$(B)/%.o)
+AGENT_OBJ := $(AGENT_SRC:%.c=$(B)/%.o)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
+
+BINS := $(B)/sno-relay $(if $(AGENT_SRC),$(B)/sno-agent)
+
+.PHONY: all deps test unit integration asan asan-test run clean bench \
+	format check install node-deps
+all: $(BINS) $(UNIT_BIN)
+
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(B)/sno-relay: $(RELAY_OBJ) $(COMMON_OBJ)
+	$(CC) $(LDOPT) -o $@ $^ $(LDLIBS)
+
+$(B)/sno-agent: $(AGENT_OBJ) $(COMMON_OBJ)
+	$(CC) $(LDOPT) -o $@ $^ $(LDLIBS)
+
+# A unit test links its module's objects (never main.o): test_relay_* the
+# relay's, test_agent_* the agent's, anything else common/ alone.
+unit_objs = $(COMMON_OBJ) $(if $(findstring test_relay_,$(1)),$(filter-out \
+	%/main.o,$(RELAY_OBJ))) $(if $(findstring test_agent_,$(1)),$(filter-out \
+	%/main.o,$(AGENT_OBJ)))
+.SECONDEXPANSION:
+$(B)/tests/%: $(B)/tests/unit/%.o $$(call unit_objs,$$*)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDOPT) -o $@ $^ $(LDLIBS) -lcmocka
+
+deps:
+	@sh packaging/install-deps.sh
+
+node-deps: tests/integration/node_modules/.package-lock.json
+tests/integration/node_modules/.package-lock.json: tests/integration/package-lock.json
+	cd tests/integration && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+unit: $(UNIT_BIN)
+	@sh tests/run-unit.sh $(UNIT_BIN)
+
+integration: $(BINS) node-deps
+	@SNO_BUILD=$(B) sh tests/run-integration.sh
+
+# The one command that runs every test; it ends with "N passed, N failed".
+test: deps
+	@$(MAKE) --no-print-directory all node-deps
+	@sh tests/run-all.sh $(B)
+
+asan:
+	@$(MAKE) --no-print-directory FLAVOUR=asan all
+
+asan-test: deps
+	@$(MAKE) --no-print-directory FLAVOUR=asan all node-deps
+	@sh tests/run-all.sh build-asan
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	@sh packaging/run-demo.sh $(B)
+
+format:
+	clang-format -i common/*.[ch] relay/*.[ch] $(wildcard agent/*.[ch])
+
+check: test
+	@clang-format --dry-run -Werror common/*.[ch] relay/*.[ch] \
+		$(wildcard agent/*.[ch])
+
+PREFIX ?= /usr/local
+install: all
+	install -D -m 0755 $(B)/sno-relay $(DESTDIR)$(PREFIX)/bin/sno-relay
+	$(if $(AGENT_SRC),install -D -m 0755 $(B)/sno-agent \
+		$(DESTDIR)$(PREFIX)/bin/sno-agent)
+
+clean:
+	rm -rf build build-asan build-fuzz
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

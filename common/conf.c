@@ -1,0 +1,172 @@
+/*
+ * libinih reads the file; we feed it lines through our own reader so that
+ * each handler call knows its line number.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <ini.h>
+
+#include "conf.h"
+
+struct conf_ctx {
+	FILE *fp;
+	int line;
+	conf_handler h;
+	void *user;
+	int err_line;
+	char err[CONF_ERR_LEN];
+};
+
+static char *
+conf_reader(char *str, int num, void *stream)
+{
+	struct conf_ctx *c = stream;
+	char *r = fgets(str, num, c->fp);
+
+	if (r)
+		c->line++;
+	return r;
+}
+
+static int
+conf_cb(void *user, const char *section, const char *name, const char *value)
+{
+	struct conf_ctx *c = user;
+	char err[CONF_ERR_LEN] = "";
+
+	if (c->err_line)
+		return 1; /* report only the first error */
+	if (c->h(c->user, section, name, value, c->line, err) < 0) {
+		c->err_line = c->line;
+		snprintf(c->err, sizeof(c->err), "%s", err);
+		return 0;
+	}
+	return 1;
+}
+
+int
+conf_parse(const char *path, conf_handler h, void *user,
+    char err[CONF_ERR_LEN])
+{
+	struct conf_ctx c = {.h = h, .user = user};
+	int r;
+
+	if ((c.fp = fopen(path, "r")) == NULL) {
+		snprintf(err, CONF_ERR_LEN, "%s:0: cannot open: %s", path,
+		    strerror(errno));
+		return -1;
+	}
+	r = ini_parse_stream(conf_reader, &c, conf_cb, &c);
+	fclose(c.fp);
+	if (c.err_line) {
+		snprintf(err, CONF_ERR_LEN, "%s:%d: %s", path, c.err_line,
+		    c.err);
+		return -1;
+	}
+	if (r != 0) {
+		snprintf(err, CONF_ERR_LEN, "%s:%d: syntax error", path, r);
+		return -1;
+	}
+	return 0;
+}
+
+const struct conf_key *
+conf_find(const struct conf_key *t, const char *name)
+{
+	for (; t->name; t++)
+		if (strcmp(t->name, name) == 0)
+			return t;
+	return NULL;
+}
+
+static int
+parse_bool(const char *v, int *out)
+{
+	static const char *const yes[] = {"yes", "true", "on", "1"};
+	static const char *const no[] = {"no", "false", "off", "0"};
+
+	for (size_t i = 0; i < 4; i++) {
+		if (strcasecmp(v, yes[i]) == 0)
+			return *out = 1, 0;
+		if (strcasecmp(v, no[i]) == 0)
+			return *out = 0, 0;
+	}
+	return -1;
+}
+
+int
+conf_set(const struct conf_key *k, void *base, const char *value, char *err)
+{
+	char *field = (char *)base + k->off;
+	char *end;
+	long l;
+	int b;
+
+	switch (k->type) {
+	case CONF_STR:
+		if (k->max > 0 && strlen(value) > (size_t)k->max) {
+			snprintf(err, CONF_ERR_LEN,
+			    "%s: longer than %ld characters", k->name, k->max);
+			return -1;
+		}
+		free(*(char **)field);
+		if ((*(char **)field = strdup(value)) == NULL) {
+			snprintf(err, CONF_ERR_LEN, "out of memory");
+			return -1;
+		}
+		return 0;
+	case CONF_INT:
+		errno = 0;
+		l = strtol(value, &end, 10);
+		if (errno || end == value || *end != '\0') {
+			snprintf(err, CONF_ERR_LEN, "%s: '%s' is not a number",
+			    k->name, value);
+			return -1;
+		}
+		if (l < k->min || l > k->max) {
+			snprintf(err, CONF_ERR_LEN,
+			    "%s: %ld is out of range %ld..%ld", k->name, l,
+			    k->min, k->max);
+			return -1;
+		}
+		*(long *)field = l;
+		return 0;
+	case CONF_BOOL:
+		if (parse_bool(value, &b) < 0) {
+			snprintf(err, CONF_ERR_LEN,
+			    "%s: '%s' is not yes or no", k->name, value);
+			return -1;
+		}
+		*(int *)field = b;
+		return 0;
+	}
+	return -1;
+}
+
+void
+conf_defaults(const struct conf_key *t, void *base)
+{
+	char err[CONF_ERR_LEN];
+
+	for (; t->name; t++)
+		if (t->def && conf_set(t, base, t->def, err) < 0)
+			abort(); /* a bad default is a programming error */
+}
+
+void
+conf_free_strings(const struct conf_key *t, void *base)
+{
+	for (; t->name; t++) {
+		if (t->type == CONF_STR) {
+			char **p = (char **)((char *)base + t->off);
+
+			free(*p);
+			*p = NULL;
+		}
+	}
+}
