@@ -1,0 +1,149 @@
+'use strict';
+// Starts a real sno-relay process for a test file: free port, generated INI
+// config in a fresh temp dir, waits for the "relay ready" log line, and stops
+// the process by PID (SIGTERM, then SIGKILL after 3 s).
+
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { spawn, spawnSync } = require('node:child_process');
+const { freePort } = require('./wait');
+
+const RELAY_BIN =
+  process.env.SNO_RELAY ||
+  path.resolve(__dirname, '../../../build/sno-relay');
+
+const DEMO_APP = {
+  name: 'demo',
+  id: '1',
+  key: 'demo-key',
+  secret: 'demo-secret',
+  client_events: 'yes',
+};
+
+const live = new Set();
+process.on('exit', () => {
+  for (const child of live) {
+    try {
+      child.kill('SIGKILL');
+    } catch (_) {
+      /* already gone */
+    }
+  }
+});
+
+function tmpDir() {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'sno-it-'));
+}
+
+// Render the INI text. relayKeys and each app's keys are written as given,
+// so a test can set any key the relay knows (or a bad one, for config tests).
+function renderConfig(relayKeys, apps) {
+  const lines = ['[relay]'];
+  for (const [k, v] of Object.entries(relayKeys)) lines.push(`${k} = ${v}`);
+  for (const app of apps) {
+    lines.push('', `[app ${app.name}]`);
+    for (const [k, v] of Object.entries(app)) {
+      if (k !== 'name' && v !== undefined) lines.push(`${k} = ${v}`);
+    }
+  }
+  return lines.join('\n') + '\n';
+}
+
+/*
+ * Start a relay. opts.relay: extra [relay] keys (listen is filled in);
+ * opts.apps: list of app sections (default: the demo app, merged with
+ * opts.app). Resolves to {port, pid, configFile, dir, logs(), stop(),
+ * exited}. Rejects if "relay ready" does not appear within 10 s.
+ */
+async function startRelay(opts = {}) {
+  const port = await freePort();
+  const dir = opts.dir || tmpDir();
+  const relayKeys = { listen: `127.0.0.1:${port}`, ...(opts.relay || {}) };
+  const apps = opts.apps || [{ ...DEMO_APP, ...(opts.app || {}) }];
+  const configFile = path.join(dir, 'relay.ini');
+  fs.writeFileSync(configFile, renderConfig(relayKeys, apps));
+
+  if (!fs.existsSync(RELAY_BIN)) {
+    throw new Error(`relay binary not found at ${RELAY_BIN} (run make)`);
+  }
+  const child = spawn(RELAY_BIN, ['-c', configFile], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  live.add(child);
+  let stderr = '';
+  let exitInfo = null;
+  const exited = new Promise((resolve) => {
+    child.on('exit', (code, signal) => {
+      exitInfo = { code, signal };
+      live.delete(child);
+      resolve(exitInfo);
+    });
+  });
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (d) => {
+    stderr += d;
+  });
+
+  await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`relay not ready within 10 s; stderr:\n${stderr}`));
+    }, 10000);
+    const check = () => {
+      if (/relay ready/.test(stderr)) {
+        clearTimeout(timer);
+        child.stderr.off('data', check);
+        resolve();
+      }
+    };
+    child.stderr.on('data', check);
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(
+        `relay exited before ready (code=${code} signal=${signal}); ` +
+        `stderr:\n${stderr}`));
+    });
+    check();
+  });
+
+  async function stop() {
+    if (exitInfo) return exitInfo;
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => {
+      if (!exitInfo) child.kill('SIGKILL');
+    }, 3000);
+    const info = await exited;
+    clearTimeout(timer);
+    return info;
+  }
+
+  return {
+    port,
+    pid: child.pid,
+    dir,
+    configFile,
+    apps,
+    app: apps[0],
+    logs: () => stderr,
+    alive: () => exitInfo === null,
+    exitInfo: () => exitInfo,
+    exited,
+    stop,
+  };
+}
+
+// Run the relay binary to completion with args (for CLI tests).
+function runRelayCli(args, timeoutMs = 5000) {
+  const r = spawnSync(RELAY_BIN, args, { encoding: 'utf8', timeout: timeoutMs });
+  return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
+}
+
+module.exports = {
+  RELAY_BIN,
+  DEMO_APP,
+  startRelay,
+  renderConfig,
+  runRelayCli,
+  tmpDir,
+};
