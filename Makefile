@@ -41,13 +41,16 @@ all: $(BINS) $(UNIT_BIN)
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	@echo "  CC      $<"
+	@$(CC) $(CFLAGS) -c -o $@ $<
 
 $(B)/sno-relay: $(RELAY_OBJ) $(COMMON_OBJ)
-	$(CC) $(LDOPT) -o $@ $^ $(LDLIBS)
+	@echo "  LD      $@"
+	@$(CC) $(LDOPT) -o $@ $^ $(LDLIBS)
 
 $(B)/sno-agent: $(AGENT_OBJ) $(COMMON_OBJ)
-	$(CC) $(LDOPT) -o $@ $^ $(LDLIBS)
+	@echo "  LD      $@"
+	@$(CC) $(LDOPT) -o $@ $^ $(LDLIBS)
 
 # A unit test links its module's objects (never main.o): test_relay_* the
 # relay's, test_agent_* the agent's, anything else common/ alone.
@@ -57,7 +60,8 @@ unit_objs = $(COMMON_OBJ) $(if $(findstring test_relay_,$(1)),$(filter-out \
 .SECONDEXPANSION:
 $(B)/tests/%: $(B)/tests/unit/%.o $$(call unit_objs,$$*)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDOPT) -o $@ $^ $(LDLIBS) -lcmocka
+	@echo "  LD      $@"
+	@$(CC) $(LDOPT) -o $@ $^ $(LDLIBS) -lcmocka
 
 deps:
 	@sh packaging/install-deps.sh

@@ -57,19 +57,19 @@ conf_parse(const char *path, conf_handler h, void *user,
 	int r;
 
 	if ((c.fp = fopen(path, "r")) == NULL) {
-		snprintf(err, CONF_ERR_LEN, "%s:0: cannot open: %s", path,
+		snprintf(err, CONF_ERR_LEN, "%.200s:0: cannot open: %s", path,
 		    strerror(errno));
 		return -1;
 	}
 	r = ini_parse_stream(conf_reader, &c, conf_cb, &c);
 	fclose(c.fp);
 	if (c.err_line) {
-		snprintf(err, CONF_ERR_LEN, "%s:%d: %s", path, c.err_line,
+		snprintf(err, CONF_ERR_LEN, "%.200s:%d: %.300s", path, c.err_line,
 		    c.err);
 		return -1;
 	}
 	if (r != 0) {
-		snprintf(err, CONF_ERR_LEN, "%s:%d: syntax error", path, r);
+		snprintf(err, CONF_ERR_LEN, "%.200s:%d: syntax error", path, r);
 		return -1;
 	}
 	return 0;

@@ -1,0 +1,426 @@
+/*
+ * Channels, subscriptions and presence (PUSHER-PROTOCOL.md 1.5-1.7). A
+ * channel exists while it has subscribers (or a fresh cache slot); publishing
+ * walks its subscriber list once and queues one shared frame on each.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "channel.h"
+#include "clock.h"
+#include "log.h"
+#include "metrics.h"
+#include "webhook.h"
+
+static const struct {
+	const char *prefix;
+	int kind;
+} prefixes[] = {
+	{"private-encrypted-cache-", CH_PRIVATE | CH_ENCRYPTED | CH_CACHE},
+	{"private-encrypted-", CH_PRIVATE | CH_ENCRYPTED},
+	{"private-cache-", CH_PRIVATE | CH_CACHE},
+	{"private-", CH_PRIVATE},
+	{"presence-cache-", CH_PRESENCE | CH_CACHE},
+	{"presence-", CH_PRESENCE},
+	{"cache-", CH_CACHE},
+	{"#server-to-user-", CH_USER},
+};
+
+int
+channel_kind(const char *name, size_t len)
+{
+	size_t i, start = 0;
+	int kind = CH_PUBLIC;
+
+	if (len == 0 || len > CHANNEL_NAME_MAX)
+		return -1;
+	for (i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+		size_t pl = strlen(prefixes[i].prefix);
+
+		if (len > pl && strncmp(name, prefixes[i].prefix, pl) == 0) {
+			kind = prefixes[i].kind;
+			break;
+		}
+	}
+	if (kind == CH_USER)
+		start = 1;
+	for (i = start; i < len; i++) {
+		char ch = name[i];
+
+		if (!(ch >= 'a' && ch <= 'z') && !(ch >= 'A' && ch <= 'Z') &&
+		    !(ch >= '0' && ch <= '9') && !strchr("_-=@,.;", ch))
+			return -1;
+	}
+	return kind;
+}
+
+struct channel *
+channel_find(struct app *a, const char *name)
+{
+	struct hnode *n = hmap_get(&a->channels, name, strlen(name));
+
+	return n ? hmap_entry(n, struct channel, node) : NULL;
+}
+
+static struct channel *
+channel_new(struct app *a, const char *name)
+{
+	struct channel *ch = calloc(1, sizeof(*ch));
+
+	if (ch == NULL || (ch->name = strdup(name)) == NULL)
+		goto fail;
+	ch->app = a;
+	ch->kind = channel_kind(name, strlen(name));
+	TAILQ_INIT(&ch->subs);
+	if ((ch->kind & CH_PRESENCE) && hmap_init(&ch->members, 16) < 0)
+		goto fail;
+	if (hmap_put(&a->channels, &ch->node, ch->name, strlen(ch->name)) < 0)
+		goto fail;
+	a->relay->nchannels++;
+	return ch;
+fail:
+	if (ch) {
+		hmap_free(&ch->members);
+		free(ch->name);
+	}
+	free(ch);
+	return NULL;
+}
+
+static void
+channel_drop(struct channel *ch)
+{
+	struct app *a = ch->app;
+	struct hnode *n, *nx;
+	size_t i;
+
+	if (ch->kind & CH_PRESENCE) {
+		HMAP_FOREACH_SAFE(&ch->members, i, n, nx) {
+			struct member *m = hmap_entry(n, struct member, node);
+
+			free(m->user_id);
+			free(m->user_info);
+			free(m);
+		}
+		hmap_free(&ch->members);
+	}
+	hmap_del(&a->channels, &ch->node);
+	a->relay->nchannels--;
+	msg_unref(ch->cache);
+	free(ch->cache_data);
+	free(ch->name);
+	free(ch);
+}
+
+/* A channel with no subscribers lives on only to keep a fresh cache. */
+static void
+channel_maybe_drop(struct channel *ch)
+{
+	if (ch->nsubs == 0 && channel_cache_get(ch) == NULL)
+		channel_drop(ch);
+}
+
+void
+channel_free_all(struct app *a)
+{
+	struct hnode *n, *nx;
+	size_t i;
+
+	HMAP_FOREACH_SAFE(&a->channels, i, n, nx)
+		channel_drop(hmap_entry(n, struct channel, node));
+}
+
+struct sub *
+channel_sub_of(struct conn *c, const char *name)
+{
+	struct sub *s;
+
+	LIST_FOREACH(s, &c->subs, conn_entry)
+		if (strcmp(s->ch->name, name) == 0)
+			return s;
+	return NULL;
+}
+
+static int
+member_join(struct channel *ch, const char *user_id, const char *user_info,
+    struct member **out)
+{
+	struct hnode *n = hmap_get(&ch->members, user_id, strlen(user_id));
+	struct member *m;
+
+	if (n) {
+		m = hmap_entry(n, struct member, node);
+		m->conns++;
+		*out = m;
+		return 0;
+	}
+	if (ch->members.n >= PRESENCE_MAX_MEMBERS)
+		return -ENOSPC;
+	if ((m = calloc(1, sizeof(*m))) == NULL)
+		return -ENOMEM;
+	m->user_id = strdup(user_id);
+	m->user_info = user_info ? strdup(user_info) : NULL;
+	if (!m->user_id || (user_info && !m->user_info) ||
+	    hmap_put(&ch->members, &m->node, m->user_id,
+		strlen(m->user_id)) < 0) {
+		free(m->user_id);
+		free(m->user_info);
+		free(m);
+		return -ENOMEM;
+	}
+	m->conns = 1;
+	*out = m;
+	return 1;
+}
+
+/* Sends a presence member event to every subscriber but the member's own. */
+static void
+member_announce(struct channel *ch, const char *ev, const struct member *m,
+    const struct conn *self)
+{
+	struct buf b;
+	struct msg *f = NULL;
+	int e;
+
+	buf_init(&b, 4096);
+	e = buf_adds(&b, "{\"user_id\":");
+	e |= buf_add_json_string(&b, m->user_id);
+	if (strcmp(ev, "pusher_internal:member_added") == 0) {
+		e |= buf_adds(&b, ",\"user_info\":");
+		e |= buf_adds(&b, m->user_info ? m->user_info : "null");
+	}
+	e |= buf_add(&b, "}", 1);
+	if (e == 0)
+		f = relay_frame(ev, ch->name, b.data, b.len, 0, NULL);
+	if (f)
+		channel_publish(ch, f, self);
+	msg_unref(f);
+	buf_free(&b);
+}
+
+int
+channel_subscribe(struct app *a, struct conn *c, const char *name,
+    const char *user_id, const char *user_info, struct sub **out)
+{
+	struct channel *ch;
+	struct sub *s;
+	int r, created = 0, joined = 0;
+
+	if (channel_sub_of(c, name))
+		return -EEXIST;
+	if ((ch = channel_find(a, name)) == NULL) {
+		if ((ch = channel_new(a, name)) == NULL)
+			return -ENOMEM;
+		created = 1;
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	if (ch->kind & CH_PRESENCE) {
+		if ((r = member_join(ch, user_id, user_info, &s->member)) < 0)
+			goto fail;
+		joined = r;
+	}
+	s->conn = c;
+	s->ch = ch;
+	TAILQ_INSERT_TAIL(&ch->subs, s, ch_entry);
+	LIST_INSERT_HEAD(&c->subs, s, conn_entry);
+	c->nsubs++;
+	a->relay->nsubs++;
+	if (ch->nsubs++ == 0)
+		webhook_event(a, "channel_occupied", ch->name, NULL);
+	if (joined) {
+		webhook_event(a, "member_added", ch->name, user_id);
+		member_announce(ch, "pusher_internal:member_added", s->member,
+		    c);
+	}
+	*out = s;
+	return 0;
+fail:
+	free(s);
+	if (created)
+		channel_drop(ch);
+	return r;
+}
+
+void
+channel_unsubscribe(struct sub *s)
+{
+	struct channel *ch = s->ch;
+	struct conn *c = s->conn;
+	struct app *a = ch->app;
+	struct member *m = s->member;
+
+	TAILQ_REMOVE(&ch->subs, s, ch_entry);
+	LIST_REMOVE(s, conn_entry);
+	c->nsubs--;
+	a->relay->nsubs--;
+	ch->nsubs--;
+	free(s);
+	if (m && --m->conns == 0) {
+		hmap_del(&ch->members, &m->node);
+		webhook_event(a, "member_removed", ch->name, m->user_id);
+		member_announce(ch, "pusher_internal:member_removed", m, c);
+		free(m->user_id);
+		free(m->user_info);
+		free(m);
+	}
+	if (ch->nsubs == 0) {
+		webhook_event(a, "channel_vacated", ch->name, NULL);
+		channel_maybe_drop(ch);
+	}
+}
+
+void
+channel_unsubscribe_all(struct conn *c)
+{
+	while (!LIST_EMPTY(&c->subs))
+		channel_unsubscribe(LIST_FIRST(&c->subs));
+}
+
+int
+channel_publish(struct channel *ch, struct msg *m, const struct conn *except)
+{
+	struct sub *s, *next;
+	int n = 0;
+
+	/* _SAFE: a slow consumer is only marked here, never freed. */
+	for (s = TAILQ_FIRST(&ch->subs); s; s = next) {
+		next = TAILQ_NEXT(s, ch_entry);
+		if (s->conn == except)
+			continue;
+		if (relay_conn_send(s->conn, m, 0) == 0)
+			n++;
+	}
+	metrics.delivered += (uint64_t)n;
+	return n;
+}
+
+int
+channel_user_count(const struct channel *ch)
+{
+	return (ch->kind & CH_PRESENCE) ? (int)ch->members.n : 0;
+}
+
+int
+channel_presence_json(struct channel *ch, struct buf *b)
+{
+	struct hnode *n, *nx;
+	size_t i;
+	int e = 0, first = 1;
+
+	e |= buf_adds(b, "{\"presence\":{\"ids\":[");
+	HMAP_FOREACH_SAFE(&ch->members, i, n, nx) {
+		struct member *m = hmap_entry(n, struct member, node);
+
+		e |= buf_adds(b, first ? "" : ",");
+		e |= buf_add_json_string(b, m->user_id);
+		first = 0;
+	}
+	e |= buf_adds(b, "],\"hash\":{");
+	first = 1;
+	HMAP_FOREACH_SAFE(&ch->members, i, n, nx) {
+		struct member *m = hmap_entry(n, struct member, node);
+
+		e |= buf_adds(b, first ? "" : ",");
+		e |= buf_add_json_string(b, m->user_id);
+		e |= buf_add(b, ":", 1);
+		e |= buf_adds(b, m->user_info ? m->user_info : "null");
+		first = 0;
+	}
+	e |= buf_printf(b, "},\"count\":%zu}}", ch->members.n);
+	return e ? -ENOMEM : 0;
+}
+
+void
+channel_cache_store(struct channel *ch, struct msg *m, const char *data,
+    size_t dlen)
+{
+	char *copy = malloc(dlen + 1);
+
+	if (copy == NULL)
+		return;
+	memcpy(copy, data, dlen);
+	copy[dlen] = '\0';
+	msg_unref(ch->cache);
+	free(ch->cache_data);
+	ch->cache = msg_ref(m);
+	ch->cache_data = copy;
+	ch->cache_ms = clock_mono_ms();
+}
+
+int
+channel_cache_put(struct app *a, const char *name, struct msg *m,
+    const char *data, size_t dlen)
+{
+	struct channel *ch = channel_find(a, name);
+
+	if (ch == NULL && (ch = channel_new(a, name)) == NULL)
+		return -ENOMEM;
+	channel_cache_store(ch, m, data, dlen);
+	return 0;
+}
+
+struct msg *
+channel_cache_get(struct channel *ch)
+{
+	if (ch->cache && clock_mono_ms() - ch->cache_ms > CACHE_TTL_MS) {
+		msg_unref(ch->cache);
+		free(ch->cache_data);
+		ch->cache = NULL;
+		ch->cache_data = NULL;
+	}
+	return ch->cache;
+}
+
+struct user *
+user_find(struct app *a, const char *id)
+{
+	struct hnode *n = hmap_get(&a->users, id, strlen(id));
+
+	return n ? hmap_entry(n, struct user, node) : NULL;
+}
+
+int
+user_signin(struct conn *c, const char *id)
+{
+	struct app *a = c->app;
+	struct user *u;
+
+	user_signout(c);
+	if ((u = user_find(a, id)) == NULL) {
+		if ((u = calloc(1, sizeof(*u))) == NULL ||
+		    (u->id = strdup(id)) == NULL ||
+		    hmap_put(&a->users, &u->node, u->id, strlen(u->id)) < 0) {
+			if (u)
+				free(u->id);
+			free(u);
+			return -ENOMEM;
+		}
+		LIST_INIT(&u->conns);
+	}
+	if ((c->user_id = strdup(id)) == NULL)
+		return -ENOMEM;
+	LIST_INSERT_HEAD(&u->conns, c, user_entry);
+	return 0;
+}
+
+void
+user_signout(struct conn *c)
+{
+	struct user *u;
+
+	if (c->user_id == NULL)
+		return;
+	LIST_REMOVE(c, user_entry);
+	u = user_find(c->app, c->user_id);
+	if (u && LIST_EMPTY(&u->conns)) {
+		hmap_del(&c->app->users, &u->node);
+		free(u->id);
+		free(u);
+	}
+	free(c->user_id);
+	c->user_id = NULL;
+}

@@ -1,0 +1,57 @@
+/*
+ * Channels of one app: kinds by name prefix, subscriptions, presence members,
+ * cache slots, signed-in users, and publishing a shared frame to every
+ * subscriber. Knows nothing of lws; talks to webhook.c for occupancy events.
+ */
+#ifndef SNO_CHANNEL_H
+#define SNO_CHANNEL_H
+
+#include "relay.h"
+
+#define CHANNEL_NAME_MAX 200
+#define PRESENCE_MAX_MEMBERS 100
+#define PRESENCE_MAX_INFO 1024
+#define PRESENCE_MAX_ID 128
+#define CACHE_TTL_MS (30 * 60 * 1000)
+
+/* Kind flags for a valid name; -1 when the name is invalid. */
+int channel_kind(const char *name, size_t len);
+struct channel *channel_find(struct app *a, const char *name);
+/*
+ * Subscribes c to name (must be valid). For presence, user_id and user_info
+ * (JSON text or NULL) identify the member. On success *out is the new sub.
+ * Returns 0, -EEXIST when already subscribed, -ENOSPC when the presence
+ * channel is full, -ENOMEM.
+ */
+int channel_subscribe(struct app *a, struct conn *c, const char *name,
+    const char *user_id, const char *user_info, struct sub **out);
+/* The sub of c on name, or NULL. */
+struct sub *channel_sub_of(struct conn *c, const char *name);
+/* Removes s (member_removed and vacancy handled); frees s. */
+void channel_unsubscribe(struct sub *s);
+void channel_unsubscribe_all(struct conn *c);
+/* Frees every channel of a (at shutdown). */
+void channel_free_all(struct app *a);
+/* Queues m to every subscriber of ch but except; returns the count. */
+int channel_publish(struct channel *ch, struct msg *m,
+    const struct conn *except);
+/* Appends {"presence":{"ids":[..],"hash":{..},"count":n}} to out. */
+int channel_presence_json(struct channel *ch, struct buf *out);
+/* Number of distinct presence users. */
+int channel_user_count(const struct channel *ch);
+/* Remembers the frame (and data) of the last event of a cache channel. */
+void channel_cache_store(struct channel *ch, struct msg *m, const char *data,
+    size_t dlen);
+/* Same, creating the channel when it has no subscribers; 0 or -ENOMEM. */
+int channel_cache_put(struct app *a, const char *name, struct msg *m,
+    const char *data, size_t dlen);
+/* The cached frame if fresh, else NULL (and the slot is emptied). */
+struct msg *channel_cache_get(struct channel *ch);
+
+/* Signs c in as user id (replacing an earlier signin); 0 or -ENOMEM. */
+int user_signin(struct conn *c, const char *id);
+void user_signout(struct conn *c);
+/* The signed-in user id of the app, or NULL. */
+struct user *user_find(struct app *a, const char *id);
+
+#endif

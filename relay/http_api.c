@@ -1,0 +1,462 @@
+/*
+ * Pusher HTTP API: routing, signature check (auth.c), validation, and
+ * publishing through channel.c. Every answer is JSON; errors say what was
+ * wrong as {"error":"..."}.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+
+#include "auth.h"
+#include "channel.h"
+#include "clock.h"
+#include "http_api.h"
+#include "log.h"
+#include "metrics.h"
+
+static int
+fail(struct buf *out, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int
+fail(struct buf *out, int status, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	buf_reset(out);
+	buf_adds(out, "{\"error\":");
+	buf_add_json_string(out, msg);
+	buf_adds(out, "}");
+	return status;
+}
+
+size_t
+http_api_max_body(const struct relay *r)
+{
+	/* A batch of events, each with data up to the limit, plus envelope. */
+	return (size_t)r->conf->max_message_bytes * 10 + 256 * 1024;
+}
+
+static int
+socket_id_ok(const char *s)
+{
+	const char *dot = strchr(s, '.');
+
+	if (!dot || dot == s || !dot[1] || strlen(s) > 30)
+		return 0;
+	for (; *s; s++)
+		if (s != dot && (*s < '0' || *s > '9'))
+			return 0;
+	return 1;
+}
+
+/* Appends {attrs} of one channel for info; with_name: "name":{attrs}. */
+static int
+channel_info(struct app *a, const char *name, int want_users, int want_subs,
+    int with_name, struct buf *out)
+{
+	struct channel *ch = channel_find(a, name);
+	int kind = channel_kind(name, strlen(name)), e = 0, comma = 0;
+
+	if (with_name) {
+		e |= buf_add_json_string(out, name);
+		e |= buf_adds(out, ":");
+	}
+	e |= buf_adds(out, "{");
+	if (want_users && (kind & CH_PRESENCE)) {
+		e |= buf_printf(out, "\"user_count\":%d",
+		    ch ? channel_user_count(ch) : 0);
+		comma = 1;
+	}
+	if (want_subs && !(kind & CH_PRESENCE))
+		e |= buf_printf(out, "%s\"subscription_count\":%d",
+		    comma ? "," : "", ch ? ch->nsubs : 0);
+	e |= buf_adds(out, "}");
+	return e;
+}
+
+struct event_req {
+	const char *name;
+	char *data;	/* owned */
+	size_t dlen;
+	const char *chans[HTTP_API_MAX_CHANNELS];
+	int nchans;
+	const char *socket_id;
+	const char *info;
+};
+
+/* Validates one event object; returns 0 or an HTTP status with out set. */
+static int
+event_parse(struct relay *r, cJSON *ev, struct event_req *q, struct buf *out)
+{
+	cJSON *name = cJSON_GetObjectItemCaseSensitive(ev, "name");
+	cJSON *data = cJSON_GetObjectItemCaseSensitive(ev, "data");
+	cJSON *chs = cJSON_GetObjectItemCaseSensitive(ev, "channels");
+	cJSON *ch = cJSON_GetObjectItemCaseSensitive(ev, "channel");
+	cJSON *sid = cJSON_GetObjectItemCaseSensitive(ev, "socket_id");
+	cJSON *info = cJSON_GetObjectItemCaseSensitive(ev, "info");
+	cJSON *it;
+
+	memset(q, 0, sizeof(*q));
+	if (!cJSON_IsObject(ev))
+		return fail(out, 400, "Each event must be a JSON object");
+	if (!cJSON_IsString(name) || !name->valuestring[0] ||
+	    strlen(name->valuestring) > HTTP_API_EVENT_NAME_MAX)
+		return fail(out, 400, "name must be a string of 1 to %d "
+		    "characters", HTTP_API_EVENT_NAME_MAX);
+	q->name = name->valuestring;
+	if (data == NULL)
+		return fail(out, 400, "data is missing");
+	q->data = cJSON_IsString(data) ? strdup(data->valuestring)
+				       : cJSON_PrintUnformatted(data);
+	if (q->data == NULL)
+		return fail(out, 400, "data could not be read");
+	q->dlen = strlen(q->data);
+	if (q->dlen > (size_t)r->conf->max_message_bytes)
+		return fail(out, 413, "The data content of this event exceeds "
+		    "the allowed maximum (%ld bytes): it is %zu bytes",
+		    r->conf->max_message_bytes, q->dlen);
+	if (cJSON_IsArray(chs)) {
+		if (cJSON_GetArraySize(chs) > HTTP_API_MAX_CHANNELS)
+			return fail(out, 400, "At most %d channels per event "
+			    "(got %d)", HTTP_API_MAX_CHANNELS,
+			    cJSON_GetArraySize(chs));
+		cJSON_ArrayForEach(it, chs) {
+			if (!cJSON_IsString(it))
+				return fail(out, 400, "channels must be strings");
+			q->chans[q->nchans++] = it->valuestring;
+		}
+	} else if (cJSON_IsString(ch))
+		q->chans[q->nchans++] = ch->valuestring;
+	if (q->nchans == 0)
+		return fail(out, 400, "channel or channels is required");
+	for (int i = 0; i < q->nchans; i++)
+		if (channel_kind(q->chans[i], strlen(q->chans[i])) < 0)
+			return fail(out, 400, "Invalid channel name '%.200s'",
+			    q->chans[i]);
+	if (sid && !cJSON_IsNull(sid)) {
+		if (!cJSON_IsString(sid) || !socket_id_ok(sid->valuestring))
+			return fail(out, 400, "socket_id must look like 123.456");
+		q->socket_id = sid->valuestring;
+	}
+	if (cJSON_IsString(info))
+		q->info = info->valuestring;
+	return 0;
+}
+
+/* Publishes q to each of its channels: one shared frame per channel. */
+static int
+event_publish(struct app *a, struct event_req *q)
+{
+	struct conn *except = NULL;
+
+	if (q->socket_id)
+		except = relay_conn_by_socket(a->relay, q->socket_id);
+	metrics.events_http++;
+	for (int i = 0; i < q->nchans; i++) {
+		struct channel *ch = channel_find(a, q->chans[i]);
+		int kind = channel_kind(q->chans[i], strlen(q->chans[i]));
+		struct msg *m;
+
+		if (!ch && !(kind & CH_CACHE))
+			continue; /* nobody listens, nothing to remember */
+		m = relay_frame(q->name, q->chans[i], q->data, q->dlen, 0, NULL);
+		if (m == NULL)
+			return -ENOMEM;
+		if (ch)
+			channel_publish(ch, m, except);
+		if (kind & CH_CACHE)
+			channel_cache_put(a, q->chans[i], m, q->data, q->dlen);
+		msg_unref(m);
+	}
+	return 0;
+}
+
+/* {"channels":{name:{attrs}}} for the info asked, or the attrs of the
+ * first channel alone (batch entries). */
+static int
+event_info(struct app *a, const struct event_req *q, int batch,
+    struct buf *out)
+{
+	int users = q->info && strstr(q->info, "user_count");
+	int subs = q->info && strstr(q->info, "subscription_count");
+	int e = 0;
+
+	if (batch)
+		return q->info ? channel_info(a, q->chans[0], users, subs, 0,
+		    out) : buf_adds(out, "{}");
+	if (!q->info)
+		return buf_adds(out, "{}");
+	e |= buf_adds(out, "{\"channels\":{");
+	for (int i = 0; i < q->nchans; i++) {
+		e |= buf_adds(out, i ? "," : "");
+		e |= channel_info(a, q->chans[i], users, subs, 1, out);
+	}
+	return e | buf_adds(out, "}}");
+}
+
+static int
+post_events(struct app *a, cJSON *body, struct buf *out)
+{
+	struct event_req q;
+	int st;
+
+	if ((st = event_parse(a->relay, body, &q, out)) != 0)
+		goto out;
+	if (event_publish(a, &q) < 0 || event_info(a, &q, 0, out) < 0)
+		st = fail(out, 500, "Out of memory");
+	else
+		st = 200;
+out:
+	free(q.data);
+	return st;
+}
+
+static int
+post_batch(struct app *a, cJSON *body, struct buf *out)
+{
+	cJSON *batch = cJSON_GetObjectItemCaseSensitive(body, "batch"), *ev;
+	struct event_req *qs;
+	int n, i = 0, st = 200, any_info = 0;
+
+	if (!cJSON_IsArray(batch))
+		return fail(out, 400, "batch must be an array of events");
+	if ((n = cJSON_GetArraySize(batch)) > HTTP_API_MAX_BATCH)
+		return fail(out, 400, "At most %d events per batch (got %d)",
+		    HTTP_API_MAX_BATCH, n);
+	if ((qs = calloc((size_t)n + 1, sizeof(*qs))) == NULL)
+		return fail(out, 500, "Out of memory");
+	/* Validate all first: a batch is published whole or not at all. */
+	cJSON_ArrayForEach(ev, batch) {
+		if ((st = event_parse(a->relay, ev, &qs[i++], out)) != 0)
+			goto out;
+		any_info |= qs[i - 1].info != NULL;
+	}
+	st = 200;
+	for (i = 0; i < n; i++)
+		event_publish(a, &qs[i]);
+	if (!any_info) {
+		buf_adds(out, "{}");
+		goto out;
+	}
+	buf_adds(out, "{\"batch\":[");
+	for (i = 0; i < n; i++) {
+		buf_adds(out, i ? "," : "");
+		event_info(a, &qs[i], 1, out);
+	}
+	buf_adds(out, "]}");
+out:
+	for (i = 0; i <= n; i++)
+		free(qs[i].data);
+	free(qs);
+	return st;
+}
+
+static int
+get_channels(struct app *a, const struct auth_param *p, int np,
+    struct buf *out)
+{
+	const char *prefix = auth_param_get(p, np, "filter_by_prefix");
+	const char *info = auth_param_get(p, np, "info");
+	int users = info && strstr(info, "user_count");
+	int subs = info && strstr(info, "subscription_count");
+	struct hnode *n, *nx;
+	size_t i, plen = prefix ? strlen(prefix) : 0;
+	int first = 1;
+
+	if (users && (!prefix || strncmp(prefix, "presence-", 9) != 0))
+		return fail(out, 400, "info=user_count requires "
+		    "filter_by_prefix=presence-");
+	buf_adds(out, "{\"channels\":{");
+	HMAP_FOREACH_SAFE(&a->channels, i, n, nx) {
+		struct channel *ch = hmap_entry(n, struct channel, node);
+
+		if (ch->nsubs == 0 || (prefix && strncmp(ch->name, prefix,
+		    plen) != 0))
+			continue;
+		buf_adds(out, first ? "" : ",");
+		channel_info(a, ch->name, users, subs, 1, out);
+		first = 0;
+	}
+	buf_adds(out, "}}");
+	return 200;
+}
+
+static int
+get_channel(struct app *a, const char *name, const struct auth_param *p,
+    int np, struct buf *out)
+{
+	const char *info = auth_param_get(p, np, "info");
+	struct channel *ch = channel_find(a, name);
+	int kind = channel_kind(name, strlen(name));
+	struct msg *cached;
+
+	if (kind < 0)
+		return fail(out, 400, "Invalid channel name '%.200s'", name);
+	if (info && strstr(info, "user_count") && !(kind & CH_PRESENCE))
+		return fail(out, 400, "user_count is only for presence channels");
+	if (info && strstr(info, "cache") && !(kind & CH_CACHE))
+		return fail(out, 400, "cache is only for cache channels");
+	buf_printf(out, "{\"occupied\":%s", ch && ch->nsubs ? "true" : "false");
+	if (info && strstr(info, "user_count"))
+		buf_printf(out, ",\"user_count\":%d",
+		    ch ? channel_user_count(ch) : 0);
+	if (info && strstr(info, "subscription_count"))
+		buf_printf(out, ",\"subscription_count\":%d", ch ? ch->nsubs : 0);
+	if (info && strstr(info, "cache") && ch &&
+	    (cached = channel_cache_get(ch)) != NULL) {
+		buf_adds(out, ",\"cache\":{\"data\":");
+		buf_add_json_string(out, ch->cache_data);
+		buf_printf(out, ",\"ttl\":%ld}", (long)((CACHE_TTL_MS -
+		    (clock_mono_ms() - ch->cache_ms)) / 1000));
+	}
+	buf_adds(out, "}");
+	return 200;
+}
+
+static int
+get_users(struct app *a, const char *name, struct buf *out)
+{
+	struct channel *ch = channel_find(a, name);
+	struct hnode *n, *nx;
+	size_t i;
+	int first = 1;
+
+	if (!(channel_kind(name, strlen(name)) > 0 &&
+	    (channel_kind(name, strlen(name)) & CH_PRESENCE)))
+		return fail(out, 400, "users is only for presence channels");
+	buf_adds(out, "{\"users\":[");
+	if (ch) {
+		HMAP_FOREACH_SAFE(&ch->members, i, n, nx) {
+			struct member *m = hmap_entry(n, struct member, node);
+
+			buf_adds(out, first ? "{\"id\":" : ",{\"id\":");
+			buf_add_json_string(out, m->user_id);
+			buf_adds(out, "}");
+			first = 0;
+		}
+	}
+	buf_adds(out, "]}");
+	return 200;
+}
+
+static int
+terminate(struct app *a, const char *uid, struct buf *out)
+{
+	struct user *u = user_find(a, uid);
+	struct conn *c;
+	int n = 0;
+
+	if (u) {
+		LIST_FOREACH(c, &u->conns, user_entry) {
+			conn_close(c, CLOSE_RECONNECT_LATER,
+			    "connection terminated by the server");
+			n++;
+		}
+	}
+	log_info("http terminate user=\"%s\" connections=%d", uid, n);
+	buf_adds(out, "{}");
+	return 200;
+}
+
+/* Routes a request already known to be for app a and correctly signed. */
+static int
+route(struct app *a, const char *method, const char *rest,
+    const struct auth_param *p, int np, const char *body, size_t bodylen,
+    struct buf *out)
+{
+	int post = strcmp(method, "POST") == 0;
+	const char *slash;
+	cJSON *j = NULL;
+	int st;
+
+	if (post) {
+		j = cJSON_ParseWithLength(body ? body : "", bodylen);
+		if (!cJSON_IsObject(j) && !(bodylen == 0 &&
+		    strstr(rest, "terminate_connections"))) {
+			cJSON_Delete(j);
+			return fail(out, 400, "Request body is not a JSON object");
+		}
+	}
+	if (post && strcmp(rest, "events") == 0)
+		st = post_events(a, j, out);
+	else if (post && strcmp(rest, "batch_events") == 0)
+		st = post_batch(a, j, out);
+	else if (!post && strcmp(rest, "channels") == 0)
+		st = get_channels(a, p, np, out);
+	else if (!post && strncmp(rest, "channels/", 9) == 0) {
+		char name[CHANNEL_NAME_MAX + 8];
+		const char *nm = rest + 9;
+
+		slash = strchr(nm, '/');
+		if ((slash ? (size_t)(slash - nm) : strlen(nm)) >= sizeof(name))
+			st = fail(out, 400, "Channel name is too long");
+		else {
+			snprintf(name, sizeof(name), "%.*s",
+			    (int)(slash ? slash - nm : (long)strlen(nm)), nm);
+			if (!slash)
+				st = get_channel(a, name, p, np, out);
+			else if (strcmp(slash, "/users") == 0)
+				st = get_users(a, name, out);
+			else
+				st = fail(out, 404, "No such resource");
+		}
+	} else if (post && strncmp(rest, "users/", 6) == 0 &&
+	    (slash = strchr(rest + 6, '/')) &&
+	    strcmp(slash, "/terminate_connections") == 0) {
+		char uid[PRESENCE_MAX_ID + 1];
+
+		if ((size_t)(slash - rest - 6) > PRESENCE_MAX_ID)
+			st = fail(out, 400, "User id is too long");
+		else {
+			snprintf(uid, sizeof(uid), "%.*s",
+			    (int)(slash - rest - 6), rest + 6);
+			st = terminate(a, uid, out);
+		}
+	} else
+		st = fail(out, 404, "No such resource: %s %.200s", method, rest);
+	cJSON_Delete(j);
+	return st;
+}
+
+int
+http_api_handle(struct relay *r, const char *method, const char *path,
+    char *query, const char *body, size_t bodylen, struct buf *out)
+{
+	struct auth_param p[AUTH_MAX_PARAMS];
+	const char *idp = path + 6, *rest;
+	char why[1024];
+	struct app *a;
+	int np, st;
+	int64_t t0 = clock_mono_us();
+
+	/* path is /apps/{id}/... */
+	if ((rest = strchr(idp, '/')) == NULL ||
+	    (a = relay_app_by_id(r, idp, (size_t)(rest - idp))) == NULL)
+		return fail(out, 404, "Unknown app id");
+	rest++;
+	char empty[1] = "";
+
+	if ((np = auth_parse_query(query ? query : empty, p,
+		 AUTH_MAX_PARAMS)) < 0)
+		return fail(out, 400, "Bad query string");
+	if (auth_http_ok(a->conf, method, path, p, np, body, bodylen,
+		(int64_t)time(NULL), why, sizeof(why)) < 0) {
+		metrics.auth_failures++;
+		log_info("http auth=refused app=%s path=\"%.200s\" why=\"%s\"",
+		    a->conf->id, path, why);
+		return fail(out, 401, "%s", why);
+	}
+	st = route(a, method, rest, p, np, body, bodylen, out);
+	if (st == 200 && strstr(rest, "events"))
+		metrics_publish_time(clock_mono_us() - t0);
+	return st;
+}

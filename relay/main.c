@@ -1,0 +1,122 @@
+/*
+ * sno-relay: a Pusher Channels protocol 7 server (websockets and HTTP API).
+ * Modules in reading order:
+ *   config.c    the INI file: [relay] and [app NAME] sections
+ *   server.c    libwebsockets: listeners, the callback, timers, shutdown
+ *   pusher.c    the websocket protocol per connection
+ *   http_api.c  the Pusher HTTP API under /apps/{id}/
+ *   channel.c   channels, subscriptions, presence, cache, users
+ *   fanout.c    shared frames and per-connection send rings
+ *   relay.c     apps, connections, frames
+ *   auth.c      Pusher signatures
+ *   webhook.c   webhooks on a worker thread
+ *   metrics.c   Prometheus counters
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "log.h"
+#include "relay.h"
+#include "server.h"
+#include "sig.h"
+#include "webhook.h"
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: sno-relay -c FILE [--check-config]\n"
+	    "       sno-relay --version | --help\n"
+	    "\n"
+	    "  -c, --config FILE   configuration (INI; see README.md)\n"
+	    "      --check-config  validate FILE, print 'configuration OK' or\n"
+	    "                      FILE:LINE: message, and exit 0 or 1\n"
+	    "  -V, --version       print the version\n"
+	    "  -h, --help          this text\n");
+}
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	server_stop();
+}
+
+static void
+signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"check-config", no_argument, NULL, 'k'},
+		{"version", no_argument, NULL, 'V'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	struct relay_conf conf;
+	struct relay relay;
+	char err[CONF_ERR_LEN];
+	const char *path = NULL;
+	int ch, check = 0, rc = 1;
+
+	while ((ch = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c': path = optarg; break;
+		case 'k': check = 1; break;
+		case 'V': printf("sno-relay %s\n", SNO_VERSION); return 0;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (path == NULL || optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (relay_conf_load(&conf, path, err) < 0) {
+		fprintf(stderr, "%s\n", err);
+		relay_conf_free(&conf);
+		return 1;
+	}
+	if (check) {
+		printf("configuration OK\n");
+		relay_conf_free(&conf);
+		return 0;
+	}
+	if (log_set_level(conf.log_level) < 0)
+		fatalx("relay log_level=\"%s\" msg=\"unknown level\"",
+		    conf.log_level);
+	if (sig_init() < 0)
+		fatalx("relay msg=\"libsodium failed to initialise\"");
+	if (relay_init(&relay, &conf) < 0)
+		fatalx("relay msg=\"out of memory\"");
+	signals();
+	if (webhook_start(&relay) < 0)
+		fatalx("relay msg=\"cannot start the webhook thread\"");
+	if (server_start(&relay) == 0) {
+		server_run();
+		rc = 0;
+	}
+	server_shutdown();
+	webhook_stop();
+	relay_free(&relay);
+	relay_conf_free(&conf);
+	log_info("relay stopped");
+	return rc;
+}

@@ -1,0 +1,401 @@
+/*
+ * Pusher protocol 7 per connection: every client message is parsed with cJSON
+ * once, dispatched on its event name, and answered on the same connection.
+ * Errors never close the connection except where the protocol says so.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "auth.h"
+#include "channel.h"
+#include "clock.h"
+#include "log.h"
+#include "metrics.h"
+#include "pusher.h"
+#include "utf8.h"
+#include "webhook.h"
+
+int
+pusher_open(struct relay *r, struct conn *c, const char *key, size_t keylen)
+{
+	struct app *a = relay_app_by_key(r, key, keylen);
+	char data[128];
+	int e;
+
+	if ((e = relay_conn_open(r, c, a)) < 0)
+		return e;
+	c->last_rx_ms = clock_mono_ms();
+	if (a == NULL) {
+		relay_conn_error(c, CLOSE_APP_UNKNOWN,
+		    "Could not find app by key %.*s", (int)(keylen > 64 ? 64
+			: keylen), key);
+		c->close_drain = 1;
+		conn_close(c, CLOSE_APP_UNKNOWN, "app does not exist");
+		return -ENOENT;
+	}
+	snprintf(data, sizeof(data),
+	    "\"{\\\"socket_id\\\":\\\"%s\\\",\\\"activity_timeout\\\":%ld}\"",
+	    c->socket_id, r->conf->activity_timeout);
+	return relay_conn_send_event(c, "pusher:connection_established", NULL,
+	    data);
+}
+
+void
+pusher_refuse(struct conn *c, const char *why)
+{
+	relay_conn_error(c, 0, "%s", why);
+}
+
+/* Sends {"event":ev,"channel":ch,"data":"<json>"} with json as a string. */
+static void
+send_string_data(struct conn *c, const char *ev, const char *ch,
+    const char *json)
+{
+	struct msg *m = relay_frame(ev, ch, json, strlen(json), 0, NULL);
+
+	if (m) {
+		relay_conn_send(c, m, 0);
+		msg_unref(m);
+	}
+}
+
+static void
+subscription_error(struct conn *c, const char *ch, const char *type,
+    int status, const char *error)
+{
+	struct buf b;
+	int e;
+
+	buf_init(&b, 4096);
+	e = buf_adds(&b, "{\"type\":");
+	e |= buf_add_json_string(&b, type);
+	e |= buf_adds(&b, ",\"error\":");
+	e |= buf_add_json_string(&b, error);
+	e |= buf_printf(&b, ",\"status\":%d}", status);
+	if (e == 0)
+		relay_conn_send_event(c, "pusher:subscription_error", ch,
+		    b.data);
+	buf_free(&b);
+	log_info("ws conn=%s subscribe=refused channel=\"%.200s\" why=\"%s\"",
+	    c->socket_id, ch, error);
+}
+
+/* Presence member from channel_data: {"user_id":..,"user_info":{..}}. */
+static int
+presence_member(const char *channel_data, char *id, size_t idlen,
+    char **info)
+{
+	cJSON *j = cJSON_Parse(channel_data), *uid, *ui;
+	int r = -EINVAL;
+
+	*info = NULL;
+	if (!cJSON_IsObject(j))
+		goto out;
+	uid = cJSON_GetObjectItemCaseSensitive(j, "user_id");
+	if (cJSON_IsString(uid) && uid->valuestring[0] &&
+	    strlen(uid->valuestring) < idlen)
+		snprintf(id, idlen, "%s", uid->valuestring);
+	else if (cJSON_IsNumber(uid))
+		snprintf(id, idlen, "%.17g", uid->valuedouble);
+	else
+		goto out;
+	ui = cJSON_GetObjectItemCaseSensitive(j, "user_info");
+	if (ui && !cJSON_IsNull(ui)) {
+		if ((*info = cJSON_PrintUnformatted(ui)) == NULL)
+			goto out;
+		if (strlen(*info) > PRESENCE_MAX_INFO) {
+			free(*info);
+			*info = NULL;
+			r = -EMSGSIZE;
+			goto out;
+		}
+	}
+	r = 0;
+out:
+	cJSON_Delete(j);
+	return r;
+}
+
+static void
+subscribed(struct conn *c, struct sub *s)
+{
+	struct channel *ch = s->ch;
+	struct msg *cached;
+	struct buf b;
+
+	if (ch->kind & CH_PRESENCE) {
+		buf_init(&b, 1 << 20);
+		if (channel_presence_json(ch, &b) == 0)
+			send_string_data(c,
+			    "pusher_internal:subscription_succeeded", ch->name,
+			    b.data);
+		buf_free(&b);
+	} else
+		send_string_data(c, "pusher_internal:subscription_succeeded",
+		    ch->name, "{}");
+	if (!(ch->kind & CH_CACHE))
+		return;
+	if ((cached = channel_cache_get(ch)) != NULL)
+		relay_conn_send(c, cached, 0);
+	else {
+		relay_conn_send_event(c, "pusher:cache_miss", ch->name, NULL);
+		webhook_event(c->app, "cache_miss", ch->name, NULL);
+	}
+}
+
+static void
+on_subscribe(struct conn *c, cJSON *data)
+{
+	const char *name = cJSON_GetStringValue(
+	    cJSON_GetObjectItemCaseSensitive(data, "channel"));
+	const char *auth = cJSON_GetStringValue(
+	    cJSON_GetObjectItemCaseSensitive(data, "auth"));
+	const char *cdata = cJSON_GetStringValue(
+	    cJSON_GetObjectItemCaseSensitive(data, "channel_data"));
+	char uid[PRESENCE_MAX_ID + 1] = "", *info = NULL, why[512];
+	struct sub *s;
+	int kind, r;
+
+	if (name == NULL) {
+		relay_conn_error(c, 0, "pusher:subscribe needs data.channel");
+		return;
+	}
+	if ((kind = channel_kind(name, strlen(name))) < 0) {
+		snprintf(why, sizeof(why), "Invalid channel name: use up to %d "
+		    "of A-Z a-z 0-9 _ - = @ , . ;", CHANNEL_NAME_MAX);
+		subscription_error(c, name, "InvalidChannel", 400, why);
+		return;
+	}
+	if (kind & CH_USER) {
+		if (!c->user_id || strcmp(name + 16, c->user_id) != 0) {
+			metrics.auth_failures++;
+			subscription_error(c, name, "AuthError", 403,
+			    "Only the signed-in user may subscribe to its "
+			    "#server-to-user channel");
+			return;
+		}
+	} else if (kind & CH_PRESENCE) {
+		if (!cdata && c->user_id) {
+			/* Signed in: the user id stands in (docs, 1.5). */
+			snprintf(uid, sizeof(uid), "%s", c->user_id);
+			if (!auth_channel_ok(c->app->conf, c->socket_id, name,
+				NULL, auth))
+				goto bad_auth;
+		} else if (!cdata || !auth_channel_ok(c->app->conf,
+			c->socket_id, name, cdata, auth))
+			goto bad_auth;
+		else if ((r = presence_member(cdata, uid, sizeof(uid),
+			      &info)) < 0) {
+			subscription_error(c, name, "InvalidChannelData", 400,
+			    r == -EMSGSIZE ? "user_info is over 1 KB"
+			    : "channel_data needs a user_id (string or number, "
+			      "at most 128 characters)");
+			return;
+		}
+	} else if ((kind & CH_PRIVATE) &&
+	    !auth_channel_ok(c->app->conf, c->socket_id, name, NULL, auth))
+		goto bad_auth;
+
+	r = channel_subscribe(c->app, c, name, uid, info, &s);
+	free(info);
+	if (r == -EEXIST)
+		relay_conn_error(c, 0, "Existing subscription to channel %s",
+		    name);
+	else if (r == -ENOSPC)
+		subscription_error(c, name, "LimitReached", 403,
+		    "Presence channel is full (100 members)");
+	else if (r < 0)
+		relay_conn_error(c, 0, "Internal error subscribing to %s", name);
+	else
+		subscribed(c, s);
+	return;
+bad_auth:
+	metrics.auth_failures++;
+	snprintf(why, sizeof(why), "Invalid signature for %.*s: expected "
+	    "HMAC-SHA256 of \"%s:%.*s%s\"", 100, name, c->socket_id, 100, name,
+	    cdata ? ":<channel_data>" : "");
+	subscription_error(c, name, "AuthError", 401, why);
+}
+
+static void
+on_unsubscribe(struct conn *c, cJSON *data)
+{
+	const char *name = cJSON_GetStringValue(
+	    cJSON_GetObjectItemCaseSensitive(data, "channel"));
+	struct sub *s = name ? channel_sub_of(c, name) : NULL;
+
+	if (s)
+		channel_unsubscribe(s);
+}
+
+static void
+on_signin(struct conn *c, cJSON *data)
+{
+	const char *auth = cJSON_GetStringValue(
+	    cJSON_GetObjectItemCaseSensitive(data, "auth"));
+	const char *udata = cJSON_GetStringValue(
+	    cJSON_GetObjectItemCaseSensitive(data, "user_data"));
+	cJSON *u = NULL;
+	const char *id;
+	struct buf b;
+
+	if (!udata || !auth_user_ok(c->app->conf, c->socket_id, udata, auth)) {
+		metrics.auth_failures++;
+		relay_conn_error(c, 4009, "Invalid signin signature: expected "
+		    "HMAC-SHA256 of \"%s::user::<user_data>\"", c->socket_id);
+		return;
+	}
+	u = cJSON_Parse(udata);
+	id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(u, "id"));
+	if (!id || !*id || strlen(id) > PRESENCE_MAX_ID) {
+		relay_conn_error(c, 0, "user_data needs an id: a non-empty "
+		    "string of at most %d characters", PRESENCE_MAX_ID);
+		goto out;
+	}
+	if (user_signin(c, id) < 0)
+		goto out;
+	buf_init(&b, 1 << 20);
+	if (buf_adds(&b, "{\"user_data\":") == 0 &&
+	    buf_add_json_string(&b, udata) == 0 && buf_adds(&b, "}") == 0)
+		send_string_data(c, "pusher:signin_success", NULL, b.data);
+	buf_free(&b);
+	log_debug("ws conn=%s signin user=\"%s\"", c->socket_id, id);
+out:
+	cJSON_Delete(u);
+}
+
+static int
+client_event_allowed(struct conn *c, const char *ch, struct sub **sp)
+{
+	int64_t now = clock_mono_ms();
+	int kind = channel_kind(ch, strlen(ch));
+
+	if (!c->app->conf->client_events) {
+		relay_conn_error(c, 0, "Client events are not enabled for this "
+		    "app");
+		return 0;
+	}
+	if (kind < 0 || !(kind & (CH_PRIVATE | CH_PRESENCE)) ||
+	    (kind & CH_ENCRYPTED)) {
+		relay_conn_error(c, 0, "Client events are only allowed on "
+		    "private- and presence- channels (not %.200s)", ch);
+		return 0;
+	}
+	if ((*sp = channel_sub_of(c, ch)) == NULL) {
+		relay_conn_error(c, 0, "Client event rejected: not subscribed to "
+		    "%.200s", ch);
+		return 0;
+	}
+	if (now - c->ce_window_ms >= 1000) {
+		c->ce_window_ms = now;
+		c->ce_count = 0;
+	}
+	if (++c->ce_count > CLIENT_EVENTS_PER_S) {
+		relay_conn_error(c, 4301, "Client event rejected - only %d "
+		    "accepted per second", CLIENT_EVENTS_PER_S);
+		return 0;
+	}
+	return 1;
+}
+
+static void
+on_client_event(struct conn *c, const char *ev, const char *ch, cJSON *data)
+{
+	const char *uid;
+	char *text = NULL;
+	struct msg *m;
+	struct sub *s;
+
+	if (ch == NULL) {
+		relay_conn_error(c, 0, "Client event %.200s needs a channel", ev);
+		return;
+	}
+	if (strlen(ev) > CHANNEL_NAME_MAX) {
+		relay_conn_error(c, 0, "Event name is over %d characters",
+		    CHANNEL_NAME_MAX);
+		return;
+	}
+	if (!client_event_allowed(c, ch, &s))
+		return;
+	if (cJSON_IsString(data))
+		text = strdup(data->valuestring);
+	else
+		text = data ? cJSON_PrintUnformatted(data) : strdup("{}");
+	if (text == NULL)
+		return;
+	uid = s->member ? s->member->user_id : NULL;
+	m = relay_frame(ev, ch, text, strlen(text), 0, uid);
+	if (m) {
+		metrics.events_client++;
+		channel_publish(s->ch, m, c);
+		msg_unref(m);
+		webhook_client_event(c->app, ch, ev, text, c->socket_id, uid);
+	}
+	free(text);
+}
+
+static void
+dispatch(struct conn *c, const char *ev, const char *ch, cJSON *data)
+{
+	if (strcmp(ev, "pusher:ping") == 0) {
+		struct msg *m = relay_frame("pusher:pong", NULL, "{}", 2, 0,
+		    NULL);
+
+		if (m) {
+			relay_conn_send(c, m, 1); /* ahead of any backlog */
+			msg_unref(m);
+		}
+	} else if (strcmp(ev, "pusher:pong") == 0)
+		; /* last_rx_ms is already fresh */
+	else if (strcmp(ev, "pusher:subscribe") == 0)
+		on_subscribe(c, data);
+	else if (strcmp(ev, "pusher:unsubscribe") == 0)
+		on_unsubscribe(c, data);
+	else if (strcmp(ev, "pusher:signin") == 0)
+		on_signin(c, data);
+	else if (strncmp(ev, "client-", 7) == 0)
+		on_client_event(c, ev, ch, data);
+	else
+		relay_conn_error(c, 0, "Unsupported event %.200s", ev);
+}
+
+void
+pusher_message(struct conn *c, const char *text, size_t len)
+{
+	cJSON *j = NULL, *ev, *data, *parsed = NULL;
+	const char *ch;
+
+	if (!utf8_valid((const unsigned char *)text, len)) {
+		relay_conn_error(c, 0, "Invalid UTF-8 in text frame");
+		return;
+	}
+	j = cJSON_ParseWithLength(text, len);
+	ev = cJSON_GetObjectItemCaseSensitive(j, "event");
+	if (!cJSON_IsObject(j) || !cJSON_IsString(ev)) {
+		relay_conn_error(c, 0, "Invalid message: expected a JSON object "
+		    "with a string \"event\"");
+		goto out;
+	}
+	ch = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j,
+	    "channel"));
+	data = cJSON_GetObjectItemCaseSensitive(j, "data");
+	/* Protocol 1.2: pusher:* data may come as an object or a string. */
+	if (cJSON_IsString(data) && strncmp(ev->valuestring, "pusher:", 7) ==
+	    0 && (parsed = cJSON_Parse(data->valuestring)) != NULL)
+		data = parsed;
+	if (strncmp(ev->valuestring, "pusher:", 7) == 0 &&
+	    strcmp(ev->valuestring, "pusher:ping") != 0 &&
+	    strcmp(ev->valuestring, "pusher:pong") != 0 && !cJSON_IsObject(data)) {
+		relay_conn_error(c, 0, "%.100s needs an object in data",
+		    ev->valuestring);
+		goto out;
+	}
+	dispatch(c, ev->valuestring, ch, data);
+out:
+	cJSON_Delete(parsed);
+	cJSON_Delete(j);
+}

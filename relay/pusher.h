@@ -1,0 +1,28 @@
+/*
+ * The Pusher Channels protocol 7 on one websocket (PUSHER-PROTOCOL.md 1):
+ * handshake, ping/pong, subscribe/unsubscribe with channel authorization,
+ * presence, cache replay, signin, client events. lws-free: server.c hands it
+ * whole text messages and drains what it queues.
+ */
+#ifndef SNO_PUSHER_H
+#define SNO_PUSHER_H
+
+#include <stddef.h>
+
+#include "relay.h"
+
+#define CLIENT_EVENTS_PER_S 10
+
+/*
+ * A websocket opened at /app/{key}: sets c up and queues
+ * pusher:connection_established, or pusher:error 4001 and a close for an
+ * unknown key. Returns 0, or -ENOENT for the unknown key, -ENOMEM.
+ */
+int pusher_open(struct relay *r, struct conn *c, const char *key,
+    size_t keylen);
+/* Handles one complete text message; bad input gets pusher:error. */
+void pusher_message(struct conn *c, const char *text, size_t len);
+/* A message was refused before parsing (binary, oversized). */
+void pusher_refuse(struct conn *c, const char *why);
+
+#endif

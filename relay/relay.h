@@ -1,0 +1,145 @@
+/*
+ * The relay's state: apps, connections, channels, subscriptions, presence
+ * members and signed-in users. Everything here is owned by the single event
+ * loop thread; only webhook.c has a thread of its own, fed by a queue.
+ */
+#ifndef SNO_RELAY_H
+#define SNO_RELAY_H
+
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include "buf.h"
+#include "config.h"
+#include "fanout.h"
+#include "hmap.h"
+
+struct conn;
+struct channel;
+
+/* Pusher close codes (PUSHER-PROTOCOL.md 1.9) and the ones we choose. */
+#define CLOSE_APP_UNKNOWN 4001	 /* refused: client stops */
+#define CLOSE_RECONNECT_LATER 4100 /* pusher-js backs off, then returns */
+#define CLOSE_PONG_TIMEOUT 4201	 /* reconnect at once */
+
+enum channel_kind {
+	CH_PUBLIC = 0,
+	CH_PRIVATE = 1 << 0,
+	CH_PRESENCE = 1 << 1,
+	CH_ENCRYPTED = 1 << 2,
+	CH_CACHE = 1 << 3,
+	CH_USER = 1 << 4,	/* #server-to-user-{id} */
+};
+
+struct member {
+	struct hnode node;
+	char *user_id;
+	char *user_info;	/* JSON text, or NULL */
+	int conns;		/* this user's subscriptions to the channel */
+};
+
+struct sub {
+	struct conn *conn;
+	struct channel *ch;
+	struct member *member;	/* presence only */
+	TAILQ_ENTRY(sub) ch_entry;
+	LIST_ENTRY(sub) conn_entry;
+};
+
+struct channel {
+	struct hnode node;
+	struct app *app;
+	char *name;
+	int kind;
+	int nsubs;
+	TAILQ_HEAD(, sub) subs;
+	struct hmap members;	/* presence: user_id -> struct member */
+	struct msg *cache;	/* cache channels: the last event's frame */
+	char *cache_data;	/* ... and its data, for info=cache */
+	int64_t cache_ms;
+};
+
+struct user {
+	struct hnode node;
+	char *id;
+	LIST_HEAD(, conn) conns;
+};
+
+struct app {
+	const struct app_conf *conf;
+	struct relay *relay;
+	struct hmap channels;
+	struct hmap users;	/* signed-in users: id -> struct user */
+};
+
+struct conn {
+	void *wsi;		/* struct lws *, only server.c looks inside */
+	struct relay *relay;
+	struct app *app;	/* NULL until the key is known */
+	struct hnode by_socket;
+	char socket_id[32];
+	TAILQ_ENTRY(conn) entry;
+	LIST_HEAD(, sub) subs;
+	int nsubs;
+	char *user_id;		/* after pusher:signin */
+	LIST_ENTRY(conn) user_entry;
+	struct sendq q;
+	struct buf rx;		/* assembles a fragmented message */
+	int rx_drop;		/* the message being received is dropped */
+	int rx_binary;
+	int64_t last_rx_ms;
+	int pinged;		/* we sent pusher:ping, awaiting anything */
+	int64_t ce_window_ms;	/* client-event rate window start */
+	int ce_count;
+	int close_code;		/* nonzero: close at the next chance */
+	int close_drain;	/* ... after the queue has gone out */
+	const char *close_reason;
+};
+
+struct relay {
+	struct relay_conf *conf;
+	struct app *apps;
+	int napps;
+	struct hmap sockets;	/* socket_id -> struct conn */
+	TAILQ_HEAD(, conn) conns;
+	int nconns;
+	int nchannels;
+	int nsubs;
+	uint64_t next_conn;
+	int shutting_down;
+};
+
+/* Implemented by server.c: ask for a WRITEABLE callback on c. */
+void conn_want_write(struct conn *c);
+/* Close c with a websocket close code as soon as possible. */
+void conn_close(struct conn *c, int code, const char *reason);
+
+/* relay.c */
+int relay_init(struct relay *r, struct relay_conf *conf);
+void relay_free(struct relay *r);
+struct app *relay_app_by_key(struct relay *r, const char *key, size_t len);
+struct app *relay_app_by_id(struct relay *r, const char *id, size_t len);
+/* Sets up c for app (socket id, lists); 0 or -ENOMEM. */
+int relay_conn_open(struct relay *r, struct conn *c, struct app *app);
+/* Unsubscribes everything and frees c's resources (not c itself). */
+void relay_conn_close(struct relay *r, struct conn *c);
+struct conn *relay_conn_by_socket(struct relay *r, const char *sid);
+/* Queues a msg on c (takes a ref); a full queue closes c as a slow consumer.
+ * Returns 0 or -ENOBUFS/-ENOMEM. */
+int relay_conn_send(struct conn *c, struct msg *m, int urgent);
+/*
+ * One frame {"event":ev,"channel":ch,"data":...,"user_id":...}; data is
+ * copied verbatim when data_is_json, else written as a JSON string. ch, data
+ * and user_id may be NULL. Returns a new msg (one reference) or NULL.
+ */
+struct msg *relay_frame(const char *ev, const char *ch, const char *data,
+    size_t dlen, int data_is_json, const char *user_id);
+/* Builds and queues one frame {"event":ev,"channel":ch,"data":<data>} where
+ * data_json is already JSON (a string literal or object) or NULL. */
+int relay_conn_send_event(struct conn *c, const char *ev, const char *ch,
+    const char *data_json);
+/* pusher:error with a message and a code (0 for null). */
+int relay_conn_error(struct conn *c, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif

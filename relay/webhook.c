@@ -1,0 +1,382 @@
+/*
+ * Webhook delivery. The event loop builds each body and either queues it for
+ * the worker or, for channel_vacated and member_removed, parks it for 3 s
+ * (HOOKS: debounce of page reloads). The worker thread owns one curl handle
+ * (keep-alive), signs each body with the app secret, and retries failures
+ * with exponential back-off for up to 5 minutes.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+
+#include <curl/curl.h>
+
+#include "buf.h"
+#include "clock.h"
+#include "log.h"
+#include "metrics.h"
+#include "relay.h"
+#include "sig.h"
+#include "webhook.h"
+
+#define WEBHOOK_DELAY_MS 3000
+#define WEBHOOK_RETRY_FOR_MS (5 * 60 * 1000)
+#define WEBHOOK_QUEUE_MAX 10000
+
+struct hook {
+	TAILQ_ENTRY(hook) entry;
+	const struct app_conf *app;
+	char *body;
+	size_t len;
+	int64_t first_ms, due_ms;
+	int attempts;
+	/* for parked events: what cancels them */
+	char *kind, *channel, *user_id;
+};
+TAILQ_HEAD(hooklist, hook);
+
+static struct {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct hooklist queue;	/* shared with the worker, under mu */
+	int queued;
+	int stop;
+	int running;
+	struct hooklist parked;	/* event loop only */
+} wh = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+static void
+hook_free(struct hook *h)
+{
+	if (h == NULL)
+		return;
+	free(h->body);
+	free(h->kind);
+	free(h->channel);
+	free(h->user_id);
+	free(h);
+}
+
+static void
+enqueue(struct hook *h)
+{
+	pthread_mutex_lock(&wh.mu);
+	if (wh.queued >= WEBHOOK_QUEUE_MAX) {
+		pthread_mutex_unlock(&wh.mu);
+		atomic_fetch_add(&metrics.webhook_failures, 1);
+		log_warnx("webhook dropped=queue_full app=%s", h->app->name);
+		hook_free(h);
+		return;
+	}
+	TAILQ_INSERT_TAIL(&wh.queue, h, entry);
+	wh.queued++;
+	pthread_cond_signal(&wh.cv);
+	pthread_mutex_unlock(&wh.mu);
+}
+
+static int
+post(CURL *curl, const struct hook *h, long *status)
+{
+	char sig[SIG_HEX_LEN + 1], hdr_sig[128], hdr_key[300];
+	struct curl_slist *hdrs = NULL;
+	CURLcode rc;
+
+	sig_hmac_sha256_hex(h->app->secret, strlen(h->app->secret), h->body,
+	    h->len, sig);
+	snprintf(hdr_sig, sizeof(hdr_sig), "X-Pusher-Signature: %s", sig);
+	snprintf(hdr_key, sizeof(hdr_key), "X-Pusher-Key: %s", h->app->key);
+	hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+	hdrs = curl_slist_append(hdrs, hdr_key);
+	hdrs = curl_slist_append(hdrs, hdr_sig);
+	hdrs = curl_slist_append(hdrs, "Expect:");
+	curl_easy_setopt(curl, CURLOPT_URL, h->app->webhook_url);
+	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(curl, CURLOPT_POSTFIELDS, h->body);
+	curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, (long)h->len);
+	rc = curl_easy_perform(curl);
+	curl_slist_free_all(hdrs);
+	*status = 0;
+	if (rc == CURLE_OK)
+		curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, status);
+	return rc == CURLE_OK && *status >= 200 && *status < 300 ? 0 : -EIO;
+}
+
+static size_t
+discard(char *p, size_t size, size_t n, void *u)
+{
+	(void)p;
+	(void)u;
+	return size * n;
+}
+
+/* The next hook that is due, or NULL after waiting until one may be. */
+static struct hook *
+next_due(void)
+{
+	struct hook *h, *best = NULL;
+	int64_t now = clock_mono_ms();
+
+	TAILQ_FOREACH(h, &wh.queue, entry)
+		if (!best || h->due_ms < best->due_ms)
+			best = h;
+	if (best && best->due_ms <= now) {
+		TAILQ_REMOVE(&wh.queue, best, entry);
+		wh.queued--;
+		return best;
+	}
+	if (best) {
+		struct timespec ts;
+		int64_t wait = best->due_ms - now;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += wait / 1000;
+		ts.tv_nsec += (wait % 1000) * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&wh.cv, &wh.mu, &ts);
+	} else
+		pthread_cond_wait(&wh.cv, &wh.mu);
+	return NULL;
+}
+
+static void
+attempt(CURL *curl, struct hook *h)
+{
+	long status;
+	int64_t now;
+
+	if (post(curl, h, &status) == 0) {
+		atomic_fetch_add(&metrics.webhooks_sent, 1);
+		hook_free(h);
+		return;
+	}
+	atomic_fetch_add(&metrics.webhook_failures, 1);
+	now = clock_mono_ms();
+	h->attempts++;
+	if (now - h->first_ms > WEBHOOK_RETRY_FOR_MS || wh.stop) {
+		log_warnx("webhook dropped=gave_up app=%s url=%s attempts=%d "
+		    "status=%ld", h->app->name, h->app->webhook_url,
+		    h->attempts, status);
+		hook_free(h);
+		return;
+	}
+	/* 1 s, 2 s, 4 s ... capped at 60 s, with up to 25 % jitter. */
+	h->due_ms = now + (h->attempts > 6 ? 60000 : 1000L << (h->attempts - 1));
+	h->due_ms += (int64_t)sig_random_below(250) * (h->due_ms - now) / 1000;
+	log_info("webhook retry app=%s url=%s attempt=%d status=%ld",
+	    h->app->name, h->app->webhook_url, h->attempts, status);
+	enqueue(h);
+}
+
+static void *
+worker(void *arg)
+{
+	CURL *curl = curl_easy_init();
+	struct hook *h;
+
+	(void)arg;
+	if (curl == NULL)
+		return NULL;
+	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 10000L);
+	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, discard);
+	curl_easy_setopt(curl, CURLOPT_USERAGENT, "sno-relay/" SNO_VERSION);
+	pthread_mutex_lock(&wh.mu);
+	while (!(wh.stop && TAILQ_EMPTY(&wh.queue))) {
+		if ((h = next_due()) == NULL) {
+			if (wh.stop) /* due later: give up on them */
+				break;
+			continue;
+		}
+		pthread_mutex_unlock(&wh.mu);
+		attempt(curl, h);
+		pthread_mutex_lock(&wh.mu);
+	}
+	while ((h = TAILQ_FIRST(&wh.queue)) != NULL) {
+		TAILQ_REMOVE(&wh.queue, h, entry);
+		hook_free(h);
+	}
+	pthread_mutex_unlock(&wh.mu);
+	curl_easy_cleanup(curl);
+	return NULL;
+}
+
+int
+webhook_start(struct relay *r)
+{
+	int need = 0;
+
+	TAILQ_INIT(&wh.queue);
+	TAILQ_INIT(&wh.parked);
+	for (int i = 0; i < r->napps; i++)
+		need |= r->apps[i].conf->webhook_url != NULL;
+	if (!need)
+		return 0;
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		return -EIO;
+	if (pthread_create(&wh.thread, NULL, worker, NULL) != 0)
+		return -errno;
+	wh.running = 1;
+	return 0;
+}
+
+void
+webhook_stop(void)
+{
+	struct hook *h;
+
+	while ((h = TAILQ_FIRST(&wh.parked)) != NULL) {
+		TAILQ_REMOVE(&wh.parked, h, entry);
+		if (wh.running)
+			enqueue(h);
+		else
+			hook_free(h);
+	}
+	if (!wh.running)
+		return;
+	pthread_mutex_lock(&wh.mu);
+	wh.stop = 1;
+	pthread_cond_signal(&wh.cv);
+	pthread_mutex_unlock(&wh.mu);
+	pthread_join(wh.thread, NULL);
+	curl_global_cleanup();
+	wh.running = 0;
+}
+
+static struct hook *
+hook_new(struct app *a, struct buf *ev)
+{
+	struct hook *h = calloc(1, sizeof(*h));
+	struct buf b;
+
+	if (h == NULL)
+		return NULL;
+	buf_init(&b, (size_t)1 << 30);
+	if (buf_printf(&b, "{\"time_ms\":%lld,\"events\":[%s]}",
+		(long long)clock_wall_ms(), ev->data) < 0) {
+		buf_free(&b);
+		free(h);
+		return NULL;
+	}
+	h->app = a->conf;
+	h->body = b.data;
+	h->len = b.len;
+	h->first_ms = h->due_ms = clock_mono_ms();
+	return h;
+}
+
+/* Cancels a parked opposite of (kind, channel, user); 1 if one was. */
+static int
+cancel_parked(const struct app_conf *app, const char *kind,
+    const char *channel, const char *user_id)
+{
+	struct hook *h;
+
+	TAILQ_FOREACH(h, &wh.parked, entry) {
+		if (h->app == app && strcmp(h->kind, kind) == 0 &&
+		    strcmp(h->channel, channel) == 0 &&
+		    (!user_id || strcmp(h->user_id, user_id) == 0)) {
+			TAILQ_REMOVE(&wh.parked, h, entry);
+			hook_free(h);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+void
+webhook_event(struct app *a, const char *name, const char *channel,
+    const char *user_id)
+{
+	int park = strcmp(name, "channel_vacated") == 0 ||
+	    strcmp(name, "member_removed") == 0;
+	struct hook *h;
+	struct buf ev;
+	int e;
+
+	if (!a->conf->webhook_url || !wh.running)
+		return;
+	if (strcmp(name, "channel_occupied") == 0 &&
+	    cancel_parked(a->conf, "channel_vacated", channel, NULL))
+		return;
+	if (strcmp(name, "member_added") == 0 &&
+	    cancel_parked(a->conf, "member_removed", channel, user_id))
+		return;
+	buf_init(&ev, 1 << 16);
+	e = buf_adds(&ev, "{\"name\":");
+	e |= buf_add_json_string(&ev, name);
+	e |= buf_adds(&ev, ",\"channel\":");
+	e |= buf_add_json_string(&ev, channel);
+	if (user_id) {
+		e |= buf_adds(&ev, ",\"user_id\":");
+		e |= buf_add_json_string(&ev, user_id);
+	}
+	e |= buf_adds(&ev, "}");
+	h = e ? NULL : hook_new(a, &ev);
+	buf_free(&ev);
+	if (h == NULL)
+		return;
+	if (!park) {
+		enqueue(h);
+		return;
+	}
+	h->kind = strdup(name);
+	h->channel = strdup(channel);
+	h->user_id = strdup(user_id ? user_id : "");
+	h->due_ms += WEBHOOK_DELAY_MS;
+	if (!h->kind || !h->channel || !h->user_id) {
+		hook_free(h);
+		return;
+	}
+	TAILQ_INSERT_TAIL(&wh.parked, h, entry);
+}
+
+void
+webhook_client_event(struct app *a, const char *channel, const char *event,
+    const char *data, const char *socket_id, const char *user_id)
+{
+	struct hook *h;
+	struct buf ev;
+	int e;
+
+	if (!a->conf->webhook_url || !wh.running)
+		return;
+	buf_init(&ev, (size_t)1 << 30);
+	e = buf_adds(&ev, "{\"name\":\"client_event\",\"channel\":");
+	e |= buf_add_json_string(&ev, channel);
+	e |= buf_adds(&ev, ",\"event\":");
+	e |= buf_add_json_string(&ev, event);
+	e |= buf_adds(&ev, ",\"data\":");
+	e |= buf_add_json_string(&ev, data);
+	e |= buf_adds(&ev, ",\"socket_id\":");
+	e |= buf_add_json_string(&ev, socket_id);
+	if (user_id) {
+		e |= buf_adds(&ev, ",\"user_id\":");
+		e |= buf_add_json_string(&ev, user_id);
+	}
+	e |= buf_adds(&ev, "}");
+	h = e ? NULL : hook_new(a, &ev);
+	buf_free(&ev);
+	if (h)
+		enqueue(h);
+}
+
+void
+webhook_tick(int64_t now_ms)
+{
+	struct hook *h, *next;
+
+	for (h = TAILQ_FIRST(&wh.parked); h; h = next) {
+		next = TAILQ_NEXT(h, entry);
+		if (h->due_ms <= now_ms) {
+			TAILQ_REMOVE(&wh.parked, h, entry);
+			enqueue(h);
+		}
+	}
+}
