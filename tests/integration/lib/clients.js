@@ -243,3 +243,77 @@ module.exports = {
   disconnectAll,
   decode,
 };
+
+/*
+ * A websocket client on a bare TCP socket, for the slow-consumer case: it
+ * does the RFC 6455 handshake by hand, subscribes to channel, waits for
+ * subscription_succeeded and then stops reading for good (socket paused, no
+ * data listener), so everything the relay sends piles up in its queue.
+ */
+function connectStalled(relay, channel, opts = {}) {
+  const net = require('node:net');
+  const crypto = require('node:crypto');
+  const key = crypto.randomBytes(16).toString('base64');
+  const sock = net.connect({ host: '127.0.0.1', port: opts.port || relay.port });
+  const st = { sock, closed: false, error: null };
+  sock.on('close', () => {
+    st.closed = true;
+  });
+  sock.on('error', (e) => {
+    st.error = e;
+  });
+  function frame(text) {
+    const payload = Buffer.from(text);
+    const mask = crypto.randomBytes(4);
+    let head;
+    if (payload.length < 126) {
+      head = Buffer.from([0x81, 0x80 | payload.length]);
+    } else {
+      head = Buffer.alloc(4);
+      head[0] = 0x81;
+      head[1] = 0x80 | 126;
+      head.writeUInt16BE(payload.length, 2);
+    }
+    for (let i = 0; i < payload.length; i++) payload[i] ^= mask[i % 4];
+    return Buffer.concat([head, mask, payload]);
+  }
+  return new Promise((resolve, reject) => {
+    let buf = Buffer.alloc(0);
+    let upgraded = false;
+    const timer = setTimeout(() => {
+      sock.destroy();
+      reject(new Error(`stalled client: no subscription_succeeded; got ${buf.toString('latin1').slice(0, 300)}`));
+    }, 3000);
+    sock.on('connect', () => {
+      sock.write(`GET /app/${relay.app.key}?protocol=7&client=js&version=8.6.0&flash=false HTTP/1.1\r\n` +
+        `Host: 127.0.0.1:${relay.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+        `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+    });
+    const onData = (d) => {
+      buf = Buffer.concat([buf, d]);
+      if (!upgraded) {
+        const end = buf.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        const headText = buf.subarray(0, end).toString('latin1');
+        if (!/^HTTP\/1\.1 101/.test(headText)) {
+          clearTimeout(timer);
+          reject(new Error(`stalled client: handshake refused: ${headText}`));
+          return;
+        }
+        upgraded = true;
+        buf = buf.subarray(end + 4);
+        sock.write(frame(JSON.stringify({ event: 'pusher:subscribe', data: { channel } })));
+      }
+      const text = buf.toString('latin1');
+      if (text.includes('pusher_internal:subscription_succeeded')) {
+        clearTimeout(timer);
+        sock.off('data', onData);
+        sock.pause();
+        resolve(st);
+      }
+    };
+    sock.on('data', onData);
+  });
+}
+
+module.exports.connectStalled = connectStalled;

@@ -1,0 +1,160 @@
+'use strict';
+// /metrics (Prometheus text) and /healthz: the counts match what the test
+// did on a fresh relay.
+
+const { test, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const {
+  startRelay, connectPusher, sdkFor, subscribe, messages, waitMessage,
+  disconnectAll, waitFor, sleep, scrapeMetrics, metric, request,
+  startWebhookReceiver, freePort, DEMO_APP,
+} = require('./lib');
+
+let relay;
+let sdk;
+let rx;
+const clients = [];
+
+before(async () => {
+  rx = await startWebhookReceiver();
+  const deadPort = await freePort(); // nothing listens here: webhooks fail
+  relay = await startRelay({
+    apps: [
+      { ...DEMO_APP, webhook_url: rx.url },
+      { name: 'broken', id: '2', key: 'broken-key', secret: 'broken-secret',
+        client_events: 'yes', webhook_url: `http://127.0.0.1:${deadPort}/hooks` },
+    ],
+  });
+  sdk = sdkFor(relay);
+});
+
+after(async () => {
+  disconnectAll(clients);
+  if (relay) await relay.stop();
+  if (rx) await rx.close();
+});
+
+const v = (m, name, labels) => metric(m, name, labels);
+
+test('healthz_answers_200', async () => {
+  const r = await request(relay.port, 'GET', '/healthz');
+  assert.equal(r.status, 200);
+});
+
+test('metrics_is_prometheus_text_with_every_series', async () => {
+  const r = await request(relay.port, 'GET', '/metrics');
+  assert.equal(r.status, 200);
+  assert.match(r.headers['content-type'], /^text\/plain/);
+  const m = await scrapeMetrics(relay);
+  for (const name of ['sno_connections', 'sno_connections_total', 'sno_subscriptions',
+    'sno_channels', 'sno_events_delivered_total', 'sno_bytes_sent_total',
+    'sno_publish_seconds_sum', 'sno_publish_seconds_count',
+    'sno_slow_consumer_disconnects_total', 'sno_auth_failures_total',
+    'sno_webhook_failures_total', 'sno_webhooks_sent_total']) {
+    assert.notEqual(v(m, name), undefined, `missing series ${name}\n${m.text}`);
+  }
+  assert.notEqual(v(m, 'sno_events_received_total', { source: 'http' }), undefined);
+  assert.notEqual(v(m, 'sno_events_received_total', { source: 'client' }), undefined);
+  assert.notEqual(v(m, 'sno_publish_seconds_bucket', { le: '+Inf' }), undefined,
+    `missing +Inf bucket\n${m.text}`);
+  assert.match(m.text, /# TYPE sno_connections gauge/);
+  assert.match(m.text, /# TYPE sno_publish_seconds histogram/);
+  assert.match(m.text, /# TYPE sno_connections_total counter/);
+});
+
+test('metrics_counts_match_connections_subscriptions_events_and_auth_failures', async () => {
+  const m0 = await scrapeMetrics(relay);
+  const connTotal0 = v(m0, 'sno_connections_total');
+  const conns0 = v(m0, 'sno_connections');
+
+  // Three connections, all on one public channel (K = 3).
+  const cs = [];
+  for (let i = 0; i < 3; i++) {
+    const c = await connectPusher(relay);
+    clients.push(c);
+    cs.push(c);
+    await subscribe(c, 'metered');
+  }
+  // Two of them also on a private channel.
+  await subscribe(cs[0], 'private-metered');
+  await subscribe(cs[1], 'private-metered');
+
+  let m = await scrapeMetrics(relay);
+  assert.equal(v(m, 'sno_connections'), conns0 + 3, m.text);
+  assert.equal(v(m, 'sno_connections_total'), connTotal0 + 3);
+  assert.equal(v(m, 'sno_subscriptions'), 5);
+  assert.equal(v(m, 'sno_channels'), 2);
+
+  // N = 4 HTTP events to K = 3 subscribers.
+  const N = 4;
+  const K = 3;
+  const payload = 'q'.repeat(1000);
+  const before = m;
+  for (let i = 0; i < N; i++) await sdk.trigger('metered', 'tick', { i, payload });
+  for (const c of cs) {
+    await waitFor(() => messages(c, 'tick', 'metered').length === N, 2000, 'ticks');
+  }
+  m = await scrapeMetrics(relay);
+  const d = (name, labels) => v(m, name, labels) - v(before, name, labels);
+  assert.equal(d('sno_events_received_total', { source: 'http' }), N);
+  assert.equal(d('sno_events_received_total', { source: 'client' }), 0);
+  assert.equal(d('sno_events_delivered_total'), N * K);
+  assert.ok(d('sno_bytes_sent_total') >= N * K * payload.length,
+    `bytes_sent grew ${d('sno_bytes_sent_total')}, want >= ${N * K * payload.length}`);
+  assert.equal(d('sno_publish_seconds_count'), N);
+  assert.equal(d('sno_publish_seconds_bucket', { le: '+Inf' }), N);
+  assert.ok(d('sno_publish_seconds_sum') >= 0);
+  assert.equal(v(m, 'sno_publish_seconds_bucket', { le: '+Inf' }),
+    v(m, 'sno_publish_seconds_count'));
+
+  // One client event to the other private subscriber (delivered once).
+  const b2 = await scrapeMetrics(relay);
+  cs[0].channel('private-metered').trigger('client-x', { y: 1 });
+  await waitMessage(cs[1], 'client-x', 'private-metered', 2000);
+  await sleep(100);
+  m = await scrapeMetrics(relay);
+  assert.equal(v(m, 'sno_events_received_total', { source: 'client' }) -
+    v(b2, 'sno_events_received_total', { source: 'client' }), 1);
+  assert.equal(v(m, 'sno_events_delivered_total') - v(b2, 'sno_events_delivered_total'), 1);
+
+  // One bad private subscribe: one auth failure.
+  const authBefore = v(m, 'sno_auth_failures_total');
+  const bad = await connectPusher(relay, { authSecret: 'wrong' });
+  clients.push(bad);
+  bad.subscribe('private-denied');
+  await waitMessage(bad, 'pusher:subscription_error', 'private-denied', 2000);
+  m = await scrapeMetrics(relay);
+  assert.equal(v(m, 'sno_auth_failures_total') - authBefore, 1);
+  assert.equal(v(m, 'sno_connections'), conns0 + 4);
+
+  // Closing two connections brings the gauge down, totals stay.
+  cs[2].disconnect();
+  bad.disconnect();
+  await waitFor(async () => v(await scrapeMetrics(relay), 'sno_connections') === conns0 + 2,
+    2000, 'connections gauge to drop');
+  m = await scrapeMetrics(relay);
+  assert.equal(v(m, 'sno_connections_total'), connTotal0 + 4);
+  assert.equal(v(m, 'sno_subscriptions'), 4);
+});
+
+test('metrics_count_webhooks_sent_and_failed', async () => {
+  const c = await connectPusher(relay);
+  clients.push(c);
+  await subscribe(c, 'hooked');
+  await waitFor(() => rx.events().some((e) => e.channel === 'hooked'), 3000, 'webhook');
+  await waitFor(async () => v(await scrapeMetrics(relay), 'sno_webhooks_sent_total') >=
+    rx.hooks.length, 2000, 'webhooks_sent_total to catch up');
+  let m = await scrapeMetrics(relay);
+  assert.equal(v(m, 'sno_webhooks_sent_total'), rx.hooks.length,
+    'sent counter equals what the receiver got');
+
+  // App 2's webhook_url refuses connections: failures are counted.
+  const broken = { ...relay, app: relay.apps[1] };
+  const b = await connectPusher(broken);
+  clients.push(b);
+  await subscribe(b, 'hooked-broken');
+  await waitFor(async () => v(await scrapeMetrics(relay), 'sno_webhook_failures_total') >= 1,
+    4000, 'webhook failure to be counted');
+  m = await scrapeMetrics(relay);
+  assert.equal(v(m, 'sno_webhooks_sent_total'), rx.hooks.length);
+});
