@@ -6,7 +6,7 @@
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const {
-  startRelay, connectPusher, sdkFor, subscribe, messages, waitMessage,
+  startRelay, connectPusher, connectRaw, sdkFor, subscribe, messages, waitMessage,
   disconnectAll, waitFor, sleep,
 } = require('./lib');
 
@@ -115,11 +115,25 @@ test('presence_numeric_user_id_is_keyed_as_string', async () => {
 });
 
 test('presence_without_channel_data_is_refused', async () => {
+  // pusher-js itself refuses to send this, so use a raw client.
   const ch = 'presence-nodata';
-  const c = await connectPusher(relay, { user: undefined });
-  clients.push(c);
-  await subscribe(c, ch).catch(() => {});
-  await waitFor(() => messages(c, 'pusher:subscription_error', ch)[0] ||
-    messages(c, 'pusher:error')[0], 2000, 'refusal of presence without channel_data');
-  assert.equal(messages(c, 'pusher_internal:subscription_succeeded', ch).length, 0);
+  const raw = await connectRaw(relay);
+  clients.push(raw);
+  const { auth } = sdk.authorizeChannel(raw.socketId, ch);
+  raw.send({ event: 'pusher:subscribe', data: { channel: ch, auth } });
+  await waitFor(() => messages(raw, 'pusher:subscription_error', ch)[0] ||
+    messages(raw, 'pusher:error')[0], 2000, 'refusal of presence without channel_data');
+  assert.equal(messages(raw, 'pusher_internal:subscription_succeeded', ch).length, 0);
+});
+
+test('presence_channel_data_is_verified_as_signed', async () => {
+  // Sign one channel_data, send another: refused.
+  const ch = 'presence-tamper';
+  const raw = await connectRaw(relay);
+  clients.push(raw);
+  const { auth } = sdk.authorizeChannel(raw.socketId, ch, { user_id: 'honest', user_info: {} });
+  raw.send({ event: 'pusher:subscribe', data: { channel: ch, auth,
+    channel_data: JSON.stringify({ user_id: 'admin', user_info: {} }) } });
+  const m = await waitMessage(raw, 'pusher:subscription_error', ch, 2000);
+  assert.equal(m.data.status, 401);
 });
