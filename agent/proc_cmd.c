@@ -1,0 +1,145 @@
+/*
+ * Display strings for processes: command lines scrubbed of secrets and the
+ * long program name. Pure string work; reads no files (proc_table.c does).
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "proc_table.h"
+#include "utf8.h"
+
+#define PROC_MASK "***"
+
+/* Option or key names whose value is a secret (case-insensitive parts). */
+static int
+proc_secret_name(const char *s, size_t n)
+{
+	static const char *const words[] = {"pass", "secret", "key", "pwd",
+	    "token", "auth", "credential", "cookie", "session", NULL};
+	char low[64];
+
+	if (n >= sizeof(low))
+		n = sizeof(low) - 1;
+	for (size_t i = 0; i < n; i++)
+		low[i] = (char)tolower((unsigned char)s[i]);
+	low[n] = '\0';
+	for (int i = 0; words[i]; i++)
+		if (strstr(low, words[i]))
+			return 1;
+	return 0;
+}
+
+/* Appends n bytes to out, replacing control bytes and bad UTF-8 by '?'. */
+static size_t
+proc_put(char *out, size_t o, size_t cap, const char *s, size_t n)
+{
+	size_t i = 0, k;
+	unsigned char c;
+
+	while (i < n && o + 1 < cap) {
+		c = (unsigned char)s[i];
+		k = c < 0x80 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+		if (k > n - i || !utf8_valid((const unsigned char *)s + i, k) ||
+		    (k == 1 && (c < 0x20 || c == 0x7f))) {
+			out[o++] = '?';
+			i++;
+			continue;
+		}
+		if (o + k >= cap)
+			break;
+		memcpy(out + o, s + i, k);
+		o += k;
+		i += k;
+	}
+	out[o] = '\0';
+	return o;
+}
+
+/* Appends "user:***@" scrubbing for URLs with credentials in one arg. */
+static size_t
+proc_put_arg(char *out, size_t o, size_t cap, const char *a, size_t n)
+{
+	const char *sch = strstr(a, "://"), *at, *colon;
+
+	if (sch && (at = memchr(sch + 3, '@', n - (size_t)(sch + 3 - a))) &&
+	    (colon = memchr(sch + 3, ':', (size_t)(at - sch - 3)))) {
+		o = proc_put(out, o, cap, a, (size_t)(colon + 1 - a));
+		o = proc_put(out, o, cap, PROC_MASK, 3);
+		return proc_put(out, o, cap, at, n - (size_t)(at - a));
+	}
+	return proc_put(out, o, cap, a, n);
+}
+
+/*
+ * One argument: "--name=value", "-name=value" or "key=value" with a secret
+ * name gets its value masked. Returns 1 when the next argument is the
+ * value of a secret "--name" option.
+ */
+static int
+proc_scrub_arg(const char *a, size_t n, char *out, size_t *o, size_t cap)
+{
+	const char *eq = memchr(a, '=', n), *name = a;
+
+	while (name < a + n && *name == '-')
+		name++;
+	if (eq && proc_secret_name(name, (size_t)(eq - name))) {
+		*o = proc_put(out, *o, cap, a, (size_t)(eq + 1 - a));
+		*o = proc_put(out, *o, cap, PROC_MASK, 3);
+		return 0;
+	}
+	*o = proc_put_arg(out, *o, cap, a, n);
+	return !eq && name > a && proc_secret_name(name, n - (size_t)(name - a));
+}
+
+size_t
+proc_scrub(const char *raw, size_t len, char *out, size_t cap)
+{
+	size_t o = 0, i = 0, n;
+	int mask_next = 0, argi = 0;
+
+	if (cap > PROC_CMD_MAX + 1)
+		cap = PROC_CMD_MAX + 1;
+	out[0] = '\0';
+	while (len > 0 && raw[len - 1] == '\0')
+		len--;
+	while (i < len && o + 1 < cap) {
+		const char *a = raw + i;
+		const char *z = memchr(a, '\0', len - i);
+
+		n = z ? (size_t)(z - a) : len - i;
+		if (argi > 0)
+			o = proc_put(out, o, cap, " ", 1);
+		if (argi > 0 && mask_next && (n == 0 || a[0] != '-')) {
+			o = proc_put(out, o, cap, PROC_MASK, 3);
+			mask_next = 0;
+		} else if (argi == 0) {
+			o = proc_put(out, o, cap, a, n);
+		} else {
+			mask_next = proc_scrub_arg(a, n, out, &o, cap);
+		}
+		argi++;
+		i += n + 1;
+	}
+	return o;
+}
+
+void
+proc_long_name(const char *comm, const char *argv0, char *out, size_t cap)
+{
+	const char *base = argv0 ? strrchr(argv0, '/') : NULL;
+	size_t clen = strlen(comm), blen;
+
+	base = base ? base + 1 : argv0;
+	if (base && clen >= 15) {
+		/* argv0 may carry arguments when a program rewrote it. */
+		blen = strcspn(base, " ");
+		if (blen > clen && strncmp(base, comm, clen) == 0) {
+			proc_put(out, 0, cap < blen + 1 ? cap : blen + 1, base,
+			    blen);
+			return;
+		}
+	}
+	proc_put(out, 0, cap, comm, clen);
+}

@@ -1,0 +1,54 @@
+/*
+ * The agent's life once configured: an idle long-poll check-in loop, and a
+ * streaming loop that samples on absolute deadlines into a bounded in-order
+ * buffer and posts the oldest samples first. Never reorders; when the
+ * buffer is full the oldest sample is dropped and counted.
+ */
+#ifndef SNO_SESSION_H
+#define SNO_SESSION_H
+
+#include <signal.h>
+
+#include "agent_conf.h"
+#include "buf.h"
+
+/*
+ * Runs until *stop becomes non-zero (SIGTERM/SIGINT). max_fds caps the
+ * kept-open /proc/PID/stat fds. Returns 0 on a clean stop, negative errno
+ * when start-up fails. Logs "agent ready" once started.
+ */
+int session_run(const struct agent_conf *c, int max_fds,
+    volatile sig_atomic_t *stop);
+
+/*
+ * The bounded in-order sample buffer (exposed for unit tests): cap slots,
+ * each holding one sample's JSON; the slots' storage is reused.
+ */
+struct session_ring {
+	struct buf *slots;
+	long long *seqs;
+	int cap, head, count;
+	unsigned long dropped;
+};
+
+/* 0 or -ENOMEM. */
+int session_ring_init(struct session_ring *q, int cap);
+void session_ring_free(struct session_ring *q);
+/* Appends a copy of json; drops (and counts) the oldest when full. */
+int session_ring_push(struct session_ring *q, long long seq, const char *json,
+    size_t len);
+/* The i-th oldest sample (0 = oldest); i < count. */
+const struct buf *session_ring_at(const struct session_ring *q, int i,
+    long long *seq);
+/* Drops the n oldest samples. */
+void session_ring_drop(struct session_ring *q, int n);
+/* Drops every sample with seq <= acked; returns how many. */
+int session_ring_ack(struct session_ring *q, long long acked);
+/*
+ * Replaces out with a JSON array of the oldest samples: at most max_n of
+ * them and at most out's cap in bytes (at least one). Returns the count.
+ */
+int session_ring_batch(const struct session_ring *q, int max_n,
+    struct buf *out);
+
+#endif
