@@ -71,6 +71,9 @@ tests/integration/node_modules/.package-lock.json: tests/integration/package-loc
 	cd tests/integration && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
+$(B)/tests/unit/test_relay_%.o: CFLAGS += -Irelay
+$(B)/tests/unit/test_agent_%.o: CFLAGS += -Iagent
+
 unit: $(UNIT_BIN)
 	@sh tests/run-unit.sh $(UNIT_BIN)
 
@@ -110,3 +113,4 @@ clean:
 	rm -rf build build-asan build-fuzz
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
+.SECONDARY:

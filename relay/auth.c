@@ -83,22 +83,25 @@ auth_parse_query(char *q, struct auth_param *p, int max)
 
 	for (tok = strtok_r(q, "&", &save); tok;
 	     tok = strtok_r(NULL, "&", &save)) {
-		char *eq = strchr(tok, '=');
-
-		if (n == max)
+		if (n == max || pct_decode(tok) < 0)
 			return -EINVAL;
-		if (eq)
-			*eq = '\0';
-		p[n].key = tok;
-		p[n].value = eq ? eq + 1 : tok + strlen(tok);
-		if (pct_decode(p[n].key) < 0 || pct_decode(p[n].value) < 0)
-			return -EINVAL;
-		for (char *k = p[n].key; *k; k++)
-			if (*k >= 'A' && *k <= 'Z')
-				*k = (char)(*k + 32);
-		n++;
+		auth_param_split(tok, &p[n++]);
 	}
 	return n;
+}
+
+void
+auth_param_split(char *kv, struct auth_param *p)
+{
+	char *eq = strchr(kv, '=');
+
+	if (eq)
+		*eq = '\0';
+	p->key = kv;
+	p->value = eq ? eq + 1 : kv + strlen(kv);
+	for (char *k = p->key; *k; k++)
+		if (*k >= 'A' && *k <= 'Z')
+			*k = (char)(*k + 32);
 }
 
 const char *

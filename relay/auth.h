@@ -31,6 +31,8 @@ struct auth_param {
  * decoded pairs, in place (query is modified). Returns the count or -EINVAL.
  */
 int auth_parse_query(char *query, struct auth_param *p, int max);
+/* Splits an already decoded "key=value" in place, lower-casing the key. */
+void auth_param_split(char *kv, struct auth_param *p);
 /* The value of key in p, or NULL. */
 const char *auth_param_get(const struct auth_param *p, int n, const char *key);
 /*

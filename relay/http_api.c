@@ -17,6 +17,7 @@
 #include "http_api.h"
 #include "log.h"
 #include "metrics.h"
+#include "utf8.h"
 
 static int
 fail(struct buf *out, int status, const char *fmt, ...)
@@ -378,6 +379,8 @@ route(struct app *a, const char *method, const char *rest,
 	cJSON *j = NULL;
 	int st;
 
+	if (post && !utf8_valid((const unsigned char *)body, bodylen))
+		return fail(out, 400, "Request body is not valid UTF-8");
 	if (post) {
 		j = cJSON_ParseWithLength(body ? body : "", bodylen);
 		if (!cJSON_IsObject(j) && !(bodylen == 0 &&
@@ -429,13 +432,13 @@ route(struct app *a, const char *method, const char *rest,
 
 int
 http_api_handle(struct relay *r, const char *method, const char *path,
-    char *query, const char *body, size_t bodylen, struct buf *out)
+    const struct auth_param *p, int np, const char *body, size_t bodylen,
+    struct buf *out)
 {
-	struct auth_param p[AUTH_MAX_PARAMS];
 	const char *idp = path + 6, *rest;
 	char why[1024];
 	struct app *a;
-	int np, st;
+	int st;
 	int64_t t0 = clock_mono_us();
 
 	/* path is /apps/{id}/... */
@@ -443,11 +446,9 @@ http_api_handle(struct relay *r, const char *method, const char *path,
 	    (a = relay_app_by_id(r, idp, (size_t)(rest - idp))) == NULL)
 		return fail(out, 404, "Unknown app id");
 	rest++;
-	char empty[1] = "";
-
-	if ((np = auth_parse_query(query ? query : empty, p,
-		 AUTH_MAX_PARAMS)) < 0)
-		return fail(out, 400, "Bad query string");
+	if (np < 0)
+		return fail(out, 400, "Query string: too many or too long "
+		    "parameters");
 	if (auth_http_ok(a->conf, method, path, p, np, body, bodylen,
 		(int64_t)time(NULL), why, sizeof(why)) < 0) {
 		metrics.auth_failures++;

@@ -327,6 +327,12 @@ on_client_event(struct conn *c, const char *ev, const char *ch, cJSON *data)
 		text = data ? cJSON_PrintUnformatted(data) : strdup("{}");
 	if (text == NULL)
 		return;
+	if (strlen(text) > (size_t)c->relay->conf->max_message_bytes) {
+		relay_conn_error(c, 0, "Client event data is over %ld bytes",
+		    c->relay->conf->max_message_bytes);
+		free(text);
+		return;
+	}
 	uid = s->member ? s->member->user_id : NULL;
 	m = relay_frame(ev, ch, text, strlen(text), 0, uid);
 	if (m) {

@@ -12,6 +12,7 @@
 
 #include <libwebsockets.h>
 
+#include "auth.h"
 #include "clock.h"
 #include "http_api.h"
 #include "log.h"
@@ -29,7 +30,9 @@ _Static_assert(LWS_PRE <= MSG_PRE, "MSG_PRE must cover LWS_PRE");
 struct http_req {
 	char method[8];
 	char path[1024];
-	char query[4096];
+	char query[4096];	/* storage for params */
+	struct auth_param params[AUTH_MAX_PARAMS];
+	int np;			/* -1: too many or too long */
 	char origin[256];
 	struct buf body;
 	int too_big;
@@ -115,7 +118,7 @@ http_dispatch(struct lws *wsi, struct http_req *q)
 		q->ctype = "text/plain; version=0.0.4";
 		metrics_render(r, &q->resp);
 	} else if (strncmp(q->path, "/apps/", 6) == 0) {
-		st = http_api_handle(r, q->method, q->path, q->query,
+		st = http_api_handle(r, q->method, q->path, q->params, q->np,
 		    q->body.data, q->body.len, &q->resp);
 		q->status = st;
 	} else {
@@ -168,6 +171,27 @@ http_write(struct lws *wsi, struct http_req *q)
 	return 0;
 }
 
+/* lws hands over each query argument already percent-decoded. */
+static int
+query_params(struct lws *wsi, struct http_req *q)
+{
+	char *w = q->query;
+	int n, len, left = (int)sizeof(q->query);
+
+	for (n = 0;; n++) {
+		len = lws_hdr_copy_fragment(wsi, w, left, WSI_TOKEN_HTTP_URI_ARGS,
+		    n);
+		if (len < 0) /* no such fragment, or one too long */
+			return lws_hdr_fragment_length(wsi,
+			    WSI_TOKEN_HTTP_URI_ARGS, n) > 0 ? -1 : n;
+		if (n == AUTH_MAX_PARAMS)
+			return -1;
+		auth_param_split(w, &q->params[n]);
+		w += len + 1;
+		left -= len + 1;
+	}
+}
+
 static int
 http_begin(struct lws *wsi, struct pss *pss, const char *path)
 {
@@ -179,9 +203,7 @@ http_begin(struct lws *wsi, struct pss *pss, const char *path)
 	buf_init(&q->body, http_api_max_body(srv.r));
 	buf_init(&q->resp, (size_t)1 << 30);
 	snprintf(q->path, sizeof(q->path), "%s", path);
-	if (lws_hdr_copy(wsi, q->query, sizeof(q->query),
-		WSI_TOKEN_HTTP_URI_ARGS) < 0)
-		q->query[0] = '\0';
+	q->np = query_params(wsi, q);
 	if (lws_hdr_copy(wsi, q->origin, sizeof(q->origin), WSI_TOKEN_ORIGIN) <
 	    0)
 		q->origin[0] = '\0';
@@ -295,13 +317,11 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 
 	switch (reason) {
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
-		char uri[16];
+		char uri[512];
 
 		/* Websockets only at /app/{key}; the rest is HTTP. */
-		if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) < 5
-		    || strncmp(uri, "/app/", 5) != 0)
-			return 1;
-		return 0;
+		return lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <
+		    5 || strncmp(uri, "/app/", 5) != 0;
 	}
 	case LWS_CALLBACK_ESTABLISHED:
 		return ws_established(wsi, pss);
