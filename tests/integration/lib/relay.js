@@ -21,8 +21,10 @@ const DEMO_APP = {
   client_events: 'yes',
 };
 
+// Relays still running when this process goes away are killed by PID, even
+// if the test runner interrupts the file.
 const live = new Set();
-process.on('exit', () => {
+function killLive() {
   for (const child of live) {
     try {
       child.kill('SIGKILL');
@@ -30,7 +32,14 @@ process.on('exit', () => {
       /* already gone */
     }
   }
-});
+}
+process.on('exit', killLive);
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.once(sig, () => {
+    killLive();
+    process.exit(128 + (sig === 'SIGINT' ? 2 : sig === 'SIGTERM' ? 15 : 1));
+  });
+}
 
 function tmpDir() {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'sno-it-'));
