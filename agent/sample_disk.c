@@ -53,7 +53,7 @@ disk_skip_name(const char *sys_root, const char *name)
 {
 	static const char *const prefixes[] = {"loop", "ram", "zram", "sr",
 	    "fd", "dm-", "md", "nbd", NULL};
-	char path[256];
+	char path[512];
 
 	for (int i = 0; prefixes[i]; i++)
 		if (strncmp(name, prefixes[i], strlen(prefixes[i])) == 0)

@@ -23,7 +23,7 @@ struct disk_dev {
 
 struct sample_disk {
 	struct pfile stats;
-	char sys_root[128];
+	char sys_root[256];
 	char buf[32768];
 	struct disk_dev devs[DISK_MAX];
 	int ndevs;

@@ -36,7 +36,7 @@ sample_net_close(struct sample_net *n)
 static int
 net_skip(const struct sample_net *n, const char *name)
 {
-	char path[256];
+	char path[512];
 
 	if (strcmp(name, "lo") == 0)
 		return 1;

@@ -24,7 +24,7 @@ struct net_if {
 
 struct sample_net {
 	struct pfile dev;
-	char sys_root[128];
+	char sys_root[256];
 	char buf[16384];
 	struct net_if ifs[NET_IF_MAX];
 	int nifs;

@@ -119,12 +119,24 @@ sample_check(const cJSON *root, char *err, size_t errlen)
 	return 0;
 }
 
+/* Returns 1 when [p, end) holds only JSON whitespace (or NULs). */
+static int
+sample_only_space(const char *p, const char *end)
+{
+	for (; p && p < end; p++)
+		if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r' &&
+		    *p != '\0')
+			return 0;
+	return 1;
+}
+
 int
 sample_validate(const char *json, size_t len, char *err, size_t errlen,
     long long *seq_out, char *host_out, size_t hostlen)
 {
 	cJSON *root = NULL;
 	const cJSON *host;
+	const char *end = NULL;
 	int r;
 
 	if (len > SAMPLE_MAX_BYTES) {
@@ -133,7 +145,8 @@ sample_validate(const char *json, size_t len, char *err, size_t errlen,
 		r = -EMSGSIZE;
 		goto out;
 	}
-	if ((root = cJSON_ParseWithLengthOpts(json, len, NULL, 1)) == NULL) {
+	root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
+	if (root == NULL || !sample_only_space(end, json + len)) {
 		snprintf(err, errlen, "sample is not valid JSON");
 		r = -EINVAL;
 		goto out;

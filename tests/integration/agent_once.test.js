@@ -1,0 +1,125 @@
+'use strict';
+// sno-agent --once agrees with procps (free, nproc, ps) read at the same
+// moment, finds a busy loop, shows long program names in full and never
+// prints a password from a command line. Binary: $SNO_AGENT or
+// ../../build/sno-agent. Every process started here is killed by PID.
+const { test, before, after } = require('node:test');
+const assert = require('node:assert');
+const { spawn, execFile, execFileSync } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+
+const AGENT = process.env.SNO_AGENT ||
+  path.resolve(__dirname, '../../build/sno-agent');
+const LONG_NAME = 'sno_agent_test_long_name_30chr'; // 30 characters
+const children = [];
+let tmp, sample, raw, procps;
+
+function start(cmd, args) {
+  const c = spawn(cmd, args, { stdio: 'ignore' });
+  children.push(c);
+  return c;
+}
+
+function runAgent(args) {
+  return new Promise((resolve, reject) => {
+    execFile(AGENT, args, { timeout: 20000 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`${err.message}\n${stderr}`));
+      else resolve(stdout);
+    });
+  });
+}
+
+function freeUsed() {
+  const out = execFileSync('free', ['-b'], { encoding: 'utf8' });
+  const mem = out.split('\n').find((l) => l.startsWith('Mem:'));
+  return Number(mem.trim().split(/\s+/)[2]);
+}
+
+function row(pid) {
+  const i = sample.procs_fields.indexOf('pid');
+  return sample.procs.find((r) => r[i] === pid);
+}
+
+function field(r, name) {
+  return r[sample.procs_fields.indexOf(name)];
+}
+
+before(async () => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sno-agent-once-'));
+  const conf = path.join(tmp, 'agent.conf');
+  fs.writeFileSync(conf, '[agent]\ninterval_ms = 1000\ntop_processes = 200\n');
+  const longBin = path.join(tmp, LONG_NAME);
+  fs.copyFileSync('/bin/sleep', longBin);
+  fs.chmodSync(longBin, 0o755);
+  start('sh', ['-c', 'while :; do :; done']);
+  start(longBin, ['30']);
+  // One process (no grandchild to leak): node ignores args after '--'.
+  start(process.execPath, ['-e', 'setTimeout(() => {}, 30000)', '--',
+    '--password=hunter2']);
+  await new Promise((r) => setTimeout(r, 300));
+  raw = await runAgent(['-c', conf, '--once']);
+  procps = {
+    used: freeUsed(),
+    nproc: Number(execFileSync('nproc', { encoding: 'utf8' }).trim()),
+    ps: execFileSync('sh', ['-c', 'ps -e --no-headers | wc -l'],
+      { encoding: 'utf8' }).trim(),
+    memTotal: Number(/MemTotal:\s+(\d+)/.exec(
+      fs.readFileSync('/proc/meminfo', 'utf8'))[1]),
+  };
+  sample = JSON.parse(raw);
+});
+
+after(() => {
+  for (const c of children) {
+    try { process.kill(c.pid, 'SIGKILL'); } catch (e) { /* gone */ }
+  }
+  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+test('once_prints_one_v1_sample', () => {
+  assert.strictEqual(sample.v, 1);
+  assert.ok(sample.seq >= 1);
+  assert.ok(sample.dt_ms >= 900 && sample.dt_ms <= 1500, `dt_ms ${sample.dt_ms}`);
+  assert.strictEqual(raw.trim().split('\n').length, 1);
+});
+
+test('mem_total_equals_meminfo', () => {
+  assert.strictEqual(sample.mem.total, procps.memTotal * 1024);
+});
+
+test('mem_used_within_2_percent_of_free', () => {
+  const diff = Math.abs(sample.mem.used - procps.used) / procps.used;
+  assert.ok(diff <= 0.02, `agent ${sample.mem.used} free ${procps.used}`);
+});
+
+test('cpu_n_equals_nproc', () => {
+  assert.strictEqual(sample.cpu.n, procps.nproc);
+});
+
+test('task_count_within_5_of_ps', () => {
+  const ps = Number(procps.ps);
+  assert.ok(Math.abs(sample.tasks.total - ps) <= 5,
+    `agent ${sample.tasks.total} ps ${ps}`);
+});
+
+test('busy_loop_shows_90_to_100_percent_cpu', () => {
+  const r = row(children[0].pid);
+  assert.ok(r, `busy loop pid ${children[0].pid} not in procs`);
+  const cpu = field(r, 'cpu');
+  assert.ok(cpu >= 90 && cpu <= 100, `cpu ${cpu}`);
+});
+
+test('long_program_name_is_shown_whole', () => {
+  const r = row(children[1].pid);
+  assert.ok(r, `pid ${children[1].pid} not in procs`);
+  assert.strictEqual(field(r, 'name'), LONG_NAME);
+});
+
+test('password_on_command_line_is_scrubbed', () => {
+  const r = row(children[2].pid);
+  assert.ok(r, `pid ${children[2].pid} not in procs`);
+  assert.match(field(r, 'cmd'), /--password=\*\*\*/);
+  assert.ok(!raw.includes('hunter2'), 'hunter2 appears in the output');
+});
