@@ -19,17 +19,34 @@ struct conf_ctx {
 	conf_handler h;
 	void *user;
 	int err_line;
+	int sections;	/* also call h at each [section] line */
 	char err[CONF_ERR_LEN];
 };
 
+/*
+ * Feeds inih one line at a time and, for a "[section]" line, tells the
+ * handler (name == NULL) so that sections without keys are seen too.
+ */
 static char *
 conf_reader(char *str, int num, void *stream)
 {
 	struct conf_ctx *c = stream;
-	char *r = fgets(str, num, c->fp);
+	char *r = fgets(str, num, c->fp), *p, *end, err[CONF_ERR_LEN] = "";
 
-	if (r)
-		c->line++;
+	if (r == NULL)
+		return NULL;
+	c->line++;
+	for (p = str; *p == ' ' || *p == '\t'; p++)
+		;
+	if (*p == '[' && c->sections && !c->err_line && (end = strchr(p, ']')) != NULL) {
+		char sect[256];
+
+		snprintf(sect, sizeof(sect), "%.*s", (int)(end - p - 1), p + 1);
+		if (c->h(c->user, sect, NULL, NULL, c->line, err) < 0) {
+			c->err_line = c->line;
+			snprintf(c->err, sizeof(c->err), "%s", err);
+		}
+	}
 	return r;
 }
 
@@ -53,7 +70,14 @@ int
 conf_parse(const char *path, conf_handler h, void *user,
     char err[CONF_ERR_LEN])
 {
-	struct conf_ctx c = {.h = h, .user = user};
+	return conf_parse_sections(path, h, user, 0, err);
+}
+
+int
+conf_parse_sections(const char *path, conf_handler h, void *user,
+    int sections, char err[CONF_ERR_LEN])
+{
+	struct conf_ctx c = {.h = h, .user = user, .sections = sections};
 	int r;
 
 	if ((c.fp = fopen(path, "r")) == NULL) {

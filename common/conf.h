@@ -22,8 +22,9 @@ struct conf_key {
 #define CONF_ERR_LEN 512
 
 /*
- * Called for every key; line is the key's line. Return 0, or fill err
- * (without file:line) and return -1.
+ * Called for every key; line is the key's line. With conf_parse_sections it
+ * is also called with name and value NULL at each [section] line. Return 0,
+ * or fill err (without file:line) and return -1.
  */
 typedef int (*conf_handler)(void *user, const char *section,
     const char *name, const char *value, int line, char *err);
@@ -31,6 +32,9 @@ typedef int (*conf_handler)(void *user, const char *section,
 /* Parses path; 0, or -1 with err set to "FILE:LINE: message". */
 int conf_parse(const char *path, conf_handler h, void *user,
     char err[CONF_ERR_LEN]);
+/* The same, and sections (even empty ones) are announced when asked. */
+int conf_parse_sections(const char *path, conf_handler h, void *user,
+    int sections, char err[CONF_ERR_LEN]);
 /* Finds name in a table terminated by a NULL name. */
 const struct conf_key *conf_find(const struct conf_key *t, const char *name);
 /*

@@ -1,7 +1,7 @@
 /*
- * Relay configuration: a key table per section type, fed by conf_parse.
- * Unknown sections and keys, bad values, duplicate app ids or keys are all
- * errors reported as FILE:LINE.
+ * Relay configuration: one key table per section type, fed by conf_parse.
+ * Unknown sections and keys, bad values, duplicate app ids or keys, and
+ * references to missing accounts are errors reported as FILE:LINE.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -9,9 +9,15 @@
 #include <string.h>
 
 #include "config.h"
+#include "sig.h"
+
+#include <sodium.h>
 
 #define RC(f) offsetof(struct relay_conf, f)
 #define AC(f) offsetof(struct app_conf, f)
+#define UC(f) offsetof(struct user_conf, f)
+#define HC(f) offsetof(struct host_conf, f)
+#define NC(f) offsetof(struct account_conf, f)
 
 static const struct conf_key relay_keys[] = {
 	{"listen", CONF_STR, 0, 300, "127.0.0.1:6001", RC(listen),
@@ -30,6 +36,16 @@ static const struct conf_key relay_keys[] = {
 	    "comma-separated origins, or *"},
 	{"log_level", CONF_STR, 0, 10, "info", RC(log_level),
 	    "error, warn, info or debug"},
+	{"web_root", CONF_STR, 0, 4096, NULL, RC(web_root),
+	    "directory of the built dashboard"},
+	{"metrics_app", CONF_STR, 0, 128, NULL, RC(metrics_app),
+	    "the [app] whose key signs private-host- channels"},
+	{"session_grace_s", CONF_INT, 0, 3600, "30", RC(session_grace_s),
+	    "streaming goes on this long after the last viewer"},
+	{"max_session_s", CONF_INT, 10, 86400, "1800", RC(max_session_s),
+	    "cap on one realtime session"},
+	{"history_seconds", CONF_INT, 10, 86400, "600", RC(history_seconds),
+	    "samples kept per host"},
 	{NULL, 0, 0, 0, NULL, 0, NULL},
 };
 
@@ -44,15 +60,70 @@ static const struct conf_key app_keys[] = {
 	{NULL, 0, 0, 0, NULL, 0, NULL},
 };
 
+static const struct conf_key account_keys[] = {
+	{"title", CONF_STR, 0, 200, NULL, NC(title), "display name"},
+	{NULL, 0, 0, 0, NULL, 0, NULL},
+};
+
+static const struct conf_key user_keys[] = {
+	{"account", CONF_STR, 0, 128, NULL, UC(account), "the user's account"},
+	{"password_hash", CONF_STR, 0, 256, NULL, UC(password_hash),
+	    "from sno-relay hash-password"},
+	{NULL, 0, 0, 0, NULL, 0, NULL},
+};
+
+static const struct conf_key host_keys[] = {
+	{"account", CONF_STR, 0, 128, NULL, HC(account), "the host's account"},
+	{"key", CONF_STR, 64, 64, NULL, HC(key),
+	    "64 hex digits, from sno-relay new-host"},
+	{NULL, 0, 0, 0, NULL, 0, NULL},
+};
+
+/* A kind of named section: [kind NAME], stored in a growing array. */
+struct section_kind {
+	const char *kind;
+	const struct conf_key *keys;
+	size_t size;		/* of one element */
+	size_t arr_off;		/* offset of the array pointer in relay_conf */
+	size_t n_off;		/* offset of its int count */
+};
+
+static const struct section_kind kinds[] = {
+	{"app", app_keys, sizeof(struct app_conf), RC(apps), RC(napps)},
+	{"account", account_keys, sizeof(struct account_conf), RC(accounts),
+	    RC(naccounts)},
+	{"user", user_keys, sizeof(struct user_conf), RC(users), RC(nusers)},
+	{"host", host_keys, sizeof(struct host_conf), RC(hosts), RC(nhosts)},
+};
+
+/* Every element struct starts with char *name; its int line is found by
+ * the offsets below. */
+static int *
+elem_line(const struct section_kind *k, void *e)
+{
+	size_t off = k->keys == app_keys ? AC(line)
+	    : k->keys == account_keys ? NC(line)
+	    : k->keys == user_keys ? UC(line) : HC(line);
+
+	return (int *)(void *)((char *)e + off);
+}
+
+#define ARR(c, k) (*(char **)(void *)((char *)(c) + (k)->arr_off))
+#define CNT(c, k) (*(int *)(void *)((char *)(c) + (k)->n_off))
+#define ELEM(c, k, i) (ARR(c, k) + (size_t)(i) * (k)->size)
+#define NAME(e) (*(char **)(void *)(e))
+
 struct load_ctx {
 	struct relay_conf *c;
-	char cur[256];
+	const struct section_kind *kind;	/* of the current section */
+	void *cur;				/* its element */
+	int in_relay;
 };
 
 static int
-token_ok(const char *s)
+name_ok(const char *s)
 {
-	if (*s == '\0')
+	if (*s == '\0' || strlen(s) > 128)
 		return 0;
 	for (; *s; s++)
 		if (!(*s >= 'a' && *s <= 'z') && !(*s >= 'A' && *s <= 'Z') &&
@@ -61,46 +132,72 @@ token_ok(const char *s)
 	return 1;
 }
 
-static struct app_conf *
-app_section(struct load_ctx *x, const char *section, const char *name,
-    int line, char *err)
+/* Starts [kind NAME]; 0 or -1 with err. */
+static int
+section_start(struct load_ctx *x, const char *section, int line, char *err)
 {
 	struct relay_conf *c = x->c;
-	struct app_conf *a, *n;
+	const struct section_kind *k = NULL;
+	const char *name = "";
+	char *arr;
 
-	if (*name == '\0') {
-		snprintf(err, CONF_ERR_LEN, "[app NAME]: the name is missing");
-		return NULL;
-	}
-	if (c->napps && strcmp(x->cur, section) == 0)
-		return &c->apps[c->napps - 1]; /* the section goes on */
-	for (int i = 0; i < c->napps; i++) {
-		if (strcmp(c->apps[i].name, name) == 0) {
-			snprintf(err, CONF_ERR_LEN,
-			    "[app %s] appears twice", name);
-			return NULL;
+	x->kind = NULL;
+	x->cur = NULL;
+	x->in_relay = strcmp(section, "relay") == 0;
+	if (x->in_relay)
+		return 0;
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		size_t kl = strlen(kinds[i].kind);
+
+		if (strncmp(section, kinds[i].kind, kl) == 0 &&
+		    (section[kl] == ' ' || section[kl] == '\0')) {
+			k = &kinds[i];
+			name = section[kl] ? section + kl + 1 : "";
 		}
 	}
-	if ((n = realloc(c->apps, (c->napps + 1) * sizeof(*n))) == NULL) {
-		snprintf(err, CONF_ERR_LEN, "out of memory");
-		return NULL;
+	if (k == NULL) {
+		snprintf(err, CONF_ERR_LEN, "unknown section [%s]", section);
+		return -1;
 	}
-	c->apps = n;
-	a = &c->apps[c->napps++];
-	memset(a, 0, sizeof(*a));
-	conf_defaults(app_keys, a);
-	a->line = line;
-	if ((a->name = strdup(name)) == NULL) {
-		snprintf(err, CONF_ERR_LEN, "out of memory");
-		return NULL;
+	if (!name_ok(name)) {
+		snprintf(err, CONF_ERR_LEN, "[%s NAME]: the name must be 1 to "
+		    "128 of letters, digits, '-', '_', '.'", k->kind);
+		return -1;
 	}
-	return a;
+	for (int i = 0; i < CNT(c, k); i++) {
+		if (strcmp(NAME(ELEM(c, k, i)), name) == 0) {
+			snprintf(err, CONF_ERR_LEN, "[%s %s] appears twice",
+			    k->kind, name);
+			return -1;
+		}
+	}
+	if ((arr = realloc(ARR(c, k), (size_t)(CNT(c, k) + 1) * k->size)) ==
+	    NULL) {
+		snprintf(err, CONF_ERR_LEN, "out of memory");
+		return -1;
+	}
+	ARR(c, k) = arr;
+	x->cur = ELEM(c, k, CNT(c, k)++);
+	memset(x->cur, 0, k->size);
+	conf_defaults(k->keys, x->cur);
+	*elem_line(k, x->cur) = line;
+	x->kind = k;
+	if ((NAME(x->cur) = strdup(name)) == NULL) {
+		snprintf(err, CONF_ERR_LEN, "out of memory");
+		return -1;
+	}
+	return 0;
 }
 
 static int
 app_key_unique(const struct relay_conf *c, const struct app_conf *a,
     const char *key, const char *value, char *err)
 {
+	if (!name_ok(value)) {
+		snprintf(err, CONF_ERR_LEN, "%s: use letters, digits, '-', "
+		    "'_', '.'", key);
+		return -1;
+	}
 	for (int i = 0; i < c->napps; i++) {
 		const struct app_conf *o = &c->apps[i];
 		const char *v = strcmp(key, "id") == 0 ? o->id : o->key;
@@ -116,40 +213,52 @@ app_key_unique(const struct relay_conf *c, const struct app_conf *a,
 }
 
 static int
+addr_ok(const char *name, const char *value, char *err)
+{
+	char host[256];
+	int port;
+
+	if (relay_conf_addr(value, host, sizeof(host), &port) == 0)
+		return 0;
+	snprintf(err, CONF_ERR_LEN, "%s: '%s' is not host:port", name, value);
+	return -1;
+}
+
+static int
 load_cb(void *user, const char *section, const char *name, const char *value,
     int line, char *err)
 {
 	struct load_ctx *x = user;
 	const struct conf_key *k;
-	struct app_conf *a;
 
-	if (strcmp(section, "relay") == 0) {
+	if (name == NULL)
+		return section_start(x, section, line, err);
+	if (x->in_relay) {
 		if ((k = conf_find(relay_keys, name)) == NULL)
 			goto unknown;
-		snprintf(x->cur, sizeof(x->cur), "%s", section);
+		if ((strcmp(name, "listen") == 0 ||
+			strcmp(name, "tls_listen") == 0) &&
+		    addr_ok(name, value, err) < 0)
+			return -1;
 		return conf_set(k, x->c, value, err);
 	}
-	if (strncmp(section, "app ", 4) == 0 || strcmp(section, "app") == 0) {
-		const char *aname = section[3] ? section + 4 : "";
-
-		if ((a = app_section(x, section, aname, line, err)) == NULL)
-			return -1;
-		snprintf(x->cur, sizeof(x->cur), "%s", section);
-		if ((k = conf_find(app_keys, name)) == NULL)
-			goto unknown;
-		if ((strcmp(name, "id") == 0 || strcmp(name, "key") == 0) &&
-		    (!token_ok(value) ||
-			app_key_unique(x->c, a, name, value, err) < 0)) {
-			if (!*err)
-				snprintf(err, CONF_ERR_LEN,
-				    "%s: use letters, digits, '-', '_', '.'",
-				    name);
-			return -1;
-		}
-		return conf_set(k, a, value, err);
+	if (x->kind == NULL) {
+		snprintf(err, CONF_ERR_LEN, "key '%s' outside of a section",
+		    name);
+		return -1;
 	}
-	snprintf(err, CONF_ERR_LEN, "unknown section [%s]", section);
-	return -1;
+	if ((k = conf_find(x->kind->keys, name)) == NULL)
+		goto unknown;
+	if (x->kind->keys == app_keys && (strcmp(name, "id") == 0 ||
+	    strcmp(name, "key") == 0) &&
+	    app_key_unique(x->c, x->cur, name, value, err) < 0)
+		return -1;
+	if (x->kind->keys == host_keys && strcmp(name, "key") == 0 &&
+	    sig_unhex(value, ((struct host_conf *)x->cur)->keybin, 32) < 0) {
+		snprintf(err, CONF_ERR_LEN, "key: must be 64 hex digits");
+		return -1;
+	}
+	return conf_set(k, x->cur, value, err);
 unknown:
 	snprintf(err, CONF_ERR_LEN, "unknown key '%s' in [%s]", name, section);
 	return -1;
@@ -182,53 +291,71 @@ relay_conf_addr(const char *s, char *host, size_t hostlen, int *port)
 	return 0;
 }
 
-static int
-validate(struct relay_conf *c, const char *path, char *err)
-{
-	char host[256];
-	int port;
+#define VFAIL(line, ...)                                                  \
+	do {                                                              \
+		int n_ = snprintf(err, CONF_ERR_LEN, "%.200s:%d: ", path, \
+		    (line));                                              \
+		snprintf(err + n_, CONF_ERR_LEN - (size_t)n_, __VA_ARGS__); \
+		return -1;                                                \
+	} while (0)
 
-	if (relay_conf_addr(c->listen, host, sizeof(host), &port) < 0) {
-		snprintf(err, CONF_ERR_LEN, "%s:0: listen: '%s' is not host:port",
-		    path, c->listen);
-		return -1;
-	}
-	if (c->tls_listen) {
-		if (relay_conf_addr(c->tls_listen, host, sizeof(host), &port) <
-		    0) {
-			snprintf(err, CONF_ERR_LEN,
-			    "%s:0: tls_listen: '%s' is not host:port", path,
-			    c->tls_listen);
-			return -1;
-		}
-		if (!c->tls_cert || !c->tls_key) {
-			snprintf(err, CONF_ERR_LEN,
-			    "%s:0: tls_listen needs tls_cert and tls_key", path);
-			return -1;
-		}
-	}
-	if (c->napps == 0) {
-		snprintf(err, CONF_ERR_LEN, "%s:0: no [app NAME] section", path);
-		return -1;
-	}
+static int
+validate_apps(struct relay_conf *c, const char *path, char *err)
+{
+	if (c->napps == 0 && c->nhosts == 0)
+		VFAIL(0, "no [app NAME] section");
 	for (int i = 0; i < c->napps; i++) {
 		struct app_conf *a = &c->apps[i];
 		const char *miss = !a->id ? "id" : !a->key ? "key"
 		    : !a->secret ? "secret" : NULL;
 
-		if (miss) {
-			snprintf(err, CONF_ERR_LEN,
-			    "%s:%d: [app %s] needs '%s'", path, a->line,
-			    a->name, miss);
-			return -1;
-		}
+		if (miss)
+			VFAIL(a->line, "[app %s] needs '%s'", a->name, miss);
 		if (a->webhook_url && strncmp(a->webhook_url, "http://", 7) &&
-		    strncmp(a->webhook_url, "https://", 8)) {
-			snprintf(err, CONF_ERR_LEN,
-			    "%s:%d: [app %s] webhook_url must be http(s)://",
-			    path, a->line, a->name);
-			return -1;
-		}
+		    strncmp(a->webhook_url, "https://", 8))
+			VFAIL(a->line, "[app %s] webhook_url must be http(s)://",
+			    a->name);
+		if (c->metrics_app && strcmp(a->name, c->metrics_app) == 0)
+			c->metrics = a;
+	}
+	if (c->metrics_app && !c->metrics)
+		VFAIL(0, "metrics_app: there is no [app %s]", c->metrics_app);
+	if (!c->metrics_app && c->nhosts)
+		VFAIL(c->hosts[0].line, "[host] sections need [relay] "
+		    "metrics_app to name the app that signs their channels");
+	return 0;
+}
+
+static int
+validate(struct relay_conf *c, const char *path, char *err)
+{
+	if (c->tls_listen && (!c->tls_cert || !c->tls_key))
+		VFAIL(0, "tls_listen needs tls_cert and tls_key");
+	if (validate_apps(c, path, err) < 0)
+		return -1;
+	for (int i = 0; i < c->nusers; i++) {
+		struct user_conf *u = &c->users[i];
+
+		if (!u->account || !u->password_hash)
+			VFAIL(u->line, "[user %s] needs account and "
+			    "password_hash", u->name);
+		if (!relay_conf_account(c, u->account))
+			VFAIL(u->line, "[user %s]: there is no [account %s]",
+			    u->name, u->account);
+		if (strncmp(u->password_hash, "$argon2id$", 10) != 0)
+			VFAIL(u->line, "[user %s]: password_hash must be an "
+			    "$argon2id$ hash (sno-relay hash-password)",
+			    u->name);
+	}
+	for (int i = 0; i < c->nhosts; i++) {
+		struct host_conf *h = &c->hosts[i];
+
+		if (!h->account || !h->key)
+			VFAIL(h->line, "[host %s] needs account and key",
+			    h->name);
+		if (!relay_conf_account(c, h->account))
+			VFAIL(h->line, "[host %s]: there is no [account %s]",
+			    h->name, h->account);
 	}
 	return 0;
 }
@@ -237,11 +364,12 @@ int
 relay_conf_load(struct relay_conf *c, const char *path,
     char err[CONF_ERR_LEN])
 {
-	struct load_ctx x = {.c = c};
+	struct load_ctx x = {.c = NULL};
 
 	memset(c, 0, sizeof(*c));
+	x.c = c;
 	conf_defaults(relay_keys, c);
-	if (conf_parse(path, load_cb, &x, err) < 0)
+	if (conf_parse_sections(path, load_cb, &x, 1, err) < 0)
 		return -1;
 	return validate(c, path, err);
 }
@@ -249,13 +377,43 @@ relay_conf_load(struct relay_conf *c, const char *path,
 void
 relay_conf_free(struct relay_conf *c)
 {
-	for (int i = 0; i < c->napps; i++) {
-		conf_free_strings(app_keys, &c->apps[i]);
-		free(c->apps[i].name);
+	for (int i = 0; i < c->nhosts; i++)
+		sodium_memzero(c->hosts[i].keybin, sizeof(c->hosts[i].keybin));
+	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+		const struct section_kind *sk = &kinds[k];
+
+		for (int i = 0; i < CNT(c, sk); i++) {
+			conf_free_strings(sk->keys, ELEM(c, sk, i));
+			free(NAME(ELEM(c, sk, i)));
+		}
+		free(ARR(c, sk));
 	}
-	free(c->apps);
 	conf_free_strings(relay_keys, c);
 	memset(c, 0, sizeof(*c));
+}
+
+#define FIND(arr, n, nm)                                                  \
+	for (int i_ = 0; i_ < (n); i_++)                                  \
+		if (strcmp((arr)[i_].name, (nm)) == 0)                    \
+			return &(arr)[i_];                                \
+	return NULL
+
+const struct account_conf *
+relay_conf_account(const struct relay_conf *c, const char *name)
+{
+	FIND(c->accounts, c->naccounts, name);
+}
+
+const struct host_conf *
+relay_conf_host(const struct relay_conf *c, const char *name)
+{
+	FIND(c->hosts, c->nhosts, name);
+}
+
+const struct user_conf *
+relay_conf_user(const struct relay_conf *c, const char *name)
+{
+	FIND(c->users, c->nusers, name);
 }
 
 int

@@ -1,6 +1,7 @@
 /*
- * The relay's configuration: [relay] settings and one [app NAME] section per
- * Pusher application. Loaded once at start; never changed while serving.
+ * The relay's configuration: [relay] settings, one [app NAME] section per
+ * Pusher application, and the dashboard's [account NAME], [user NAME] and
+ * [host NAME] sections. Loaded once at start; never changed while serving.
  */
 #ifndef SNO_RELAY_CONFIG_H
 #define SNO_RELAY_CONFIG_H
@@ -17,6 +18,27 @@ struct app_conf {
 	int line;	/* where the section starts, for late errors */
 };
 
+struct account_conf {
+	char *name;
+	char *title;
+	int line;
+};
+
+struct user_conf {
+	char *name;
+	char *account;
+	char *password_hash;	/* $argon2id$... (crypto_pwhash_str) */
+	int line;
+};
+
+struct host_conf {
+	char *name;		/* the host id */
+	char *account;
+	char *key;		/* 64 hex digits */
+	unsigned char keybin[32];
+	int line;
+};
+
 struct relay_conf {
 	char *listen;
 	char *tls_listen;
@@ -27,8 +49,20 @@ struct relay_conf {
 	long send_queue_bytes;
 	char *allowed_origins;
 	char *log_level;
+	char *web_root;
+	char *metrics_app;
+	long session_grace_s;
+	long max_session_s;
+	long history_seconds;
 	struct app_conf *apps;
 	int napps;
+	struct account_conf *accounts;
+	int naccounts;
+	struct user_conf *users;
+	int nusers;
+	struct host_conf *hosts;
+	int nhosts;
+	const struct app_conf *metrics;	/* the app named by metrics_app */
 };
 
 /* Loads and validates path; 0, or -1 with err = "FILE:LINE: message". */
@@ -37,6 +71,13 @@ int relay_conf_load(struct relay_conf *c, const char *path,
 void relay_conf_free(struct relay_conf *c);
 /* Splits "host:port" (host may be empty or [v6]); 0 or -EINVAL. */
 int relay_conf_addr(const char *s, char *host, size_t hostlen, int *port);
+/* Lookups by section name; NULL when absent. */
+const struct account_conf *relay_conf_account(const struct relay_conf *c,
+    const char *name);
+const struct host_conf *relay_conf_host(const struct relay_conf *c,
+    const char *name);
+const struct user_conf *relay_conf_user(const struct relay_conf *c,
+    const char *name);
 /* Whether origin (may be NULL) is allowed by allowed_origins. */
 int relay_conf_origin_ok(const struct relay_conf *c, const char *origin);
 
