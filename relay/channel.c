@@ -9,6 +9,7 @@
 
 #include "channel.h"
 #include "clock.h"
+#include "host.h"
 #include "log.h"
 #include "metrics.h"
 #include "webhook.h"
@@ -269,6 +270,7 @@ channel_unsubscribe(struct sub *s)
 	}
 	if (ch->nsubs == 0) {
 		webhook_event(a, "channel_vacated", ch->name, NULL);
+		host_channel_vacated(a, ch->name);
 		channel_maybe_drop(ch);
 	}
 }

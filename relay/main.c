@@ -5,6 +5,9 @@
  *   server.c    libwebsockets: listeners, the callback, timers, shutdown
  *   pusher.c    the websocket protocol per connection
  *   http_api.c  the Pusher HTTP API under /apps/{id}/
+ *   agent_api.c the agent's check-in and samples, signed per host
+ *   dash_api.c  the dashboard's login, hosts, history, channel auth, files
+ *   host.c      realtime sessions and history rings per host
  *   channel.c   channels, subscriptions, presence, cache, users
  *   fanout.c    shared frames and per-connection send rings
  *   relay.c     apps, connections, frames
@@ -18,7 +21,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "config.h"
+#include "http.h"
+#include "sample.h"
 #include "log.h"
 #include "relay.h"
 #include "server.h"
@@ -30,6 +37,8 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: sno-relay -c FILE [--check-config]\n"
+	    "       sno-relay hash-password < password\n"
+	    "       sno-relay new-host NAME --account ACCOUNT\n"
 	    "       sno-relay --version | --help\n"
 	    "\n"
 	    "  -c, --config FILE   configuration (INI; see README.md)\n"
@@ -60,6 +69,57 @@ signals(void)
 	sigaction(SIGPIPE, &sa, NULL);
 }
 
+/* Reads one line from stdin and prints its argon2id hash. */
+static int
+hash_password(void)
+{
+	char pw[1024], out[crypto_pwhash_STRBYTES];
+	size_t n;
+
+	if (fgets(pw, sizeof(pw), stdin) == NULL) {
+		fprintf(stderr, "sno-relay: give the password on stdin\n");
+		return 1;
+	}
+	n = strcspn(pw, "\r\n");
+	pw[n] = '\0';
+	if (n == 0) {
+		fprintf(stderr, "sno-relay: the password is empty\n");
+		return 1;
+	}
+	if (crypto_pwhash_str(out, pw, n, crypto_pwhash_OPSLIMIT_INTERACTIVE,
+		crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0) {
+		fprintf(stderr, "sno-relay: out of memory\n");
+		return 1;
+	}
+	sodium_memzero(pw, sizeof(pw));
+	printf("%s\n", out);
+	return 0;
+}
+
+/* Prints a ready [host NAME] section with a fresh random key. */
+static int
+new_host(int argc, char **argv)
+{
+	unsigned char key[32];
+	char hex[65];
+
+	if (argc != 5 || strcmp(argv[3], "--account") != 0) {
+		usage(stderr);
+		return 2;
+	}
+	if (!sample_host_valid(argv[2])) {
+		fprintf(stderr, "sno-relay: '%s' is not a valid host id "
+		    "(letters, digits, '.', '_', '-')\n", argv[2]);
+		return 1;
+	}
+	sig_random(key, sizeof(key));
+	sig_hex(key, sizeof(key), hex);
+	printf("[host %s]\naccount = %s\nkey = %s\n", argv[2], argv[4], hex);
+	sodium_memzero(key, sizeof(key));
+	sodium_memzero(hex, sizeof(hex));
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -75,6 +135,14 @@ main(int argc, char **argv)
 	char err[CONF_ERR_LEN];
 	const char *path = NULL;
 	int ch, check = 0, rc = 1;
+
+	if (argc > 1 && (strcmp(argv[1], "hash-password") == 0 ||
+	    strcmp(argv[1], "new-host") == 0)) {
+		if (sig_init() < 0)
+			return 1;
+		return argv[1][0] == 'h' ? hash_password()
+		    : new_host(argc, argv);
+	}
 
 	while ((ch = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
 		switch (ch) {
@@ -114,6 +182,7 @@ main(int argc, char **argv)
 		rc = 0;
 	}
 	server_shutdown();
+	dash_api_stop();
 	webhook_stop();
 	relay_free(&relay);
 	relay_conf_free(&conf);

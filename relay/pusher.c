@@ -13,6 +13,7 @@
 #include "auth.h"
 #include "channel.h"
 #include "clock.h"
+#include "host.h"
 #include "log.h"
 #include "metrics.h"
 #include "pusher.h"
@@ -137,6 +138,7 @@ subscribed(struct conn *c, struct sub *s)
 	} else
 		send_string_data(c, "pusher_internal:subscription_succeeded",
 		    ch->name, "{}");
+	host_channel_subscribed(c->app, ch->name);
 	if (!(ch->kind & CH_CACHE))
 		return;
 	if ((cached = channel_cache_get(ch)) != NULL)

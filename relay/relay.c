@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "channel.h"
+#include "host.h"
 #include "log.h"
 #include "metrics.h"
 #include "relay.h"
@@ -34,7 +35,7 @@ relay_init(struct relay *r, struct relay_conf *conf)
 		    hmap_init(&a->users, 64) < 0)
 			return -ENOMEM;
 	}
-	return 0;
+	return hosts_init(r);
 }
 
 void
@@ -46,6 +47,7 @@ relay_free(struct relay *r)
 		hmap_free(&r->apps[i].users);
 	}
 	free(r->apps);
+	hosts_free(r);
 	hmap_free(&r->sockets);
 }
 

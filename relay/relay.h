@@ -96,8 +96,12 @@ struct conn {
 	const char *close_reason;
 };
 
+struct host;
+
 struct relay {
 	struct relay_conf *conf;
+	struct host *hosts;
+	int nhosts;
 	struct app *apps;
 	int napps;
 	struct hmap sockets;	/* socket_id -> struct conn */

@@ -5,6 +5,8 @@
  * per callback while the socket takes them.
  */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +16,8 @@
 
 #include "auth.h"
 #include "clock.h"
+#include "host.h"
+#include "http.h"
 #include "http_api.h"
 #include "log.h"
 #include "metrics.h"
@@ -27,20 +31,6 @@ _Static_assert(LWS_PRE <= MSG_PRE, "MSG_PRE must cover LWS_PRE");
 #define PONG_WAIT_MS 30000
 #define WRITES_PER_CALLBACK 64
 
-struct http_req {
-	char method[8];
-	char path[1024];
-	char query[4096];	/* storage for params */
-	struct auth_param params[AUTH_MAX_PARAMS];
-	int np;			/* -1: too many or too long */
-	char origin[256];
-	struct buf body;
-	int too_big;
-	int status;
-	const char *ctype;
-	struct buf resp;
-};
-
 struct pss {
 	struct conn conn;	/* websockets */
 	struct http_req *req;	/* HTTP, while a request is in flight */
@@ -50,6 +40,8 @@ struct pss {
 static struct {
 	struct lws_context *ctx;
 	struct relay *r;
+	TAILQ_HEAD(, http_req) parked;
+	uint64_t next_req_id;
 	lws_sorted_usec_list_t tick;
 	int64_t last_sweep_ms;
 	volatile sig_atomic_t stop;
@@ -73,61 +65,6 @@ conn_close(struct conn *c, int code, const char *reason)
 	lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, 3);
 }
 
-static void
-http_req_free(struct pss *pss)
-{
-	if (pss->req == NULL)
-		return;
-	buf_free(&pss->req->body);
-	buf_free(&pss->req->resp);
-	free(pss->req);
-	pss->req = NULL;
-}
-
-static void
-respond(struct http_req *q, int status, const char *ctype, const char *body)
-{
-	q->status = status;
-	q->ctype = ctype;
-	buf_reset(&q->resp);
-	buf_adds(&q->resp, body);
-}
-
-static void
-http_dispatch(struct lws *wsi, struct http_req *q)
-{
-	struct relay *r = srv.r;
-	int st;
-
-	metrics.http_requests++;
-	q->ctype = "application/json";
-	if (strcmp(q->method, "OPTIONS") == 0) {
-		respond(q, 204, "text/plain", "");
-	} else if (q->too_big) {
-		q->status = 413;
-		buf_printf(&q->resp, "{\"error\":\"Request body is over %zu "
-		    "bytes\"}", http_api_max_body(r));
-	} else if (strcmp(q->method, "POST") == 0 && q->origin[0] &&
-	    !relay_conf_origin_ok(r->conf, q->origin)) {
-		respond(q, 403, "application/json",
-		    "{\"error\":\"Origin not allowed\"}");
-	} else if (strcmp(q->path, "/healthz") == 0) {
-		respond(q, 200, "application/json", "{\"status\":\"ok\"}");
-	} else if (strcmp(q->path, "/metrics") == 0) {
-		q->status = 200;
-		q->ctype = "text/plain; version=0.0.4";
-		metrics_render(r, &q->resp);
-	} else if (strncmp(q->path, "/apps/", 6) == 0) {
-		st = http_api_handle(r, q->method, q->path, q->params, q->np,
-		    q->body.data, q->body.len, &q->resp);
-		q->status = st;
-	} else {
-		respond(q, 404, "application/json",
-		    "{\"error\":\"Not found\"}");
-	}
-	lws_callback_on_writable(wsi);
-}
-
 static int
 add_header(struct lws *wsi, const char *name, const char *value,
     unsigned char **p, unsigned char *end)
@@ -136,27 +73,232 @@ add_header(struct lws *wsi, const char *name, const char *value,
 	    (const unsigned char *)value, (int)strlen(value), p, end);
 }
 
-static int
-http_write(struct lws *wsi, struct http_req *q)
+struct relay *
+http_relay(void)
 {
-	unsigned char hdr[LWS_PRE + 2048], *start = hdr + LWS_PRE, *p = start;
-	unsigned char *end = hdr + sizeof(hdr) - 1, *body;
+	return srv.r;
+}
+
+void
+http_wake_loop(void)
+{
+	if (srv.ctx)
+		lws_cancel_service(srv.ctx);
+}
+
+static void
+http_unpark(struct http_req *q)
+{
+	if (q->parked) {
+		TAILQ_REMOVE(&srv.parked, q, park_entry);
+		q->parked = 0;
+		lws_set_timeout(q->wsi, NO_PENDING_TIMEOUT, 0);
+	}
+}
+
+static void
+http_req_free(struct pss *pss)
+{
+	if (pss->req == NULL)
+		return;
+	http_unpark(pss->req);
+	buf_free(&pss->req->body);
+	buf_free(&pss->req->resp);
+	free(pss->req);
+	pss->req = NULL;
+}
+
+void
+http_reply_resp(struct http_req *q, int status, const char *ctype)
+{
+	http_unpark(q);
+	q->status = status;
+	q->ctype = ctype;
+	lws_callback_on_writable(q->wsi);
+}
+
+void
+http_reply(struct http_req *q, int status, const char *ctype,
+    const char *body)
+{
+	buf_reset(&q->resp);
+	buf_adds(&q->resp, body);
+	http_reply_resp(q, status, ctype);
+}
+
+void
+http_error(struct http_req *q, int status, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	buf_reset(&q->resp);
+	buf_adds(&q->resp, "{\"error\":");
+	buf_add_json_string(&q->resp, msg);
+	buf_adds(&q->resp, "}");
+	http_reply_resp(q, status, "application/json");
+}
+
+int
+http_header_add(struct http_req *q, const char *name, const char *value)
+{
+	if (q->nhdr == HTTP_MAX_EXTRA_HEADERS)
+		return -ENOSPC;
+	q->hname[q->nhdr] = name;
+	snprintf(q->hvalue[q->nhdr], sizeof(q->hvalue[0]), "%s", value);
+	q->nhdr++;
+	return 0;
+}
+
+int
+http_header_get(struct http_req *q, const char *name, char *out, int len)
+{
+	int n = lws_hdr_custom_copy(q->wsi, out, len, name, (int)strlen(name));
+
+	if (n < 0)
+		out[0] = '\0';
+	return n;
+}
+
+void
+http_park(struct http_req *q, int64_t due_ms,
+    void (*on_due)(struct http_req *q))
+{
+	if (!q->parked)
+		TAILQ_INSERT_TAIL(&srv.parked, q, park_entry);
+	q->parked = 1;
+	q->due_ms = due_ms;
+	q->on_due = on_due;
+	/* lws must not time the idle request out while we hold it. */
+	lws_set_timeout(q->wsi, PENDING_TIMEOUT_USER_OK,
+	    (int)((due_ms - clock_mono_ms()) / 1000 + 30));
+}
+
+struct http_req *
+http_parked(uint64_t id)
+{
+	struct http_req *q;
+
+	TAILQ_FOREACH(q, &srv.parked, park_entry)
+		if (q->id == id)
+			return q;
+	return NULL;
+}
+
+void
+http_parked_host(struct host *h, void (*fn)(struct http_req *q))
+{
+	struct http_req *q, *next;
+
+	for (q = TAILQ_FIRST(&srv.parked); q; q = next) {
+		next = TAILQ_NEXT(q, park_entry);
+		if (q->host == h)
+			fn(q);
+	}
+}
+
+static void
+parked_tick(int64_t now)
+{
+	struct http_req *q, *next;
+
+	for (q = TAILQ_FIRST(&srv.parked); q; q = next) {
+		next = TAILQ_NEXT(q, park_entry);
+		if (q->due_ms <= now && q->on_due)
+			q->on_due(q);
+	}
+}
+
+int
+http_serve_file(struct http_req *q, const char *file, const char *mime,
+    const char *cache_control)
+{
+	unsigned char hb[512], *p = hb, *end = hb + sizeof(hb);
+	int n;
+
+	if (add_header(q->wsi, "cache-control:", cache_control, &p, end) ||
+	    add_header(q->wsi, "x-content-type-options:", "nosniff", &p,
+		end) ||
+	    add_header(q->wsi, "referrer-policy:", "same-origin", &p, end))
+		return -1;
+	q->status = 200;
+	n = lws_serve_http_file(q->wsi, file, mime, (const char *)hb,
+	    (int)(p - hb));
+	return n < 0 || (n > 0 && lws_http_transaction_completed(q->wsi))
+	    ? -1 : 0;
+}
+
+static void
+http_dispatch(struct http_req *q)
+{
+	struct relay *r = srv.r;
+
+	metrics.http_requests++;
+	if (strcmp(q->method, "OPTIONS") == 0)
+		http_reply(q, 204, "text/plain", "");
+	else if (q->too_big)
+		http_error(q, 413, "Request body is over %zu bytes",
+		    q->body.max);
+	else if (strncmp(q->path, "/agent/v1/", 10) == 0)
+		agent_api_handle(q);
+	else if (strncmp(q->path, "/api/v1/", 8) == 0)
+		dash_api_handle(q);
+	else if (strcmp(q->method, "POST") == 0 && q->origin[0] &&
+	    !relay_conf_origin_ok(r->conf, q->origin))
+		http_error(q, 403, "Origin not allowed");
+	else if (strcmp(q->path, "/healthz") == 0)
+		http_reply(q, 200, "application/json", "{\"status\":\"ok\"}");
+	else if (strcmp(q->path, "/metrics") == 0) {
+		buf_reset(&q->resp);
+		metrics_render(r, &q->resp);
+		http_reply_resp(q, 200, "text/plain; version=0.0.4");
+	} else if (strncmp(q->path, "/apps/", 6) == 0) {
+		buf_reset(&q->resp);
+		http_reply_resp(q, http_api_handle(r, q->method, q->path,
+		    q->params, q->np, q->body.data, q->body.len, &q->resp),
+		    "application/json");
+	} else if (strcmp(q->method, "GET") != 0 || dash_static(q) != 0)
+		http_error(q, 404, "Not found");
+}
+
+static int
+cors_headers(struct http_req *q, unsigned char **p, unsigned char *end)
+{
 	const char *origin = q->origin[0] ? q->origin : "*";
+
+	if (strncmp(q->path, "/apps/", 6) != 0 &&
+	    strcmp(q->path, "/healthz") != 0)
+		return 0; /* the dashboard API is same-origin only */
+	if (!relay_conf_origin_ok(srv.r->conf, q->origin[0] ? q->origin : NULL))
+		return 0;
+	return add_header(q->wsi, "access-control-allow-origin:", origin, p,
+		   end) ||
+	    add_header(q->wsi, "access-control-allow-methods:",
+		"GET, POST, OPTIONS", p, end) ||
+	    add_header(q->wsi, "access-control-allow-headers:",
+		"Content-Type, X-Requested-With, X-Socket-Id", p, end) ||
+	    add_header(q->wsi, "vary:", "Origin", p, end);
+}
+
+static int
+http_write(struct http_req *q)
+{
+	unsigned char hdr[LWS_PRE + 4096], *start = hdr + LWS_PRE, *p = start;
+	unsigned char *end = hdr + sizeof(hdr) - 1, *body;
+	struct lws *wsi = q->wsi;
 	int n;
 
 	if (lws_add_http_common_headers(wsi, (unsigned)q->status, q->ctype,
-		q->resp.len, &p, end) ||
-	    (relay_conf_origin_ok(srv.r->conf, q->origin[0] ? q->origin : NULL)
-		&& (add_header(wsi, "access-control-allow-origin:", origin, &p,
-			end) ||
-		    add_header(wsi, "access-control-allow-methods:",
-			"GET, POST, OPTIONS", &p, end) ||
-		    add_header(wsi, "access-control-allow-headers:",
-			"Content-Type, X-Requested-With, X-Socket-Id", &p,
-			end) ||
-		    add_header(wsi, "vary:", "Origin", &p, end))) ||
-	    add_header(wsi, "cache-control:", "no-store", &p, end) ||
-	    lws_finalize_write_http_header(wsi, start, &p, end))
+		q->resp.len, &p, end) || cors_headers(q, &p, end) ||
+	    add_header(wsi, "cache-control:", "no-store", &p, end))
+		return -1;
+	for (int i = 0; i < q->nhdr; i++)
+		if (add_header(wsi, q->hname[i], q->hvalue[i], &p, end))
+			return -1;
+	if (lws_finalize_write_http_header(wsi, start, &p, end))
 		return -1;
 	if (q->resp.len) {
 		if ((body = malloc(LWS_PRE + q->resp.len)) == NULL)
@@ -192,34 +334,52 @@ query_params(struct lws *wsi, struct http_req *q)
 	}
 }
 
+static const char *
+method_of(struct lws *wsi)
+{
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI))
+		return "POST";
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_OPTIONS_URI))
+		return "OPTIONS";
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI))
+		return "GET";
+	return NULL;
+}
+
 static int
 http_begin(struct lws *wsi, struct pss *pss, const char *path)
 {
+	const char *method = method_of(wsi);
 	struct http_req *q;
+	char ip[64];
 
 	http_req_free(pss);
+	if (method == NULL) {
+		lws_return_http_status(wsi, HTTP_STATUS_METHOD_NOT_ALLOWED,
+		    NULL);
+		return -1;
+	}
 	if ((q = pss->req = calloc(1, sizeof(*q))) == NULL)
 		return -1;
-	buf_init(&q->body, http_api_max_body(srv.r));
+	q->wsi = wsi;
+	q->id = ++srv.next_req_id;
+	snprintf(q->method, sizeof(q->method), "%s", method);
+	buf_init(&q->body, strncmp(path, "/apps/", 6) == 0
+	    ? http_api_max_body(srv.r) : 1024 * 1024 + 65536);
 	buf_init(&q->resp, (size_t)1 << 30);
 	snprintf(q->path, sizeof(q->path), "%s", path);
 	q->np = query_params(wsi, q);
 	if (lws_hdr_copy(wsi, q->origin, sizeof(q->origin), WSI_TOKEN_ORIGIN) <
 	    0)
 		q->origin[0] = '\0';
-	if (lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI))
-		snprintf(q->method, sizeof(q->method), "POST");
-	else if (lws_hdr_total_length(wsi, WSI_TOKEN_OPTIONS_URI))
-		snprintf(q->method, sizeof(q->method), "OPTIONS");
-	else if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI))
-		snprintf(q->method, sizeof(q->method), "GET");
-	else {
-		lws_return_http_status(wsi, HTTP_STATUS_METHOD_NOT_ALLOWED,
-		    NULL);
-		return -1;
-	}
+	if (lws_hdr_copy(wsi, q->host_hdr, sizeof(q->host_hdr),
+		WSI_TOKEN_HOST) < 0)
+		q->host_hdr[0] = '\0';
+	lws_get_peer_simple(wsi, ip, sizeof(ip));
+	snprintf(q->peer, sizeof(q->peer), "%s", ip);
+	q->tls = lws_is_ssl(wsi);
 	if (strcmp(q->method, "POST") != 0)
-		http_dispatch(wsi, q);
+		http_dispatch(q);
 	return 0;
 }
 
@@ -339,6 +499,9 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		return 0;
 	case LWS_CALLBACK_HTTP:
 		return http_begin(wsi, pss, in ? (const char *)in : "/");
+	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+		dash_api_wakeup();
+		return 0;
 	case LWS_CALLBACK_HTTP_BODY:
 		if (pss->req && !pss->req->too_big &&
 		    buf_add(&pss->req->body, in, len) < 0)
@@ -346,12 +509,13 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		return 0;
 	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
 		if (pss->req)
-			http_dispatch(wsi, pss->req);
+			http_dispatch(pss->req);
 		return 0;
 	case LWS_CALLBACK_HTTP_WRITEABLE:
-		if (!pss || !pss->req || !pss->req->status)
+		if (!pss || !pss->req || !pss->req->status ||
+		    pss->req->parked)
 			return 0;
-		if (http_write(wsi, pss->req) < 0) {
+		if (http_write(pss->req) < 0) {
 			http_req_free(pss);
 			return -1;
 		}
@@ -405,6 +569,9 @@ tick(lws_sorted_usec_list_t *sul)
 	int64_t now = clock_mono_ms();
 
 	webhook_tick(now);
+	parked_tick(now);
+	hosts_tick(srv.r, now);
+	dash_api_tick(now);
 	if (now - srv.last_sweep_ms >= 5000) {
 		srv.last_sweep_ms = now;
 		sweep(now);
@@ -475,6 +642,7 @@ server_start(struct relay *r)
 	struct relay_conf *c = r->conf;
 
 	srv.r = r;
+	TAILQ_INIT(&srv.parked);
 	raise_nofile();
 	lws_set_log_level(LOG_ENABLED(LOG_LVL_DEBUG) ? LLL_ERR | LLL_WARN |
 	    LLL_NOTICE : LLL_ERR, lws_logger);

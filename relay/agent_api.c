@@ -1,0 +1,123 @@
+/*
+ * The agent API (ARCHITECTURE.md "Agent API"): POST /agent/v1/checkin, a
+ * long poll answered at once when the host's session is on, else after about
+ * 50 s; POST /agent/v1/samples. Every request is signed with the host's own
+ * key over method, path, timestamp and body hash; timestamps must be within
+ * 300 s and strictly increasing per host, so a captured request cannot be
+ * replayed. A host can only ever write to its own channel.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libwebsockets.h>
+
+#include "clock.h"
+#include "host.h"
+#include "http.h"
+#include "log.h"
+#include "metrics.h"
+#include "sig.h"
+
+#define CHECKIN_HOLD_MS 50000
+#define AGENT_SKEW_MS 300000
+
+static void
+checkin_answer(struct http_req *q, int stream)
+{
+	char body[96];
+
+	snprintf(body, sizeof(body), "{\"stream\":%s,\"interval_ms\":1000}",
+	    stream ? "true" : "false");
+	q->host = NULL;
+	http_reply(q, 200, "application/json", body);
+}
+
+static void
+checkin_due(struct http_req *q)
+{
+	checkin_answer(q, host_should_stream(q->host, clock_mono_ms()));
+}
+
+static void
+checkin_wake(struct http_req *q)
+{
+	checkin_answer(q, 1);
+}
+
+void
+agent_api_wake(struct host *h)
+{
+	http_parked_host(h, checkin_wake);
+}
+
+/* Verifies the request's signature headers; the host, or NULL after
+ * answering 401. */
+static struct host *
+verify(struct http_req *q)
+{
+	char id[80], ts[32], sig[80], want[SIG_HEX_LEN + 1], *end;
+	const char *why = NULL;
+	struct host *h = NULL;
+	long long t;
+	int64_t now = clock_wall_ms();
+
+	http_header_get(q, "x-sno-host:", id, sizeof(id));
+	http_header_get(q, "x-sno-timestamp:", ts, sizeof(ts));
+	http_header_get(q, "x-sno-signature:", sig, sizeof(sig));
+	t = strtoll(ts, &end, 10);
+	if (!id[0] || !ts[0] || !sig[0])
+		why = "missing X-Sno-Host, X-Sno-Timestamp or X-Sno-Signature";
+	else if ((h = host_find(http_relay(), id)) == NULL)
+		why = "unknown host";
+	else if (*end || t < now - AGENT_SKEW_MS || t > now + AGENT_SKEW_MS)
+		why = "timestamp is not within 300 s of the relay's clock";
+	else {
+		sig_agent_request(h->conf->keybin, q->method, q->path, ts,
+		    q->body.data ? q->body.data : "", q->body.len, want);
+		if (!sig_equal(sig, strlen(sig), want, SIG_HEX_LEN))
+			why = "bad signature: check the host's key_file";
+		else if (t <= h->last_req_ts_ms)
+			why = "replayed request (timestamp not newer than the "
+			      "last one)";
+	}
+	if (why) {
+		metrics.auth_failures++;
+		log_warnx("agent refused host=\"%.64s\" peer=%s why=\"%s\"", id,
+		    q->peer, why);
+		http_error(q, 401, "%s", why);
+		return NULL;
+	}
+	h->last_req_ts_ms = t;
+	h->last_seen_wall_ms = now;
+	return h;
+}
+
+void
+agent_api_handle(struct http_req *q)
+{
+	struct host *h;
+	int st;
+
+	if (strcmp(q->method, "POST") != 0) {
+		http_error(q, 405, "use POST");
+		return;
+	}
+	if ((h = verify(q)) == NULL)
+		return;
+	if (strcmp(q->path, "/agent/v1/checkin") == 0) {
+		if (host_should_stream(h, clock_mono_ms()))
+			checkin_answer(q, 1);
+		else {
+			q->host = h;
+			http_park(q, clock_mono_ms() + CHECKIN_HOLD_MS,
+			    checkin_due);
+		}
+	} else if (strcmp(q->path, "/agent/v1/samples") == 0) {
+		buf_reset(&q->resp);
+		st = host_samples(h, q->body.data ? q->body.data : "",
+		    q->body.len, &q->resp);
+		http_reply_resp(q, st, "application/json");
+	} else
+		http_error(q, 404, "no such agent endpoint");
+}

@@ -1,0 +1,301 @@
+/*
+ * Hosts: a session is on while private-host-{id} has subscribers, and for
+ * session_grace_s after the last leaves, capped at max_session_s. Samples
+ * are checked (common/sample.c), stamped with the relay's receive time, kept
+ * in a fixed ring of history_seconds entries, and published in seq order.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "channel.h"
+#include "clock.h"
+#include "host.h"
+#include "log.h"
+#include "sample.h"
+
+int
+hosts_init(struct relay *r)
+{
+	const struct relay_conf *c = r->conf;
+
+	if (c->nhosts == 0)
+		return 0;
+	if ((r->hosts = calloc((size_t)c->nhosts, sizeof(*r->hosts))) == NULL)
+		return -ENOMEM;
+	r->nhosts = c->nhosts;
+	for (int i = 0; i < c->nhosts; i++) {
+		struct host *h = &r->hosts[i];
+
+		h->conf = &c->hosts[i];
+		h->relay = r;
+		snprintf(h->channel, sizeof(h->channel), "%s%s",
+		    HOST_CHANNEL_PREFIX, h->conf->name);
+		h->ring_cap = (uint32_t)c->history_seconds;
+		if ((h->ring = calloc(h->ring_cap, sizeof(*h->ring))) == NULL)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+void
+hosts_free(struct relay *r)
+{
+	for (int i = 0; i < r->nhosts; i++) {
+		struct host *h = &r->hosts[i];
+
+		for (uint32_t k = 0; k < h->ring_cap; k++)
+			free(h->ring[k].json);
+		free(h->ring);
+	}
+	free(r->hosts);
+	r->hosts = NULL;
+	r->nhosts = 0;
+}
+
+struct host *
+host_find(struct relay *r, const char *id)
+{
+	for (int i = 0; i < r->nhosts; i++)
+		if (strcmp(r->hosts[i].conf->name, id) == 0)
+			return &r->hosts[i];
+	return NULL;
+}
+
+static struct host *
+host_of_channel(struct app *a, const char *channel)
+{
+	size_t pl = strlen(HOST_CHANNEL_PREFIX);
+
+	if (a->conf != a->relay->conf->metrics ||
+	    strncmp(channel, HOST_CHANNEL_PREFIX, pl) != 0)
+		return NULL;
+	return host_find(a->relay, channel + pl);
+}
+
+static struct app *
+metrics_app(struct relay *r)
+{
+	for (int i = 0; i < r->napps; i++)
+		if (r->apps[i].conf == r->conf->metrics)
+			return &r->apps[i];
+	return NULL;
+}
+
+/* Publishes event with data (JSON text, sent as a string) to viewers. */
+static void
+publish(struct host *h, const char *event, const char *json, size_t len)
+{
+	struct app *a = metrics_app(h->relay);
+	struct channel *ch = a ? channel_find(a, h->channel) : NULL;
+	struct msg *m;
+
+	if (ch == NULL || (m = relay_frame(event, h->channel, json, len, 0,
+		NULL)) == NULL)
+		return;
+	channel_publish(ch, m, NULL);
+	msg_unref(m);
+}
+
+static void
+session_event(struct host *h, const char *state, const char *reason)
+{
+	char data[256];
+	int n;
+
+	n = snprintf(data, sizeof(data), "{\"state\":\"%s\",\"reason\":%s%s%s,"
+	    "\"ends_ms\":%lld}", state, reason ? "\"" : "",
+	    reason ? reason : "null", reason ? "\"" : "",
+	    (long long)h->session_end_wall_ms);
+	publish(h, "session", data, (size_t)n);
+}
+
+static void
+session_start(struct host *h, int64_t now)
+{
+	h->streaming = 1;
+	h->session_start_ms = now;
+	h->session_end_wall_ms = clock_wall_ms() +
+	    h->relay->conf->max_session_s * 1000;
+	log_info("session start host=%s", h->conf->name);
+	session_event(h, "streaming", NULL);
+	agent_api_wake(h);
+}
+
+static void
+session_stop(struct host *h, const char *reason)
+{
+	h->streaming = 0;
+	log_info("session stop host=%s reason=%s", h->conf->name, reason);
+	session_event(h, "stopped", reason);
+}
+
+void
+host_channel_subscribed(struct app *a, const char *channel)
+{
+	struct host *h = host_of_channel(a, channel);
+
+	if (h == NULL)
+		return;
+	h->occupied = 1;
+	/* Any new subscriber asks for a session; one past its cap restarts. */
+	if (!h->streaming)
+		session_start(h, clock_mono_ms());
+}
+
+void
+host_channel_vacated(struct app *a, const char *channel)
+{
+	struct host *h = host_of_channel(a, channel);
+
+	if (h == NULL)
+		return;
+	h->occupied = 0;
+	h->vacated_ms = clock_mono_ms();
+}
+
+int
+host_should_stream(struct host *h, int64_t now)
+{
+	const struct relay_conf *c = h->relay->conf;
+
+	if (!h->streaming)
+		return 0;
+	if (now - h->session_start_ms >= c->max_session_s * 1000)
+		session_stop(h, "cap");
+	else if (!h->occupied &&
+	    now - h->vacated_ms >= c->session_grace_s * 1000)
+		session_stop(h, "idle");
+	return h->streaming;
+}
+
+void
+hosts_tick(struct relay *r, int64_t now)
+{
+	for (int i = 0; i < r->nhosts; i++)
+		host_should_stream(&r->hosts[i], now);
+}
+
+/* Keeps a stamped copy of one sample in the ring. */
+static int
+remember(struct host *h, long long seq, const char *json, size_t len)
+{
+	struct hist *e;
+	char *copy = malloc(len + 1);
+
+	if (copy == NULL)
+		return -ENOMEM;
+	memcpy(copy, json, len);
+	copy[len] = '\0';
+	if (h->ring_len == h->ring_cap) {
+		e = &h->ring[h->ring_head];
+		h->ring_head = (h->ring_head + 1) % h->ring_cap;
+		h->ring_len--;
+		free(e->json);
+	}
+	e = &h->ring[(h->ring_head + h->ring_len) % h->ring_cap];
+	e->seq = seq;
+	e->json = copy;
+	e->len = len;
+	h->ring_len++;
+	return 0;
+}
+
+/* Checks, stamps, keeps and publishes one sample; 0 or an HTTP status. */
+static int
+one_sample(struct host *h, cJSON *s, struct buf *err)
+{
+	char why[256], host[SAMPLE_HOST_MAX + 1], *text = NULL;
+	long long seq;
+	struct buf b;
+	int st = 0, r;
+
+	if ((text = cJSON_PrintUnformatted(s)) == NULL)
+		return 500;
+	r = sample_validate(text, strlen(text), why, sizeof(why), &seq, host,
+	    sizeof(host));
+	if (r < 0) {
+		buf_printf(err, "sample rejected: %s", why);
+		st = r == -EMSGSIZE ? 413 : 400;
+		goto out;
+	}
+	if (strcmp(host, h->conf->name) != 0) {
+		buf_printf(err, "sample is for host %s, not %s", host,
+		    h->conf->name);
+		st = 403;
+		goto out;
+	}
+	if (seq <= h->last_seq)
+		goto out; /* a duplicate: acknowledged, dropped */
+	buf_init(&b, (size_t)SAMPLE_MAX_BYTES + 64);
+	if (buf_printf(&b, "{\"relay_ms\":%lld,%s", (long long)clock_wall_ms(),
+		text + 1) == 0 && remember(h, seq, b.data, b.len) == 0) {
+		h->last_seq = seq;
+		publish(h, "sample", b.data, b.len);
+	} else
+		st = 500;
+	buf_free(&b);
+out:
+	cJSON_free(text);
+	return st;
+}
+
+int
+host_samples(struct host *h, const char *body, size_t len, struct buf *out)
+{
+	cJSON *arr = cJSON_ParseWithLength(body, len), *s;
+	struct buf err;
+	int st = 200;
+
+	buf_init(&err, 1024);
+	if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) < 1 ||
+	    cJSON_GetArraySize(arr) > SAMPLE_BATCH_MAX) {
+		buf_printf(&err, "body must be a JSON array of 1 to %d samples",
+		    SAMPLE_BATCH_MAX);
+		st = 400;
+	}
+	cJSON_ArrayForEach(s, arr) {
+		if (st != 200 || (st = one_sample(h, s, &err)) != 0)
+			break;
+		st = 200;
+	}
+	buf_reset(out);
+	if (st == 200)
+		buf_printf(out, "{\"stream\":%s,\"acked_seq\":%lld}",
+		    host_should_stream(h, clock_mono_ms()) ? "true" : "false",
+		    h->last_seq);
+	else {
+		buf_adds(out, "{\"error\":");
+		buf_add_json_string(out, err.data ? err.data : "bad request");
+		buf_adds(out, "}");
+		log_info("agent host=%s samples=refused why=\"%s\"",
+		    h->conf->name, err.data ? err.data : "");
+	}
+	buf_free(&err);
+	cJSON_Delete(arr);
+	return st;
+}
+
+int
+host_history(struct host *h, long long since, struct buf *out)
+{
+	int e = 0, first = 1;
+
+	e |= buf_adds(out, "{\"host\":");
+	e |= buf_add_json_string(out, h->conf->name);
+	e |= buf_adds(out, ",\"samples\":[");
+	for (uint32_t i = 0; i < h->ring_len; i++) {
+		struct hist *s = &h->ring[(h->ring_head + i) % h->ring_cap];
+
+		if (s->seq <= since)
+			continue;
+		e |= buf_adds(out, first ? "" : ",");
+		e |= buf_add(out, s->json, s->len);
+		first = 0;
+	}
+	e |= buf_adds(out, "]}");
+	return e ? -ENOMEM : 0;
+}

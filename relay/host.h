@@ -1,0 +1,67 @@
+/*
+ * Monitored hosts on the relay: realtime sessions (ARCHITECTURE.md "A
+ * realtime session"), the history ring of recent samples, and publishing
+ * samples on private-host-{id}. lws-free; agent_api.c and dash_api.c drive it.
+ */
+#ifndef SNO_HOST_H
+#define SNO_HOST_H
+
+#include <stdint.h>
+
+#include "buf.h"
+#include "relay.h"
+
+#define HOST_CHANNEL_PREFIX "private-host-"
+#define HOST_ONLINE_MS 75000	/* seen this recently: online */
+
+struct hist {
+	long long seq;
+	char *json;	/* the stamped sample */
+	size_t len;
+};
+
+struct host {
+	const struct host_conf *conf;
+	struct relay *relay;
+	char channel[160];
+	int streaming;
+	int64_t session_start_ms;	/* monotonic */
+	int64_t session_end_wall_ms;	/* when the cap hits */
+	int occupied;
+	int64_t vacated_ms;		/* monotonic; valid when !occupied */
+	long long last_seq;
+	int64_t last_req_ts_ms;		/* replay guard */
+	int64_t last_seen_wall_ms;
+	int waiters;			/* parked check-ins */
+	struct hist *ring;
+	uint32_t ring_cap, ring_head, ring_len;
+};
+
+/* Creates r->hosts from the config; 0 or -ENOMEM. */
+int hosts_init(struct relay *r);
+void hosts_free(struct relay *r);
+struct host *host_find(struct relay *r, const char *id);
+/* Channel hooks from channel.c (any app; ignored unless it is the metrics
+ * app's private-host- channel). */
+void host_channel_subscribed(struct app *a, const char *channel);
+void host_channel_vacated(struct app *a, const char *channel);
+/* Whether h should stream now; ends the session (and tells viewers) when
+ * the grace period or the cap has passed. */
+int host_should_stream(struct host *h, int64_t now_ms);
+/*
+ * Takes a JSON array of samples (the body of POST /agent/v1/samples), keeps
+ * and publishes those newer than the last accepted seq, in order. Returns an
+ * HTTP status; on 200 out gets {"stream":..,"acked_seq":..}, else
+ * {"error":..}.
+ */
+int host_samples(struct host *h, const char *body, size_t len,
+    struct buf *out);
+/* {"host":..,"samples":[...]} with the samples after seq since. */
+int host_history(struct host *h, long long since, struct buf *out);
+/* Periodic: ends sessions whose grace or cap passed. */
+void hosts_tick(struct relay *r, int64_t now_ms);
+
+/* Implemented by agent_api.c: answer h's parked check-ins now. */
+void agent_api_wake(struct host *h);
+
+#endif

@@ -1,0 +1,91 @@
+/*
+ * One HTTP request as the relay's handlers see it (server.c parses, the
+ * handlers answer). A handler may park a request (long-poll check-ins, slowed
+ * logins, password checks): it is answered later with http_reply, or when
+ * its due time passes through its on_due callback.
+ */
+#ifndef SNO_HTTP_H
+#define SNO_HTTP_H
+
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include "auth.h"
+#include "buf.h"
+
+struct lws;
+struct host;
+
+#define HTTP_MAX_EXTRA_HEADERS 4
+
+struct http_req {
+	struct lws *wsi;
+	uint64_t id;		/* unique for the relay's life */
+	char method[8];
+	char path[1024];	/* decoded by lws, without the query */
+	char query[4096];	/* storage for params */
+	struct auth_param params[AUTH_MAX_PARAMS];
+	int np;			/* -1: too many or too long */
+	char origin[256];
+	char host_hdr[256];
+	char peer[64];		/* client address */
+	int tls;
+	struct buf body;
+	int too_big;
+	int status;		/* nonzero once answered */
+	const char *ctype;
+	struct buf resp;
+	int nhdr;
+	const char *hname[HTTP_MAX_EXTRA_HEADERS];
+	char hvalue[HTTP_MAX_EXTRA_HEADERS][256];
+	/* parking */
+	int parked;
+	int64_t due_ms;
+	void (*on_due)(struct http_req *q);
+	struct host *host;
+	int attempt;		/* handler's own state while parked */
+	TAILQ_ENTRY(http_req) park_entry;
+};
+
+/* Answers q with a body (copied) and asks for the write. */
+void http_reply(struct http_req *q, int status, const char *ctype,
+    const char *body);
+/* Answers q with what the handler wrote into q->resp. */
+void http_reply_resp(struct http_req *q, int status, const char *ctype);
+/* {"error":"..."} with status. */
+void http_error(struct http_req *q, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Adds a response header ("set-cookie:", value); 0 or -ENOSPC. */
+int http_header_add(struct http_req *q, const char *name, const char *value);
+/* Copies a request header (lws custom form "x-sno-host:"); length or -1. */
+int http_header_get(struct http_req *q, const char *name, char *out,
+    int len);
+/* Holds q until http_reply, or until due_ms when on_due runs. */
+void http_park(struct http_req *q, int64_t due_ms,
+    void (*on_due)(struct http_req *q));
+/* The parked request with this id, or NULL (it may have gone away). */
+struct http_req *http_parked(uint64_t id);
+/* Calls fn on every parked request for host h. */
+void http_parked_host(struct host *h, void (*fn)(struct http_req *q));
+/* Serves a file from disk as the answer (GET only, at dispatch time);
+ * 0 or -1 when the connection must close. */
+int http_serve_file(struct http_req *q, const char *file, const char *mime,
+    const char *cache_control);
+
+/* The relay being served, and a thread-safe nudge of the event loop
+ * (it then calls dash_api_wakeup). */
+struct relay *http_relay(void);
+void http_wake_loop(void);
+
+/* Handlers (agent_api.c, dash_api.c). */
+void agent_api_handle(struct http_req *q);
+void dash_api_handle(struct http_req *q);
+/* Static files of web_root; 0 when handled (answered or serving). */
+int dash_static(struct http_req *q);
+/* Periodic work of the handlers (throttle decay, password results). */
+void dash_api_tick(int64_t now_ms);
+void dash_api_wakeup(void);
+/* Joins the password thread and forgets every session. */
+void dash_api_stop(void);
+
+#endif
