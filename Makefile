@@ -34,10 +34,15 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 
 BINS := $(B)/sno-relay $(if $(AGENT_SRC),$(B)/sno-agent)
+WEB := $(if $(wildcard web/package.json),web/dist/index.html)
 
 .PHONY: all deps test unit integration asan asan-test run clean bench \
 	format check install node-deps
-all: $(BINS) $(UNIT_BIN)
+all: $(BINS) $(UNIT_BIN) $(WEB)
+
+# The dashboard: npm packages from the lock file, bundled by esbuild.
+web/dist/index.html: web/package-lock.json web/build.mjs $(shell find web/src -type f 2>/dev/null)
+	cd web && npm ci --no-audit --no-fund --loglevel=error && node build.mjs
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)

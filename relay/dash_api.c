@@ -664,10 +664,9 @@ dash_static(struct http_req *q)
 	snprintf(path, sizeof(path), "%s%s", q->path,
 	    q->path[strlen(q->path) - 1] == '/' ? "index.html" : "");
 	if (resolve(path, real) < 0) {
-		/* Paths without an extension are the page's own routes. */
-		if (strchr(strrchr(q->path, '/'), '.') || strstr(q->path, "..")
-		    || resolve("/index.html", real) < 0)
-			return -1;
+		log_info("dash static=refused path=\"%.200s\" peer=%s", q->path,
+		    q->peer);
+		return -1; /* the page routes by #hash: nothing else exists */
 	}
 	if (strncmp(q->path, "/assets/", 8) == 0)
 		cache = "public, max-age=31536000, immutable";

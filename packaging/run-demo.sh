@@ -1,0 +1,94 @@
+#!/bin/sh
+# `make run`: writes a demo configuration (once, into .demo/), starts a relay
+# and a local agent on 127.0.0.1, prints the dashboard URL and the demo
+# login, and stops both on Ctrl-C. Demo credentials: user demo, password demo.
+set -eu
+b=${1:-build}
+top=$(cd "$(dirname "$0")/.." && pwd)
+dir=${SNO_DEMO_DIR:-$top/.demo}
+port=${SNO_PORT:-6001}
+relay="$top/$b/sno-relay"
+agent="$top/$b/sno-agent"
+host=$(hostname | tr -c 'A-Za-z0-9._\n-' '-')
+
+mkdir -p "$dir"
+chmod 700 "$dir"
+if [ ! -f "$dir/relay.conf" ] || [ "$(cat "$dir/port" 2>/dev/null)" != "$port" ]; then
+	hash=$(echo demo | "$relay" hash-password)
+	secret=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+	"$relay" new-host "$host" --account demo > "$dir/host.section"
+	sed -n 's/^key = //p' "$dir/host.section" > "$dir/agent.key"
+	chmod 600 "$dir/agent.key"
+	cat > "$dir/relay.conf" <<CONF
+; sno demo configuration, written by make run. Delete .demo/ to start over.
+[relay]
+listen = 127.0.0.1:$port
+web_root = $top/web/dist
+metrics_app = sno
+session_grace_s = 30
+
+[app sno]
+id = sno
+key = sno-demo-key
+secret = $secret
+
+[account demo]
+title = Demo account
+
+[user demo]
+account = demo
+password_hash = $hash
+
+$(cat "$dir/host.section")
+CONF
+	cat > "$dir/agent.conf" <<CONF
+[agent]
+relay_url = http://127.0.0.1:$port
+host_id = $host
+key_file = $dir/agent.key
+interval_ms = 1000
+top_processes = 30
+CONF
+	echo "$port" > "$dir/port"
+fi
+
+rpid="" apid=""
+stop() {
+	trap - INT TERM EXIT
+	[ -n "$apid" ] && kill "$apid" 2>/dev/null
+	[ -n "$rpid" ] && kill "$rpid" 2>/dev/null
+	wait 2>/dev/null
+	echo "sno: stopped"
+}
+trap stop INT TERM EXIT
+
+"$relay" -c "$dir/relay.conf" 2>>"$dir/relay.log" &
+rpid=$!
+i=0
+until grep -q "relay ready" "$dir/relay.log" 2>/dev/null && \
+    [ "$(grep -c 'relay ready' "$dir/relay.log")" -gt "$(cat "$dir/ready.count" 2>/dev/null || echo 0)" ]; do
+	i=$((i + 1))
+	if [ $i -gt 50 ] || ! kill -0 "$rpid" 2>/dev/null; then
+		echo "sno: the relay did not start; see $dir/relay.log:"
+		tail -5 "$dir/relay.log"
+		exit 1
+	fi
+	sleep 0.1
+done
+grep -c 'relay ready' "$dir/relay.log" > "$dir/ready.count"
+"$agent" -c "$dir/agent.conf" 2>>"$dir/agent.log" &
+apid=$!
+
+cat <<MSG
+
+  sno is running.
+
+  Dashboard:  http://127.0.0.1:$port/
+  Login:      user demo, password demo
+  Host:       $host (this machine, sampled by a local sno-agent)
+
+  Logs:       $dir/relay.log, $dir/agent.log
+  Ctrl-C stops the relay and the agent.
+
+MSG
+wait "$rpid"
