@@ -7,7 +7,7 @@ b=${SNO_BUILD:-build}
 export SNO_RELAY="$top/$b/sno-relay" SNO_AGENT="$top/$b/sno-agent"
 cd "$top/tests/integration" || exit 1
 log=$(mktemp)
-node --test --test-reporter=tap --test-concurrency=2 >"$log" 2>&1
+node --test --test-reporter=tap --test-concurrency=1 >"$log" 2>&1
 rc=$?
 grep -E '^not ok|^# (tests|pass|fail|cancelled|skipped|duration_ms)' "$log"
 if [ "$rc" -ne 0 ]; then
