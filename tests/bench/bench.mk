@@ -1,0 +1,32 @@
+# Fan-out benchmark of issue 5 (docs/benchmarks.md): sno-relay beside nchan
+# and the bare floor server. The Makefile includes this fragment; it uses
+# B (build directory) and WARN from there.
+#   make bench        every case (about 8 minutes)
+#   make bench-quick  smaller cases, under 2 minutes
+
+B ?= build
+WARN ?= -std=c11 -Wall -Wextra -Wshadow -Wformat=2 -Werror
+BENCH_CFLAGS := $(WARN) -O2 -g -D_DEFAULT_SOURCE -D_GNU_SOURCE -Icommon \
+	-Itests/bench $(shell pkg-config --cflags libsodium libcrypto 2>/dev/null)
+BENCH_LIBS := $(shell pkg-config --libs libsodium libcrypto 2>/dev/null)
+
+$(B)/bench/loadgen: tests/bench/loadgen.c tests/bench/loadgen.h common/sig.c \
+		common/sig.h
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	@$(CC) $(BENCH_CFLAGS) -o $@ tests/bench/loadgen.c common/sig.c \
+		$(BENCH_LIBS)
+
+$(B)/bench/floor: tests/bench/floor.c
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	@$(CC) $(BENCH_CFLAGS) -o $@ $< $(BENCH_LIBS)
+
+.PHONY: bench bench-quick bench-tools
+bench-tools: $(B)/sno-relay $(B)/bench/loadgen $(B)/bench/floor
+
+bench: bench-tools
+	@B=$(B) sh tests/bench/run.sh full
+
+bench-quick: bench-tools
+	@B=$(B) sh tests/bench/run.sh quick
