@@ -15,7 +15,7 @@ const STALE_MS = 5000;
 
 function savedWindow() {
   const v = Number(localStorage.getItem('sno.window'));
-  return WINDOWS.some(([ms]) => ms === v) ? v : 300e3;
+  return WINDOWS.some(([ms]) => ms === v) ? v : 60e3;
 }
 
 export function hostView(hostId, me) {

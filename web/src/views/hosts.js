@@ -32,7 +32,10 @@ export function hostsView() {
         h('td', { class: 'num' }, h('a', { class: 'btn small', href }, 'Open')));
     }));
     table.hidden = hosts.length === 0;
-    setText(note, hosts.length ? '' : 'No hosts in this account yet. Add one with `sno-relay new-host NAME --account ACCOUNT` and start its agent.');
+    if (!hosts.length) {
+      note.replaceChildren('No hosts in this account yet. Add one with ',
+        h('code', {}, 'sno-relay new-host NAME --account ACCOUNT'), ' and start its agent.');
+    }
     note.hidden = hosts.length > 0;
     list.dataset.count = String(hosts.length);
   }
