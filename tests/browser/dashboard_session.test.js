@@ -1,0 +1,84 @@
+'use strict';
+// The realtime session as the host page shows it, against a real relay with
+// max_session_s = 10 and a real agent: the page says when the session hit its
+// cap and Continue starts a new one; Pause freezes the page while samples
+// keep coming; Stop (leaving) lets the relay end the stream after its grace.
+const { test, before, after } = require('node:test');
+const assert = require('node:assert');
+const fs = require('node:fs');
+const path = require('node:path');
+const { OUT, HOST, startStack, launchBrowser, login, livePoints, waitLivePoints } =
+  require('./harness');
+
+let stack, context, page;
+
+const pillState = () => page.getAttribute('.pill.state', 'data-state');
+const sampleTime = () => page.innerText('[data-tile="uptime"] .tile-sub');
+
+before(async () => {
+  fs.mkdirSync(OUT, { recursive: true });
+  stack = await startStack({ max_session_s: 10 });
+  ({ context, page } = await launchBrowser(stack.tmp));
+  await login(page, stack, 'alice');
+  await page.click(`tr[data-host="${HOST}"] a.btn`);
+  await page.waitForSelector(`.host-page[data-host="${HOST}"]`);
+});
+
+after(async () => {
+  if (context) await context.close().catch(() => {});
+  if (stack) await stack.stop();
+});
+
+test('session_that_reaches_its_cap_says_so_and_continue_starts_a_new_one', async () => {
+  await page.click('button.realtime');
+  await waitLivePoints(page, 3, 6000);
+  // The countdown to the cap is shown while streaming.
+  assert.match(await page.innerText('.host-head .ends'), /session ends in 0:0\d/);
+  await page.waitForSelector('.banner:has-text("reached its time limit")', { timeout: 20000 })
+    .catch((e) => assert.fail(`no cap banner: ${e.message}\n${stack.logs()}`));
+  assert.strictEqual(await pillState(), 'stopped');
+  assert.match(await page.innerText('.pill.state'), /limit reached/);
+  await page.screenshot({ path: path.join(OUT, 'session-cap.png') });
+
+  const before = await livePoints(page);
+  await page.click('.banner button:has-text("Continue")');
+  await page.waitForSelector('.banner', { state: 'hidden', timeout: 2000 });
+  await waitLivePoints(page, before + 3, 8000)
+    .catch((e) => assert.fail(`no samples after Continue: ${e.message}\n${stack.logs()}`));
+  assert.strictEqual(await pillState(), 'live');
+});
+
+test('pause_freezes_the_page_and_resume_catches_up', async () => {
+  await waitLivePoints(page, (await livePoints(page)) + 1, 5000);
+  await page.click('.host-head button:has-text("Pause")');
+  const frozen = await sampleTime();
+  const n = await livePoints(page);
+  await waitLivePoints(page, n + 2, 5000); // samples still arrive...
+  assert.strictEqual(await sampleTime(), frozen); // ...but are not drawn
+  assert.match(await page.innerText('.pill.state'), /paused/);
+  await page.click('.host-head button:has-text("Resume")');
+  await page.waitForFunction((t) =>
+    document.querySelector('[data-tile="uptime"] .tile-sub').textContent !== t,
+  frozen, { timeout: 3000 });
+});
+
+test('window_buttons_switch_between_1_5_and_10_minutes', async () => {
+  for (const label of ['10 min', '5 min', '1 min']) {
+    await page.click(`.segmented button:has-text("${label}")`);
+    assert.strictEqual(
+      await page.getAttribute(`.segmented button:has-text("${label}")`, 'aria-pressed'), 'true');
+  }
+});
+
+test('stop_ends_the_stream_after_the_grace_period', async () => {
+  await page.click('button.realtime'); // Stop
+  assert.strictEqual(await pillState(), 'stopped');
+  await page.click('.topbar a:has-text("Hosts")');
+  const row = `tr[data-host="${HOST}"]`;
+  await page.waitForSelector(row);
+  // session_grace_s = 5, then the next sample post is told to stop; the
+  // list refreshes every 5 s.
+  await page.waitForFunction((sel) => /idle/.test(document.querySelector(sel).innerText),
+    row, { timeout: 20000 })
+    .catch((e) => assert.fail(`still streaming after Stop: ${e.message}\n${stack.logs()}`));
+});
