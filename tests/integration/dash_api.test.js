@@ -1,0 +1,281 @@
+'use strict';
+// Issue 4, acceptance 2, 3 and 4, against a real sno-relay and a real
+// sno-agent: accounts never see or start each other's hosts; without a login
+// every /api/v1/ call but login is 401; wrong passwords are refused and
+// slowed, the cookie is HttpOnly and SameSite=Strict, a foreign Origin is
+// refused, logout ends the session; static files never leave web_root
+// (../, encoded traversal, symlinks) and carry the right types and cache
+// headers; history returns the samples after `since`. Tests run in order.
+const { test, before, after } = require('node:test');
+const assert = require('node:assert');
+const fs = require('node:fs');
+const path = require('node:path');
+const { sleep, waitFor } = require('./lib/wait');
+const { tmpDir } = require('./lib/relay');
+const { request } = require('./lib/http');
+const { subscribe, messages, disconnectAll } = require('./lib/clients');
+const sno = require('./lib/sno');
+
+const CH = 'private-host-H';
+const SECRET = 'root:x:0:0:sno-outside-web-root';
+let H, G, relay, agent, dir, webRoot;
+const clients = [];
+
+function diag() {
+  return `\n--- relay stderr ---\n${relay && relay.logs()}\n--- agent stderr ---\n` +
+    `${agent && agent.stderr}`;
+}
+
+async function loginOk(user, pw) {
+  const l = await sno.login(relay, user, pw);
+  assert.strictEqual(l.status, 200, `${user} login: ${l.status} ${l.body}`);
+  return l;
+}
+
+before(async () => {
+  dir = tmpDir();
+  webRoot = path.join(dir, 'www');
+  fs.mkdirSync(path.join(webRoot, 'assets'), { recursive: true });
+  fs.writeFileSync(path.join(webRoot, 'index.html'), '<!doctype html><title>sno</title>\n');
+  fs.writeFileSync(path.join(webRoot, 'assets', 'x.js'), 'console.log("sno");\n');
+  fs.writeFileSync(path.join(dir, 'secret.txt'), `${SECRET}\n`);
+  fs.symlinkSync('/etc', path.join(webRoot, 'etc-link'));
+  fs.symlinkSync(path.join(dir, 'secret.txt'), path.join(webRoot, 'secret-link.txt'));
+  fs.symlinkSync('/etc/passwd', path.join(webRoot, 'assets', 'passwd.js'));
+  H = sno.newHost('H', 'acme');
+  G = sno.newHost('G', 'other');
+  relay = await sno.startSnoRelay([H, G], { dir, relay: { web_root: webRoot } });
+  agent = await sno.startAgent(relay.port, H);
+});
+
+after(async () => {
+  disconnectAll(clients);
+  if (agent) await sno.stopDaemon(agent);
+  if (relay) await relay.stop();
+});
+
+test('cross_account', async () => {
+  const m = await loginOk('mallory', 'mallory-pw');
+  assert.strictEqual(m.json.account, 'other');
+  const hosts = await sno.api(relay, 'GET', '/api/v1/hosts', { cookie: m.cookie });
+  assert.strictEqual(hosts.status, 200, hosts.body);
+  const ids = hosts.json.hosts.map((h) => h.id);
+  assert.ok(!ids.includes('H'), `mallory sees H: ${hosts.body}`);
+  assert.deepStrictEqual(ids, ['G']);
+
+  const auth = await sno.api(relay, 'POST', '/api/v1/pusher/auth', { cookie: m.cookie,
+    form: { socket_id: '1.2', channel_name: CH } });
+  assert.strictEqual(auth.status, 403, `pusher/auth: ${auth.status} ${auth.body}`);
+  assert.ok(!/auth"\s*:/.test(auth.body), auth.body);
+  const hist = await sno.api(relay, 'GET', '/api/v1/hosts/H/history?since=0',
+    { cookie: m.cookie });
+  assert.strictEqual(hist.status, 403, `history: ${hist.status} ${hist.body}`);
+  assert.ok(!hist.body.includes('"samples"'), hist.body);
+  const unknown = await sno.api(relay, 'GET', '/api/v1/hosts/nope/history?since=0',
+    { cookie: m.cookie });
+  assert.strictEqual(unknown.status, 404, unknown.body);
+
+  // Mallory's browser tries to subscribe the way the dashboard does.
+  const c = await sno.connectDashboardPusher(relay, m.cookie);
+  clients.push(c);
+  c.subscribe(CH);
+  await waitFor(() => c.authAnswers.length > 0, 3000, 'the auth answer');
+  assert.strictEqual(c.authAnswers[0].status, 403);
+  await sleep(2500);
+  assert.deepStrictEqual(messages(c, 'pusher_internal:subscription_succeeded', CH), []);
+  assert.deepStrictEqual(messages(c, 'sample', CH), []);
+  c.disconnect();
+
+  // The host did not start streaming for her.
+  const a = await loginOk('alice', 'alice-pw');
+  const rows = await sno.api(relay, 'GET', '/api/v1/hosts', { cookie: a.cookie });
+  const row = rows.json.hosts.find((h) => h.id === 'H');
+  assert.ok(row, rows.body);
+  assert.strictEqual(row.online, true, `H not online: ${rows.body}${diag()}`);
+  assert.strictEqual(row.streaming, false, rows.body);
+  assert.strictEqual(row.last_seq, 0, rows.body);
+  assert.doesNotMatch(agent.stderr, /agent streaming/, diag());
+  assert.doesNotMatch(relay.logs(), /session start host=H/, diag());
+});
+
+test('without_login_every_api_call_but_login_is_401', async () => {
+  const calls = [
+    ['GET', '/api/v1/me'],
+    ['GET', '/api/v1/hosts'],
+    ['GET', '/api/v1/hosts/H/history?since=0'],
+    ['GET', '/api/v1/hosts/G/history'],
+    ['GET', '/api/v1/hosts/nope/history'],
+    ['GET', '/api/v1/nope'],
+    ['POST', '/api/v1/pusher/auth', { form: { socket_id: '1.2', channel_name: CH } }],
+    ['POST', '/api/v1/logout'],
+  ];
+  const bad = `sno_session=${'0'.repeat(64)}`;
+  for (const [method, p, extra] of calls) {
+    for (const cookie of [undefined, bad, 'sno_session=short']) {
+      const r = await sno.api(relay, method, p, { cookie, ...(extra || {}) });
+      assert.strictEqual(r.status, 401, `${method} ${p} cookie=${cookie}: ${r.status} ${r.body}`);
+      assert.ok(!r.body.includes('"hosts"') && !r.body.includes('"auth"'), r.body);
+    }
+  }
+  const l = await sno.login(relay, 'alice', 'alice-pw');
+  assert.strictEqual(l.status, 200, l.body);
+  assert.deepStrictEqual(l.json, { user: 'alice', account: 'acme' });
+});
+
+test('wrong_password_is_refused_and_slowed', async () => {
+  const f1 = await sno.login(relay, 'alice', 'wrong-1');
+  const f2 = await sno.login(relay, 'alice', 'wrong-2');
+  for (const f of [f1, f2]) {
+    assert.strictEqual(f.status, 401, `${f.status} ${f.body}`);
+    assert.strictEqual(f.setCookie, '', `a failed login set a cookie: ${f.setCookie}`);
+  }
+  assert.ok(f1.ms >= 250, `first failure answered after ${f1.ms} ms`);
+  assert.ok(f2.ms >= 400 && f2.ms > f1.ms,
+    `second failure answered after ${f2.ms} ms (first ${f1.ms} ms)`);
+  const unknown = await sno.login(relay, 'nobody', 'x');
+  assert.strictEqual(unknown.status, 401, unknown.body);
+  assert.ok(unknown.ms >= 250, `unknown user answered after ${unknown.ms} ms`);
+
+  // The cookie of a good login.
+  const ok = await loginOk('alice', 'alice-pw');
+  assert.ok(ok.ms < f2.ms, `a good login took ${ok.ms} ms`);
+  const attrs = ok.setCookie.split(';').map((s) => s.trim());
+  assert.match(attrs[0], /^sno_session=[0-9a-f]{64}$/);
+  assert.ok(attrs.includes('HttpOnly'), ok.setCookie);
+  assert.ok(attrs.includes('SameSite=Strict'), ok.setCookie);
+  assert.ok(attrs.includes('Path=/'), ok.setCookie);
+  const maxAge = Number((attrs.find((a) => a.startsWith('Max-Age=')) || '').slice(8));
+  assert.ok(maxAge > 0, ok.setCookie);
+  const me = await sno.api(relay, 'GET', '/api/v1/me', { cookie: ok.cookie });
+  assert.strictEqual(me.status, 200, me.body);
+  assert.strictEqual(me.json.user, 'alice');
+
+  // A POST from another origin, or with none, is refused.
+  for (const origin of ['http://evil.example', `http://127.0.0.1:${relay.port + 1}`,
+    `https://127.0.0.1:${relay.port}`, 'null', null]) {
+    const l = await sno.login(relay, 'alice', 'alice-pw', origin === null ? {} : { origin });
+    if (origin === null) {
+      // sno.login always sends the relay's origin: send this one by hand.
+      const r = await request(relay.port, 'POST', '/api/v1/login',
+        JSON.stringify({ user: 'alice', password: 'alice-pw' }));
+      assert.strictEqual(r.status, 403, `login without Origin: ${r.status} ${r.body}`);
+    } else {
+      assert.strictEqual(l.status, 403, `login with Origin ${origin}: ${l.status} ${l.body}`);
+      assert.strictEqual(l.setCookie, '');
+    }
+    const a = await sno.api(relay, 'POST', '/api/v1/pusher/auth', { cookie: ok.cookie,
+      origin, form: { socket_id: '1.2', channel_name: CH } });
+    assert.strictEqual(a.status, 403, `pusher/auth with Origin ${origin}: ${a.status} ${a.body}`);
+    const lo = await sno.api(relay, 'POST', '/api/v1/logout', { cookie: ok.cookie, origin });
+    assert.strictEqual(lo.status, 403, `logout with Origin ${origin}: ${lo.status} ${lo.body}`);
+  }
+  // The same pusher/auth from the page's own origin is signed.
+  const own = await sno.api(relay, 'POST', '/api/v1/pusher/auth', { cookie: ok.cookie,
+    form: { socket_id: '1.2', channel_name: CH } });
+  assert.strictEqual(own.status, 200, own.body);
+  assert.match(own.json.auth, /^sno-key:[0-9a-f]{64}$/);
+
+  // Logout ends the session (the refused logouts above did not).
+  assert.strictEqual((await sno.api(relay, 'GET', '/api/v1/me', { cookie: ok.cookie })).status,
+    200);
+  const lo = await sno.api(relay, 'POST', '/api/v1/logout', { cookie: ok.cookie });
+  assert.strictEqual(lo.status, 200, lo.body);
+  const cleared = [].concat(lo.headers['set-cookie'] || []).join('\n');
+  assert.match(cleared, /sno_session=;.*Max-Age=0/, `logout Set-Cookie: ${cleared}`);
+  const after = await sno.api(relay, 'GET', '/api/v1/me', { cookie: ok.cookie });
+  assert.strictEqual(after.status, 401, `/me after logout: ${after.status} ${after.body}`);
+});
+
+test('static_traversal_and_symlinks_are_refused', async () => {
+  const attempts = [
+    '/../secret.txt',
+    '/../../../../etc/passwd',
+    '/assets/../../secret.txt',
+    '/%2e%2e/secret.txt',
+    '/%2e%2e/%2e%2e/etc/passwd',
+    '/%2E%2E/%2E%2E/%2E%2E/etc/passwd',
+    '/..%2fsecret.txt',
+    '/..%2f..%2f..%2fetc%2fpasswd',
+    '/assets/%2e%2e/%2e%2e/secret.txt',
+    '/%252e%252e/secret.txt',
+    '/..\\secret.txt',
+    '/etc-link/passwd',
+    '/etc-link/',
+    '/secret-link.txt',
+    '/assets/passwd.js',
+    '//etc/passwd',
+    '/%2fetc/passwd',
+    `/${dir}/secret.txt`,
+  ];
+  for (const target of attempts) {
+    const r = await sno.rawGet(relay.port, target);
+    assert.ok([400, 403, 404].includes(r.status),
+      `GET ${target} answered ${r.status}: ${r.body.slice(0, 200)}`);
+    assert.ok(!r.body.includes('root:'), `GET ${target} leaked: ${r.body.slice(0, 200)}`);
+  }
+  assert.ok(relay.alive(), `relay died${diag()}`);
+
+  const index = await request(relay.port, 'GET', '/');
+  assert.strictEqual(index.status, 200);
+  assert.match(index.headers['content-type'], /^text\/html/);
+  assert.match(index.body, /<title>sno<\/title>/);
+  const html = await request(relay.port, 'GET', '/index.html');
+  assert.strictEqual(html.status, 200);
+  assert.match(html.headers['content-type'], /^text\/html/);
+  assert.doesNotMatch(html.headers['cache-control'] || '', /immutable/);
+  const js = await request(relay.port, 'GET', '/assets/x.js');
+  assert.strictEqual(js.status, 200);
+  assert.match(js.headers['content-type'], /^text\/javascript/);
+  assert.strictEqual(js.headers['cache-control'], 'public, max-age=31536000, immutable');
+  assert.strictEqual(js.body, 'console.log("sno");\n');
+  const missing = await request(relay.port, 'GET', '/assets/missing.js');
+  assert.strictEqual(missing.status, 404);
+});
+
+test('history_returns_samples_after_since', async () => {
+  const a = await loginOk('alice', 'alice-pw');
+  const c = await sno.connectDashboardPusher(relay, a.cookie);
+  clients.push(c);
+  await subscribe(c, CH);
+  assert.strictEqual(c.authAnswers[0] && c.authAnswers[0].status, 200,
+    JSON.stringify(c.authAnswers));
+  assert.ok(messages(c, 'pusher_internal:subscription_succeeded', CH)[0],
+    `subscription failed: ${JSON.stringify(c.received)}`);
+  await waitFor(() => sno.samplesOf(c, CH).length >= 4, 6000, '4 live samples')
+    .catch((e) => assert.fail(`${e.message}${diag()}`));
+  c.unsubscribe(CH);
+  const live = sno.samplesOf(c, CH).map((s) => s.seq);
+
+  const get = async (since) => {
+    const r = await sno.api(relay, 'GET', `/api/v1/hosts/H/history?since=${since}`,
+      { cookie: a.cookie });
+    assert.strictEqual(r.status, 200, r.body);
+    assert.strictEqual(r.json.host, 'H');
+    return r.json.samples;
+  };
+  const all = await get(0);
+  const seqs = all.map((s) => s.seq);
+  for (const s of live) assert.ok(seqs.includes(s), `live seq ${s} not in history ${seqs}`);
+  for (let i = 1; i < seqs.length; i++) assert.strictEqual(seqs[i], seqs[i - 1] + 1);
+  for (const s of all) {
+    assert.strictEqual(s.host, 'H');
+    assert.ok(Number.isInteger(s.relay_ms));
+  }
+  // The agent may still post during the grace period: later fetches can
+  // hold newer samples at the end, never anything else.
+  const last = seqs[seqs.length - 1];
+  const since = live[1];
+  const tail = await get(since);
+  const expected = all.filter((s) => s.seq > since);
+  assert.deepStrictEqual(tail.slice(0, expected.length), expected);
+  assert.ok(tail.length >= 2);
+  for (const s of tail) assert.ok(s.seq > since, `since=${since} returned seq ${s.seq}`);
+  const newer = await get(last);
+  for (const s of newer) assert.ok(s.seq > last, `since=${last} returned seq ${s.seq}`);
+  assert.ok(newer.length <= 5, `since=${last} returned ${newer.length} samples`);
+  // A bad `since` does not break it.
+  const junk = await sno.api(relay, 'GET', '/api/v1/hosts/H/history?since=abc',
+    { cookie: a.cookie });
+  assert.ok([200, 400].includes(junk.status), junk.body);
+  c.disconnect();
+});
