@@ -7,7 +7,7 @@
 const { test, before, after, afterEach } = require('node:test');
 const assert = require('node:assert/strict');
 const {
-  startRelay, connectPusher, connectRaw, sdkFor, subscribe, messages,
+  startRelay, stopRelay, connectPusher, connectRaw, sdkFor, subscribe, messages,
   waitMessage, disconnectAll, waitFor, sleep, signedRequest, request,
 } = require('./lib');
 
@@ -27,7 +27,7 @@ before(async () => {
 after(async () => {
   disconnectAll(clients);
   if (healthy) healthy.disconnect();
-  if (relay) await relay.stop();
+  await stopRelay(relay);
 });
 
 // After every case: process alive, /healthz 200, healthy client still served.

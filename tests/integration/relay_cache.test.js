@@ -5,7 +5,7 @@
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const {
-  startRelay, connectPusher, connectRaw, sdkFor, subscribe, messages,
+  startRelay, stopRelay, connectPusher, connectRaw, sdkFor, subscribe, messages,
   waitMessage, disconnectAll, sleep,
 } = require('./lib');
 
@@ -20,7 +20,7 @@ before(async () => {
 
 after(async () => {
   disconnectAll(clients);
-  if (relay) await relay.stop();
+  await stopRelay(relay);
 });
 
 function onChannel(c, ch) {

@@ -8,13 +8,13 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
 const {
-  runRelayCli, renderConfig, tmpDir, DEMO_APP, startRelay, connectRaw,
+  runRelayCli, renderConfig, stopRelay, tmpDir, DEMO_APP, startRelay, connectRaw,
   waitFor,
 } = require('./lib');
 
 const running = [];
 after(async () => {
-  for (const r of running) await r.stop();
+  for (const r of running) await stopRelay(r);
 });
 
 function writeConfig(text) {

@@ -5,7 +5,7 @@
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const {
-  startRelay, connectPusher, connectRaw, sdkFor, subscribe, messages,
+  startRelay, stopRelay, connectPusher, connectRaw, sdkFor, subscribe, messages,
   waitMessage, disconnectAll, waitFor, sleep,
 } = require('./lib');
 
@@ -22,8 +22,8 @@ before(async () => {
 
 after(async () => {
   disconnectAll(clients);
-  if (relay) await relay.stop();
-  if (relayNoClientEvents) await relayNoClientEvents.stop();
+  await stopRelay(relay);
+  await stopRelay(relayNoClientEvents);
 });
 
 async function barrier(channel, cs, s = sdk) {

@@ -5,7 +5,7 @@
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const {
-  startRelay, connectPusher, sdkFor, subscribe, messages, waitMessage,
+  startRelay, stopRelay, connectPusher, sdkFor, subscribe, messages, waitMessage,
   disconnectAll, waitFor, sleep, scrapeMetrics, metric, request,
   startWebhookReceiver, freePort, DEMO_APP,
 } = require('./lib');
@@ -30,7 +30,7 @@ before(async () => {
 
 after(async () => {
   disconnectAll(clients);
-  if (relay) await relay.stop();
+  await stopRelay(relay);
   if (rx) await rx.close();
 });
 

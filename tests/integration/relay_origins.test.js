@@ -5,7 +5,7 @@
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const WebSocket = require('ws');
-const { startRelay, request, waitFor } = require('./lib');
+const { startRelay, stopRelay, request, waitFor } = require('./lib');
 
 let relay;
 const sockets = [];
@@ -16,7 +16,7 @@ before(async () => {
 
 after(async () => {
   for (const s of sockets) s.terminate();
-  if (relay) await relay.stop();
+  await stopRelay(relay);
 });
 
 function open(origin) {

@@ -6,7 +6,7 @@
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const {
-  startRelay, connectPusher, connectRaw, sdkFor, subscribe, messages, waitMessage,
+  startRelay, stopRelay, connectPusher, connectRaw, sdkFor, subscribe, messages, waitMessage,
   disconnectAll, waitFor, sleep,
 } = require('./lib');
 
@@ -21,7 +21,7 @@ before(async () => {
 
 after(async () => {
   disconnectAll(clients);
-  if (relay) await relay.stop();
+  await stopRelay(relay);
 });
 
 const U1 = { user_id: 'u1', user_info: { name: 'Ada' } };

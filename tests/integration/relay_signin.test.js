@@ -6,7 +6,7 @@
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const {
-  startRelay, connectPusher, connectRaw, sdkFor, messages, waitMessage,
+  startRelay, stopRelay, connectPusher, connectRaw, sdkFor, messages, waitMessage,
   disconnectAll, waitFor, sleep,
 } = require('./lib');
 
@@ -21,7 +21,7 @@ before(async () => {
 
 after(async () => {
   disconnectAll(clients);
-  if (relay) await relay.stop();
+  await stopRelay(relay);
 });
 
 async function signedIn(id) {

@@ -6,7 +6,7 @@
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const {
-  startRelay, connectPusher, connectStalled, sdkFor, subscribe, messages,
+  startRelay, stopRelay, connectPusher, connectStalled, sdkFor, subscribe, messages,
   disconnectAll, waitFor, scrapeMetrics, metric,
 } = require('./lib');
 
@@ -26,7 +26,7 @@ before(async () => {
 after(async () => {
   disconnectAll(clients);
   if (stalled) stalled.sock.destroy();
-  if (relay) await relay.stop();
+  await stopRelay(relay);
 });
 
 test('slow_consumer_is_disconnected_and_others_keep_receiving_in_order', async () => {

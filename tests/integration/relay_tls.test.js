@@ -13,7 +13,7 @@ const tls = require('node:tls');
 const net = require('node:net');
 const { execFileSync } = require('node:child_process');
 const {
-  startRelay, connectPusher, sdkFor, subscribe, messages, waitMessage,
+  startRelay, stopRelay, connectPusher, sdkFor, subscribe, messages, waitMessage,
   disconnectAll, freePort, tmpDir, waitFor,
 } = require('./lib');
 
@@ -51,7 +51,7 @@ before(async () => {
 
 after(async () => {
   disconnectAll(clients);
-  if (relay) await relay.stop();
+  await stopRelay(relay);
   if (origConnect) tls.connect = origConnect;
 });
 

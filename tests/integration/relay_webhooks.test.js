@@ -6,7 +6,7 @@
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const {
-  startRelay, connectPusher, connectRaw, sdkFor, subscribe, messages,
+  startRelay, stopRelay, connectPusher, connectRaw, sdkFor, subscribe, messages,
   waitMessage, disconnectAll, waitFor, sleep, startWebhookReceiver,
 } = require('./lib');
 
@@ -23,7 +23,7 @@ before(async () => {
 
 after(async () => {
   disconnectAll(clients);
-  if (relay) await relay.stop();
+  await stopRelay(relay);
   if (rx) await rx.close();
 });
 

@@ -142,6 +142,22 @@ async function startRelay(opts = {}) {
   };
 }
 
+/*
+ * Stop relay (if started) and check it shut down cleanly: exit status 0 on
+ * SIGTERM and no sanitizer or runtime-error report in its log. Used by every
+ * test file's after hook, so an ASan build's leak or UB reports fail the run.
+ */
+async function stopRelay(relay) {
+  if (!relay) return;
+  const info = await relay.stop();
+  const log = relay.logs();
+  const report = log.match(/(==\d+==ERROR: \w+Sanitizer.*|runtime error:.*)/);
+  if (report) throw new Error(`relay reported: ${report[0]}\n${log.slice(-4000)}`);
+  if (info.code !== 0) {
+    throw new Error(`relay exited with ${JSON.stringify(info)} on SIGTERM\n${log.slice(-4000)}`);
+  }
+}
+
 // Run the relay binary to completion with args (for CLI tests).
 function runRelayCli(args, timeoutMs = 5000) {
   const r = spawnSync(RELAY_BIN, args, { encoding: 'utf8', timeout: timeoutMs });
@@ -152,6 +168,7 @@ module.exports = {
   RELAY_BIN,
   DEMO_APP,
   startRelay,
+  stopRelay,
   renderConfig,
   runRelayCli,
   tmpDir,
