@@ -268,3 +268,18 @@ test('replayed_request_is_refused', async () => {
   assert.strictEqual(old.status, 401, `${old.status} ${old.body}`);
   assert.match(old.json.error, /timestamp/);
 });
+
+test('replayed_request_is_refused_after_a_relay_restart', async () => {
+  // A request captured shortly before the relay restarts is still within
+  // the ±300 s window afterwards; the restarted relay must not take it.
+  const body = JSON.stringify([sno.makeSample('H', Date.now() + 20)]);
+  const headers = sno.agentHeaders('H', H.key, '/agent/v1/samples', body);
+  const first = await sno.agentPost(relay.port, 'H', H.key, '/agent/v1/samples', body,
+    { headers });
+  assert.strictEqual(first.status, 200, `${first.status} ${first.body}`);
+  await relay.restart();
+  const again = await sno.agentPost(relay.port, 'H', H.key, '/agent/v1/samples', body,
+    { headers });
+  assert.strictEqual(again.status, 401, `the request sent at ${headers['x-sno-timestamp']} ` +
+    `before the restart was replayed after it: ${again.status} ${again.body}`);
+});

@@ -186,6 +186,24 @@ test('wrong_password_is_refused_and_slowed', async () => {
   assert.strictEqual(after.status, 401, `/me after logout: ${after.status} ${after.body}`);
 });
 
+test('ten_failures_from_one_address_answer_429', async () => {
+  // Ten wrong passwords at once from 127.0.0.3 (each is slowed, up to 5 s).
+  const from = '127.0.0.3';
+  const fails = await Promise.all(Array.from({ length: 10 }, (_, i) =>
+    sno.loginFrom(relay, from, `nobody-${i}`, 'wrong')));
+  for (const f of fails) assert.strictEqual(f.status, 401, `${f.status} ${f.body}`);
+  const slowest = Math.max(...fails.map((f) => f.ms));
+  assert.ok(slowest >= 2000, `ten failures were all answered within ${slowest} ms`);
+  // Now even the right password is refused from that address, at once.
+  const locked = await sno.loginFrom(relay, from, 'alice', 'alice-pw');
+  assert.strictEqual(locked.status, 429, `${locked.status} ${locked.body}${diag()}`);
+  assert.ok(locked.headers['retry-after'], 'no Retry-After on 429');
+  assert.ok(!locked.headers['set-cookie'], 'a locked-out login set a cookie');
+  // Another address is not locked.
+  const ok = await sno.login(relay, 'alice', 'alice-pw');
+  assert.strictEqual(ok.status, 200, `${ok.status} ${ok.body}`);
+});
+
 test('static_traversal_and_symlinks_are_refused', async () => {
   const attempts = [
     '/../secret.txt',

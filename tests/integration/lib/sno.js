@@ -264,6 +264,28 @@ async function login(relay, user, password, headers = {}) {
     cookie: cookieLine.split(';')[0] };
 }
 
+// A login sent from another loopback source address (e.g. 127.0.0.3), so a
+// test can run up failures for "an address" without locking out 127.0.0.1.
+function loginFrom(relay, localAddress, user, password) {
+  const http = require('node:http');
+  const body = JSON.stringify({ user, password });
+  const t0 = Date.now();
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port: relay.port, method: 'POST',
+      path: '/api/v1/login', localAddress, agent: false,
+      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body),
+        origin: relay.origin } }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers,
+        body: Buffer.concat(chunks).toString('utf8'), ms: Date.now() - t0 }));
+    });
+    req.on('error', reject);
+    req.setTimeout(20000, () => req.destroy(new Error('login timed out')));
+    req.end(body);
+  });
+}
+
 // A dashboard API call with a cookie; POSTs carry the relay's own origin
 // unless opts.origin says otherwise (null: no Origin header).
 function api(relay, method, apiPath, opts = {}) {
@@ -397,6 +419,7 @@ module.exports = {
   agentPost,
   makeSample,
   login,
+  loginFrom,
   api,
   connectDashboardPusher,
   connectMetricsPusher,
