@@ -248,6 +248,20 @@ test('http_body_with_invalid_utf8_is_400', async () => {
   assert.equal(res.status, 400, res.body);
 });
 
+test('http_trigger_to_more_than_100_channels_is_400', async () => {
+  const chans = Array.from({ length: 101 }, (_, i) => `many-${i}`);
+  const res = await signedRequest(relay, 'POST', '/apps/1/events',
+    { name: 'x', data: '{}', channels: chans });
+  assert.equal(res.status, 400, res.body);
+  assert.equal(typeof res.json.error, 'string');
+});
+
+test('http_batch_with_invalid_entry_is_400', async () => {
+  const res = await signedRequest(relay, 'POST', '/apps/1/batch_events',
+    { batch: [{ name: 'ok', data: '{}', channel: 'a' }, { data: '{}', channel: 'b' }] });
+  assert.equal(res.status, 400, res.body);
+});
+
 test('http_unknown_app_id_is_refused', async () => {
   const res = await signedRequest(relay, 'POST', '/apps/999/events',
     { name: 'x', data: '{}', channel: 'a' });

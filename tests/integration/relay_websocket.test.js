@@ -158,6 +158,23 @@ test('private_encrypted_channel_authorised_subscribes', async () => {
   await waitMessage(raw, 'pusher_internal:subscription_succeeded', name, 2000);
 });
 
+test('private_encrypted_event_from_sdk_is_decrypted_by_pusher_js', async () => {
+  // The relay passes the ciphertext through byte for byte; pusher-js
+  // decrypts it with the shared_secret from the SDK's authorisation.
+  const c = await connectPusher(relay);
+  clients.push(c);
+  const name = 'private-encrypted-e2e';
+  const ch = await subscribe(c, name);
+  assert.equal(messages(c, 'pusher_internal:subscription_succeeded', name).length, 1);
+  const got = [];
+  ch.bind('sealed', (d) => got.push(d));
+  await sdk.trigger(name, 'sealed', { secret: 'ok', n: [1, 2, 3] });
+  await waitFor(() => got.length === 1, 2000, 'decrypted event');
+  assert.deepEqual(got[0], { secret: 'ok', n: [1, 2, 3] });
+  const raw = messages(c, 'sealed', name)[0];
+  assert.ok(raw.data.ciphertext && raw.data.nonce, 'relay must not alter the ciphertext');
+});
+
 test('unsubscribe_stops_delivery', async () => {
   const c = await connectPusher(relay);
   clients.push(c);
