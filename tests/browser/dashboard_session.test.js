@@ -2,7 +2,8 @@
 // The realtime session as the host page shows it, against a real relay with
 // max_session_s = 10 and a real agent: the page says when the session hit its
 // cap and Continue starts a new one; Pause freezes the page while samples
-// keep coming; Stop (leaving) lets the relay end the stream after its grace.
+// keep coming; Stop (leaving) lets the relay end the stream after its grace;
+// a relay restart shows "reconnecting" and the page recovers.
 const { test, before, after } = require('node:test');
 const assert = require('node:assert');
 const fs = require('node:fs');
@@ -81,4 +82,29 @@ test('stop_ends_the_stream_after_the_grace_period', async () => {
   await page.waitForFunction((sel) => /idle/.test(document.querySelector(sel).innerText),
     row, { timeout: 20000 })
     .catch((e) => assert.fail(`still streaming after Stop: ${e.message}\n${stack.logs()}`));
+});
+
+test('a_relay_restart_shows_reconnecting_and_the_page_recovers', async () => {
+  await page.click(`tr[data-host="${HOST}"] a.btn`);
+  await page.click('button.realtime');
+  await waitLivePoints(page, 2, 8000);
+  await stack.stopRelay();
+  await page.waitForSelector('.pill.state[data-state="reconnecting"]', { timeout: 10000 });
+  await page.screenshot({ path: path.join(OUT, 'session-reconnecting.png') });
+  await stack.startRelay();
+  // Logins live in the relay's memory: after a restart the page either asks
+  // to sign in again or, if the login survived, is live again.
+  await page.waitForSelector('#login-user, .pill.state[data-state="live"]', { timeout: 30000 })
+    .catch((e) => assert.fail(`page did not recover: ${e.message}\n${stack.logs()}`));
+  if (await page.locator('#login-user').count()) {
+    await page.fill('#login-user', 'alice');
+    await page.fill('#login-password', stack.pw.alice);
+    await page.click('.login-card button[type=submit]');
+    await page.waitForSelector(`.host-page[data-host="${HOST}"]`, { timeout: 10000 });
+    await page.click('button.realtime');
+  }
+  const n = await livePoints(page);
+  await waitLivePoints(page, n + 2, 10000)
+    .catch((e) => assert.fail(`no samples after the restart: ${e.message}\n${stack.logs()}`));
+  assert.strictEqual(await pillState(), 'live');
 });

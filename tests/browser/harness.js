@@ -109,7 +109,8 @@ async function stopProc(p) {
 /*
  * Start relay + agent. relayKeys: extra [relay] keys (e.g. max_session_s).
  * Resolves to {base, host, pw, tmp, procs, spawn(name, bin, args), logs(),
- * stop()}; stop() ends every process in reverse order and removes tmp.
+ * stopRelay(), startRelay(), stop()}; stop() ends every process in reverse
+ * order and removes tmp.
  */
 async function startStack(relayKeys = {}) {
   assert.ok(fs.existsSync(path.join(WEB_ROOT, 'index.html')),
@@ -156,6 +157,14 @@ async function startStack(relayKeys = {}) {
     spawn: (name, bin, args) => run(name, bin, args, 'ignore'),
     logs: () => procs.map((p) =>
       `--- ${p.name} (pid ${p.pid}) ---\n${p.log.slice(-3000)}`).join('\n'),
+    // Stop the relay (by PID) and start it again on the same port and config.
+    async stopRelay() {
+      const r = procs.find((p) => p.name === 'sno-relay' && !p.exited);
+      if (r) await stopProc(r);
+    },
+    async startRelay() {
+      await waitReady(run('sno-relay', RELAY, ['-c', relayConf]), 'relay ready');
+    },
     async stop() {
       for (const p of procs.slice().reverse()) await stopProc(p);
       fs.rmSync(tmp, { recursive: true, force: true });

@@ -58,13 +58,14 @@ export class SampleStore {
     if (i > 0) a.splice(0, i);
   }
 
-  // Samples with ts_ms in (end - windowMs, end], plus whether a gap row
+  // Samples with ts_ms in [end - windowMs, end], plus whether a gap row
   // must precede each one. Returns [{s, gapBefore}].
   window(windowMs, endMs) {
     const out = [];
     const from = endMs - windowMs;
     let prev = null;
     for (const s of this.samples) {
+      if (s.ts_ms > endMs) break;
       if (s.ts_ms < from) {
         prev = s;
         continue;

@@ -23,6 +23,7 @@ export function hostView(hostId, me) {
   const procs = new ProcTable();
   let windowMs = savedWindow();
   let paused = false;
+  let pausedAt = null; // the newest sample when Pause was pressed
   let wanted = false; // the user pressed Realtime and has not stopped
   let stream = null;
   let session = null; // last `session` event
@@ -93,10 +94,11 @@ export function hostView(hostId, me) {
 
   function togglePause() {
     paused = !paused;
+    pausedAt = paused ? store.last : null;
     setText(pauseBtn, paused ? 'Resume' : 'Pause');
     pauseBtn.classList.toggle('active', paused);
     el.classList.toggle('paused', paused);
-    if (!paused) draw();
+    draw();
     tick();
   }
 
@@ -122,6 +124,9 @@ export function hostView(hostId, me) {
         session: onSession,
         subscribed: () => loadHistory(store.lastSeq),
         error: (status) => {
+          // The login expired (or the relay restarted): /me says so and the
+          // router goes back to the login page.
+          if (status === 401) api.me().catch(() => {});
           subError = status || -1;
           showBanner(status === 403 ? 'You are not allowed to watch this host.'
             : `The relay refused the subscription (${status || 'error'}).`, 'Retry');
@@ -230,7 +235,7 @@ export function hostView(hostId, me) {
   }
 
   function draw() {
-    const last = store.last;
+    const last = (paused && pausedAt) || store.last;
     const endMs = last ? last.ts_ms : Date.now();
     const rows = store.window(windowMs, endMs);
     for (const c of charts) {
@@ -293,7 +298,8 @@ export function hostView(hostId, me) {
     const at = lastLiveAt || (last ? last.ts_ms : 0);
     setText(lastEl, at ? `last sample ${Math.max(0, Math.round((now - at) / 1000))} s ago` : 'no samples yet');
     const ends = session && session.state === 'streaming' && session.ends_ms;
-    setText(endsEl, wanted && ends && ends > now ? `· session ends in ${clock((ends - now) / 1000)}` : '');
+    const showEnds = (state === 'live' || state === 'waiting') && ends && ends > now;
+    setText(endsEl, showEnds ? `· session ends in ${clock((ends - now) / 1000)}` : '');
   }
 
   const ticker = setInterval(tick, 1000);

@@ -9,7 +9,7 @@ export function loginView(onDone) {
   const btn = h('button', { type: 'submit', class: 'btn primary wide' }, 'Sign in');
   const form = h('form', { class: 'login-card card', onsubmit: submit },
     h('div', { class: 'brand big' }, h('span', { class: 'logo' }), 'sno'),
-    h('p', { class: 'muted' }, 'Realtime metrics. Sign in to see your hosts.'),
+    h('p', { class: 'muted' }, 'Sign in to watch your hosts live.'),
     h('label', { for: 'login-user' }, 'User'), user,
     h('label', { for: 'login-password' }, 'Password'), pass,
     msg, btn);
