@@ -11,6 +11,7 @@
  *   proc_table.c  the process list (the only reader of /proc/PID files)
  *   proc_cmd.c    command line scrubbing and long names
  */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -80,7 +81,8 @@ main_default_host(char *out, size_t cap)
 		snprintf(h, sizeof(h), "localhost");
 	h[sizeof(h) - 1] = '\0';
 	for (i = 0; h[i] && i + 1 < cap && i < SAMPLE_HOST_MAX; i++)
-		out[i] = sample_host_valid((char[]){h[i], '\0'}) ? h[i] : '_';
+		out[i] = isalnum((unsigned char)h[i]) || strchr("._-", h[i]) ?
+		    h[i] : '_';
 	out[i] = '\0';
 	if (!sample_host_valid(out))
 		snprintf(out, cap, "localhost");
