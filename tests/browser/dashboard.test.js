@@ -95,17 +95,19 @@ test('process_table_shows_the_started_process_by_its_full_name', async () => {
 
 test('host_page_screenshots_light_and_dark', async () => {
   // Let the charts gather a few more seconds so the pictures show lines.
-  await waitLivePoints(page, 15, 25000);
+  await waitLivePoints(page, 20, 30000);
   await page.emulateMedia({ colorScheme: 'light' });
   await page.waitForTimeout(300);
+  // The top of the page down to the first rows of the process table.
+  const top = { x: 0, y: 0, width: 1366, height: 1024 };
   const light = path.join(OUT, 'host-light.png');
-  await page.screenshot({ path: light });
+  await page.screenshot({ path: light, fullPage: true, clip: top });
   await page.screenshot({ path: path.join(OUT, 'host-light-full.png'), fullPage: true });
   await page.emulateMedia({ colorScheme: 'dark' });
   await page.waitForTimeout(600);
   const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
   assert.notStrictEqual(bg, 'rgb(244, 246, 249)', 'dark mode did not change the page');
-  await page.screenshot({ path: path.join(OUT, 'host-dark.png') });
+  await page.screenshot({ path: path.join(OUT, 'host-dark.png'), fullPage: true, clip: top });
   await page.screenshot({ path: path.join(OUT, 'host-dark-full.png'), fullPage: true });
   await page.emulateMedia({ colorScheme: 'light' });
   assert.ok(fs.statSync(light).size > 20000, 'light screenshot looks empty');

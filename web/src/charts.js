@@ -177,6 +177,7 @@ export class Chart {
       ...this.size(),
       hooks: { setCursor: [showLast], setData: [showLast] },
       pxAlign: 1,
+      padding: [10, def.right ? 4 : 16, 0, 0],
       cursor: { drag: { x: false, y: false, setScale: false }, points: { size: 6 } },
       legend: { show: this.series.length <= 16, live: true },
       scales: {
