@@ -242,6 +242,8 @@ export function hostView(hostId, me) {
       c.ensure(last);
       c.setData(columns(rows, c.getters()), (endMs - windowMs) / 1000, endMs / 1000);
     }
+    // Test hook next to data-live-points: samples the CPU plot now holds.
+    cpuCard.dataset.drawnPoints = String(rows.length);
     drawTiles(last);
     procs.update(last);
   }
