@@ -117,7 +117,11 @@ sample_cg_open(struct sample_cg *g, const char *proc_root, const char *cg_root)
 
 	if (pfile_slurp(proc_root, "self/cgroup", text, sizeof(text)) <= 0)
 		return 0;
-	if ((line = strstr(text, "0::")) == NULL)
+	if (strncmp(text, "0::", 3) == 0)
+		line = text;
+	else if ((line = strstr(text, "\n0::")) != NULL)
+		line++;
+	else
 		return 0; /* cgroup v1 only */
 	snprintf(path, sizeof(path), "%s", line + 3);
 	if ((nl = strchr(path, '\n')) != NULL)

@@ -328,6 +328,40 @@ cg_limits_parse(void **state)
 	assert_int_equal(cg_stat_value(text, "missing"), 0);
 }
 
+static void
+cg_skips_own_unit_and_finds_limited_parent(void **state)
+{
+	char proc[PATH_MAX], cg[PATH_MAX];
+	struct sample_cg g;
+	struct buf b;
+
+	(void)state;
+	buf_init(&b, 4096);
+	snprintf(proc, sizeof(proc), "%s/cgproc", fixdir);
+	snprintf(cg, sizeof(cg), "%s/cgroot", fixdir);
+	sample_cg_init(&g);
+	assert_int_equal(sample_cg_open(&g, proc, cg), 0);
+	assert_true(g.active);
+	assert_near(g.cpu_limit, 2.0);
+	assert_int_equal(g.mem_limit, 0);
+	assert_int_equal(sample_cg_read(&g, 0), 0);
+	assert_int_equal(g.mem_used, 2000000);
+	assert_int_equal(sample_cg_json(&g, &b), 0);
+	assert_string_equal(b.data, "\"cg\":{\"cpu_limit\":2.00,"
+	    "\"cpu_pct_of_limit\":null,\"throttled_pct\":null,"
+	    "\"mem_limit\":null,\"mem_used\":2000000}");
+	sample_cg_close(&g);
+	/* The fixture proc root says "0::/": no limit anywhere, null. */
+	snprintf(proc, sizeof(proc), "%s/proc", fixdir);
+	sample_cg_init(&g);
+	assert_int_equal(sample_cg_open(&g, proc, cg), 0);
+	assert_false(g.active);
+	buf_reset(&b);
+	sample_cg_json(&g, &b);
+	assert_string_equal(b.data, "\"cg\":null");
+	buf_free(&b);
+}
+
 /* ---- processes ---- */
 
 static void
@@ -548,6 +582,7 @@ main(void)
 		cmocka_unit_test(disk_whole_disks_only_with_rates),
 		cmocka_unit_test(fs_mounts_skip_pseudo_and_decode_spaces),
 		cmocka_unit_test(cg_limits_parse),
+		cmocka_unit_test(cg_skips_own_unit_and_finds_limited_parent),
 		cmocka_unit_test(proc_stat_names_with_spaces_and_parentheses),
 		cmocka_unit_test(proc_scrub_masks_secrets),
 		cmocka_unit_test(proc_long_names),
