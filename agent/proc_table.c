@@ -16,6 +16,10 @@
 
 #include "proc_table.h"
 
+/* A row's worst JSON size (every cmd byte escaped) and room for the rest. */
+#define PROC_ROW_WORST (2 * (PROC_CMD_MAX + PROC_NAME_MAX) + 160)
+#define PROC_TAIL_RESERVE 256
+
 int
 proc_parse_stat(const char *text, struct proc_stat *st)
 {
@@ -449,6 +453,9 @@ proc_table_json(struct proc_table *pt, struct buf *out)
 	    t->sleeping, t->blocked, t->zombie, t->stopped, t->idle,
 	    t->threads, t->total);
 	for (int i = 0; r == 0 && i < pt->ntop; i++) {
+		/* Stay under the sample cap: fewer rows, never a failure. */
+		if (out->max - out->len < PROC_ROW_WORST + PROC_TAIL_RESERVE)
+			break;
 		if (i > 0)
 			r = buf_adds(out, ",");
 		if (r == 0)
