@@ -98,6 +98,21 @@ test('eleventh_client_event_in_one_second_gets_error_4301_and_connection_stays_o
   await waitMessage(b, 'client-burst', ch, 2000, (m) => m.data.i === 'later');
 });
 
+test('client_event_of_100_kb_is_delivered_intact', async () => {
+  // Far over hosted Pusher's 10 KB, well under max_message_bytes (1 MiB).
+  const ch = 'private-bulk';
+  const a = await connectPusher(relay);
+  const b = await connectPusher(relay);
+  clients.push(a, b);
+  const chA = await subscribe(a, ch);
+  await subscribe(b, ch);
+  const blob = require('node:crypto').randomBytes(75 * 1024).toString('base64');
+  chA.trigger('client-bulk', { blob });
+  const m = await waitMessage(b, 'client-bulk', ch, 3000);
+  assert.ok(m.data.blob === blob, 'client event payload changed in transit');
+  assert.equal(messages(a, 'pusher:error').length, 0);
+});
+
 test('client_event_on_public_channel_is_not_delivered', async () => {
   const ch = 'public-chat';
   const a = await connectRaw(relay);

@@ -70,5 +70,6 @@ test('slow_consumer_is_disconnected_and_others_keep_receiving_in_order', async (
   const afterM = await scrapeMetrics(relay);
   assert.equal(metric(afterM, 'sno_slow_consumer_disconnects_total'), cutBefore + 1);
   assert.equal(metric(afterM, 'sno_connections'), 1);
+  assert.match(relay.logs(), /slow.consumer/i, 'the cut is logged');
   assert.ok(relay.alive());
 });

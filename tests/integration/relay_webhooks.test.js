@@ -163,6 +163,35 @@ test('cache_miss_webhook_fires_on_empty_cache_channel', async () => {
   verify(e._hook);
 });
 
+test('webhook_answered_500_is_retried_until_accepted', async () => {
+  // The receiver refuses the first delivery that mentions this channel.
+  let refused = 0;
+  rx.status = (h) => {
+    if (h.rawBody.includes('hook-retry') && refused === 0) {
+      refused++;
+      return 500;
+    }
+    return 200;
+  };
+  try {
+    const c = await connectPusher(relay);
+    clients.push(c);
+    await subscribe(c, 'hook-retry');
+    await waitFor(() => find('channel_occupied', 'hook-retry').length >= 2, 12000,
+      'a retry of the refused channel_occupied webhook');
+    const tries = find('channel_occupied', 'hook-retry');
+    assert.equal(refused, 1);
+    assert.ok(tries[1]._hook.at - tries[0]._hook.at >= 100,
+      'retry should back off, not fire immediately');
+    verify(tries[1]._hook);
+    await sleep(500);
+    assert.equal(find('channel_occupied', 'hook-retry').length, 2,
+      'no more retries once accepted');
+  } finally {
+    rx.status = () => 200;
+  }
+});
+
 test('webhook_signature_matches_hmac_of_raw_body', async () => {
   await waitFor(() => rx.hooks.length > 0, 3000, 'any webhook');
   const crypto = require('node:crypto');

@@ -67,8 +67,8 @@ function signedRequest(relay, method, path, bodyObj, opts = {}) {
 
 /*
  * Webhook receiver on a free 127.0.0.1 port. Every request is kept as
- * {method, url, headers (lower-cased), rawBody, json, at}. status() may be
- * replaced to answer with another code.
+ * {method, url, headers (lower-cased), rawBody, json, at}. status(hook) may
+ * be replaced to answer some requests with another code.
  */
 async function startWebhookReceiver() {
   const port = await freePort();
@@ -101,9 +101,10 @@ async function startWebhookReceiver() {
       } catch (_) {
         json = undefined;
       }
-      hooks.push({ method: req.method, url: req.url, headers: req.headers,
-        rawBody, json, at: Date.now() });
-      res.writeHead(rx.status(), { 'content-type': 'text/plain' });
+      const hook = { method: req.method, url: req.url, headers: req.headers,
+        rawBody, json, at: Date.now() };
+      hooks.push(hook);
+      res.writeHead(rx.status(hook), { 'content-type': 'text/plain' });
       res.end('ok');
     });
   });
