@@ -14,7 +14,7 @@ const AGENT = process.env.SNO_AGENT ||
   path.resolve(__dirname, '../../build/sno-agent');
 const LONG_NAME = 'sno_agent_test_long_name_30chr'; // 30 characters
 const children = [];
-let tmp, sample, raw, procps;
+let tmp, sample, raw, procps, busyRef;
 
 function start(cmd, args) {
   const c = spawn(cmd, args, { stdio: 'ignore' });
@@ -35,6 +35,13 @@ function freeUsed() {
   const out = execFileSync('free', ['-b'], { encoding: 'utf8' });
   const mem = out.split('\n').find((l) => l.startsWith('Mem:'));
   return Number(mem.trim().split(/\s+/)[2]);
+}
+
+// utime + stime of pid in clock ticks (USER_HZ, 100 on Linux).
+function ticks(pid) {
+  const st = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+  return Number(f[11]) + Number(f[12]);
 }
 
 function row(pid) {
@@ -59,7 +66,11 @@ before(async () => {
   start(process.execPath, ['-e', 'setTimeout(() => {}, 30000)', '--',
     '--password=hunter2']);
   await new Promise((r) => setTimeout(r, 300));
+  const t0 = ticks(children[0].pid), w0 = process.hrtime.bigint();
   raw = await runAgent(['-c', conf, '--once']);
+  const secs = Number(process.hrtime.bigint() - w0) / 1e9;
+  // What the kernel says the busy loop got while the agent ran.
+  busyRef = (ticks(children[0].pid) - t0) / secs;
   procps = {
     used: freeUsed(),
     nproc: Number(execFileSync('nproc', { encoding: 'utf8' }).trim()),
@@ -108,7 +119,14 @@ test('busy_loop_shows_90_to_100_percent_cpu', () => {
   const r = row(children[0].pid);
   assert.ok(r, `busy loop pid ${children[0].pid} not in procs`);
   const cpu = field(r, 'cpu');
-  assert.ok(cpu >= 90 && cpu <= 100, `cpu ${cpu}`);
+  // On an idle machine the loop gets a whole core: 90-100 %. When other
+  // work starves it (load > cores), the kernel's own figure over the same
+  // second is the reference, and the agent must agree with it.
+  if (busyRef >= 90)
+    assert.ok(cpu >= 90 && cpu <= 100, `cpu ${cpu} (kernel ${busyRef})`);
+  else
+    assert.ok(Math.abs(cpu - busyRef) <= 10 && cpu <= 100,
+      `cpu ${cpu} vs kernel ${busyRef.toFixed(1)} (machine busy)`);
 });
 
 test('long_program_name_is_shown_whole', () => {
