@@ -189,7 +189,7 @@ export function hostView(hostId, me) {
     session = info;
     if (info.state === 'stopped') {
       if (info.reason === 'cap') showBanner('This realtime session reached its time limit.', 'Continue');
-      else if (info.reason === 'agent_offline') showBanner('The agent went offline; the session stopped.', 'Retry');
+      else if (info.reason === 'agent_offline') showBanner('The agent is offline, so the session stopped.', 'Retry');
       else showBanner('The realtime session stopped.', 'Continue');
     } else {
       hideBanner();
@@ -290,8 +290,10 @@ export function hostView(hostId, me) {
       state = 'live';
       label = paused ? 'Live · paused' : 'Live';
     } else {
+      // The relay starts a session even for an agent that is not checking
+      // in; the host list says whether it is.
       state = 'waiting';
-      label = lastLiveAt ? 'No data…' : 'Starting…';
+      label = hostInfo && !hostInfo.online ? 'Agent offline' : lastLiveAt ? 'No data…' : 'Starting…';
     }
     pill.dataset.state = state;
     pill.className = `pill state ${{ live: 'live', reconnecting: 'warn', waiting: 'warn', stopped: 'off' }[state]}`;
@@ -305,6 +307,7 @@ export function hostView(hostId, me) {
   }
 
   const ticker = setInterval(tick, 1000);
+  const hostPoll = setInterval(loadHost, 10000);
   const offConn = onConnectionState(() => tick());
   const onTheme = () => {
     for (const c of charts) c.sig = '';
@@ -327,6 +330,7 @@ export function hostView(hostId, me) {
     destroy() {
       dead = true;
       clearInterval(ticker);
+      clearInterval(hostPoll);
       offConn();
       window.removeEventListener('sno-theme', onTheme);
       document.removeEventListener('visibilitychange', onVisible);
