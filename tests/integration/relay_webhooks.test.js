@@ -3,7 +3,7 @@
 // verifier accepts them; vacated and member_removed held ~3 s and dropped if
 // the channel or member comes back in that window.
 
-const { test, before, after } = require('node:test');
+const { describe, test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const {
   startRelay, stopRelay, connectPusher, connectRaw, sdkFor, subscribe, messages,
@@ -48,156 +48,160 @@ function verify(hook) {
   return wh;
 }
 
-test('channel_occupied_webhook_is_valid_for_the_sdk', async () => {
-  const c = await connectPusher(relay);
-  clients.push(c);
-  const t0 = Date.now();
-  await subscribe(c, 'hook-occ');
-  const e = await waitHook('channel_occupied', 'hook-occ');
-  const wh = verify(e._hook);
-  const body = e._hook.json;
-  assert.equal(typeof body.time_ms, 'number');
-  assert.ok(Math.abs(body.time_ms - t0) < 60000, `time_ms ${body.time_ms} vs now ${t0}`);
-  assert.ok(wh.getEvents().some((x) => x.name === 'channel_occupied' && x.channel === 'hook-occ'));
-  assert.equal(typeof wh.getTime().getTime(), 'number');
-});
-
-test('second_subscriber_does_not_fire_channel_occupied_again', async () => {
-  const a = await connectPusher(relay);
-  const b = await connectPusher(relay);
-  clients.push(a, b);
-  await subscribe(a, 'hook-once');
-  await waitHook('channel_occupied', 'hook-once');
-  await subscribe(b, 'hook-once');
-  await sleep(300);
-  assert.equal(find('channel_occupied', 'hook-once').length, 1);
-});
-
-test('channel_vacated_webhook_fires_about_3_s_after_last_leaves', async () => {
-  const c = await connectPusher(relay);
-  clients.push(c);
-  await subscribe(c, 'hook-vac');
-  await waitHook('channel_occupied', 'hook-vac');
-  const t0 = Date.now();
-  c.unsubscribe('hook-vac');
-  const e = await waitHook('channel_vacated', 'hook-vac', 7000);
-  const dt = e._hook.at - t0;
-  assert.ok(dt >= 2000 && dt <= 6500, `channel_vacated after ${dt} ms, want ~3000`);
-  verify(e._hook);
-});
-
-test('channel_vacated_is_dropped_if_reoccupied_within_window', async () => {
-  const c = await connectPusher(relay);
-  clients.push(c);
-  await subscribe(c, 'hook-flap');
-  await waitHook('channel_occupied', 'hook-flap');
-  c.unsubscribe('hook-flap');
-  await sleep(500);
-  const d = await connectPusher(relay);
-  clients.push(d);
-  await subscribe(d, 'hook-flap');
-  await sleep(4500);
-  assert.equal(find('channel_vacated', 'hook-flap').length, 0,
-    'vacated sent although the channel came back within 3 s');
-});
-
-test('member_added_and_member_removed_webhooks_carry_user_id', async () => {
-  const ch = 'presence-hook';
-  const a = await connectPusher(relay, { user: { user_id: 'wa', user_info: {} } });
-  const b = await connectPusher(relay, { user: { user_id: 'wb', user_info: {} } });
-  clients.push(a, b);
-  await subscribe(a, ch);
-  await subscribe(b, ch);
-  const added = await waitHook('member_added', ch, 3000, (e) => e.user_id === 'wb');
-  verify(added._hook);
-  await waitHook('member_added', ch, 3000, (e) => e.user_id === 'wa');
-  const t0 = Date.now();
-  b.disconnect();
-  const removed = await waitHook('member_removed', ch, 7000, (e) => e.user_id === 'wb');
-  const dt = removed._hook.at - t0;
-  assert.ok(dt >= 2000, `member_removed after ${dt} ms, want it held ~3 s`);
-  verify(removed._hook);
-  assert.equal(find('member_added', ch, (e) => e.user_id === 'wb').length, 1);
-});
-
-test('member_removed_is_dropped_if_user_returns_within_window', async () => {
-  const ch = 'presence-hook-flap';
-  const stay = await connectPusher(relay, { user: { user_id: 'stay', user_info: {} } });
-  const a = await connectPusher(relay, { user: { user_id: 'flap', user_info: {} } });
-  clients.push(stay, a);
-  await subscribe(stay, ch);
-  await subscribe(a, ch);
-  await waitHook('member_added', ch, 3000, (e) => e.user_id === 'flap');
-  a.disconnect();
-  await sleep(500);
-  const a2 = await connectPusher(relay, { user: { user_id: 'flap', user_info: {} } });
-  clients.push(a2);
-  await subscribe(a2, ch);
-  await sleep(4500);
-  assert.equal(find('member_removed', ch, (e) => e.user_id === 'flap').length, 0);
-});
-
-test('client_event_webhook_has_event_data_socket_and_user', async () => {
-  const ch = 'presence-hook-client';
-  const a = await connectPusher(relay, { user: { user_id: 'ca', user_info: {} } });
-  const b = await connectPusher(relay, { user: { user_id: 'cb', user_info: {} } });
-  clients.push(a, b);
-  const chA = await subscribe(a, ch);
-  await subscribe(b, ch);
-  chA.trigger('client-note', { hello: 'hook' });
-  await waitMessage(b, 'client-note', ch, 2000);
-  const e = await waitHook('client_event', ch);
-  verify(e._hook);
-  assert.equal(e.event, 'client-note');
-  assert.deepEqual(typeof e.data === 'string' ? JSON.parse(e.data) : e.data, { hello: 'hook' });
-  assert.equal(e.socket_id, a.connection.socket_id);
-  assert.equal(e.user_id, 'ca');
-});
-
-test('cache_miss_webhook_fires_on_empty_cache_channel', async () => {
-  const raw = await connectRaw(relay);
-  clients.push(raw);
-  raw.send({ event: 'pusher:subscribe', data: { channel: 'cache-hook' } });
-  await waitMessage(raw, 'pusher:cache_miss', 'cache-hook', 2000);
-  const e = await waitHook('cache_miss', 'cache-hook');
-  verify(e._hook);
-});
-
-test('webhook_answered_500_is_retried_until_accepted', async () => {
-  // The receiver refuses the first delivery that mentions this channel.
-  let refused = 0;
-  rx.status = (h) => {
-    if (h.rawBody.includes('hook-retry') && refused === 0) {
-      refused++;
-      return 500;
-    }
-    return 200;
-  };
-  try {
+// The cases use separate channels, so they run side by side: the ~3 s
+// webhook holds then overlap instead of adding up.
+describe('webhooks', { concurrency: true }, () => {
+  test('channel_occupied_webhook_is_valid_for_the_sdk', async () => {
     const c = await connectPusher(relay);
     clients.push(c);
-    await subscribe(c, 'hook-retry');
-    await waitFor(() => find('channel_occupied', 'hook-retry').length >= 2, 12000,
-      'a retry of the refused channel_occupied webhook');
-    const tries = find('channel_occupied', 'hook-retry');
-    assert.equal(refused, 1);
-    assert.ok(tries[1]._hook.at - tries[0]._hook.at >= 100,
-      'retry should back off, not fire immediately');
-    verify(tries[1]._hook);
-    await sleep(500);
-    assert.equal(find('channel_occupied', 'hook-retry').length, 2,
-      'no more retries once accepted');
-  } finally {
-    rx.status = () => 200;
-  }
-});
+    const t0 = Date.now();
+    await subscribe(c, 'hook-occ');
+    const e = await waitHook('channel_occupied', 'hook-occ');
+    const wh = verify(e._hook);
+    const body = e._hook.json;
+    assert.equal(typeof body.time_ms, 'number');
+    assert.ok(Math.abs(body.time_ms - t0) < 60000, `time_ms ${body.time_ms} vs now ${t0}`);
+    assert.ok(wh.getEvents().some((x) => x.name === 'channel_occupied' && x.channel === 'hook-occ'));
+    assert.equal(typeof wh.getTime().getTime(), 'number');
+  });
 
-test('webhook_signature_matches_hmac_of_raw_body', async () => {
-  await waitFor(() => rx.hooks.length > 0, 3000, 'any webhook');
-  const crypto = require('node:crypto');
-  for (const h of rx.hooks) {
-    const want = crypto.createHmac('sha256', 'demo-secret').update(h.rawBody).digest('hex');
-    assert.equal(h.headers['x-pusher-signature'], want);
-    assert.ok(Array.isArray(h.json.events) && h.json.events.length > 0);
-  }
+  test('second_subscriber_does_not_fire_channel_occupied_again', async () => {
+    const a = await connectPusher(relay);
+    const b = await connectPusher(relay);
+    clients.push(a, b);
+    await subscribe(a, 'hook-once');
+    await waitHook('channel_occupied', 'hook-once');
+    await subscribe(b, 'hook-once');
+    await sleep(300);
+    assert.equal(find('channel_occupied', 'hook-once').length, 1);
+  });
+
+  test('channel_vacated_webhook_fires_about_3_s_after_last_leaves', async () => {
+    const c = await connectPusher(relay);
+    clients.push(c);
+    await subscribe(c, 'hook-vac');
+    await waitHook('channel_occupied', 'hook-vac');
+    const t0 = Date.now();
+    c.unsubscribe('hook-vac');
+    const e = await waitHook('channel_vacated', 'hook-vac', 7000);
+    const dt = e._hook.at - t0;
+    assert.ok(dt >= 2000 && dt <= 6500, `channel_vacated after ${dt} ms, want ~3000`);
+    verify(e._hook);
+  });
+
+  test('channel_vacated_is_dropped_if_reoccupied_within_window', async () => {
+    const c = await connectPusher(relay);
+    clients.push(c);
+    await subscribe(c, 'hook-flap');
+    await waitHook('channel_occupied', 'hook-flap');
+    c.unsubscribe('hook-flap');
+    await sleep(500);
+    const d = await connectPusher(relay);
+    clients.push(d);
+    await subscribe(d, 'hook-flap');
+    await sleep(4500);
+    assert.equal(find('channel_vacated', 'hook-flap').length, 0,
+      'vacated sent although the channel came back within 3 s');
+  });
+
+  test('member_added_and_member_removed_webhooks_carry_user_id', async () => {
+    const ch = 'presence-hook';
+    const a = await connectPusher(relay, { user: { user_id: 'wa', user_info: {} } });
+    const b = await connectPusher(relay, { user: { user_id: 'wb', user_info: {} } });
+    clients.push(a, b);
+    await subscribe(a, ch);
+    await subscribe(b, ch);
+    const added = await waitHook('member_added', ch, 3000, (e) => e.user_id === 'wb');
+    verify(added._hook);
+    await waitHook('member_added', ch, 3000, (e) => e.user_id === 'wa');
+    const t0 = Date.now();
+    b.disconnect();
+    const removed = await waitHook('member_removed', ch, 7000, (e) => e.user_id === 'wb');
+    const dt = removed._hook.at - t0;
+    assert.ok(dt >= 2000, `member_removed after ${dt} ms, want it held ~3 s`);
+    verify(removed._hook);
+    assert.equal(find('member_added', ch, (e) => e.user_id === 'wb').length, 1);
+  });
+
+  test('member_removed_is_dropped_if_user_returns_within_window', async () => {
+    const ch = 'presence-hook-flap';
+    const stay = await connectPusher(relay, { user: { user_id: 'stay', user_info: {} } });
+    const a = await connectPusher(relay, { user: { user_id: 'flap', user_info: {} } });
+    clients.push(stay, a);
+    await subscribe(stay, ch);
+    await subscribe(a, ch);
+    await waitHook('member_added', ch, 3000, (e) => e.user_id === 'flap');
+    a.disconnect();
+    await sleep(500);
+    const a2 = await connectPusher(relay, { user: { user_id: 'flap', user_info: {} } });
+    clients.push(a2);
+    await subscribe(a2, ch);
+    await sleep(4500);
+    assert.equal(find('member_removed', ch, (e) => e.user_id === 'flap').length, 0);
+  });
+
+  test('client_event_webhook_has_event_data_socket_and_user', async () => {
+    const ch = 'presence-hook-client';
+    const a = await connectPusher(relay, { user: { user_id: 'ca', user_info: {} } });
+    const b = await connectPusher(relay, { user: { user_id: 'cb', user_info: {} } });
+    clients.push(a, b);
+    const chA = await subscribe(a, ch);
+    await subscribe(b, ch);
+    chA.trigger('client-note', { hello: 'hook' });
+    await waitMessage(b, 'client-note', ch, 2000);
+    const e = await waitHook('client_event', ch);
+    verify(e._hook);
+    assert.equal(e.event, 'client-note');
+    assert.deepEqual(typeof e.data === 'string' ? JSON.parse(e.data) : e.data, { hello: 'hook' });
+    assert.equal(e.socket_id, a.connection.socket_id);
+    assert.equal(e.user_id, 'ca');
+  });
+
+  test('cache_miss_webhook_fires_on_empty_cache_channel', async () => {
+    const raw = await connectRaw(relay);
+    clients.push(raw);
+    raw.send({ event: 'pusher:subscribe', data: { channel: 'cache-hook' } });
+    await waitMessage(raw, 'pusher:cache_miss', 'cache-hook', 2000);
+    const e = await waitHook('cache_miss', 'cache-hook');
+    verify(e._hook);
+  });
+
+  test('webhook_answered_500_is_retried_until_accepted', async () => {
+    // The receiver refuses the first delivery that mentions this channel.
+    let refused = 0;
+    rx.status = (h) => {
+      if (h.rawBody.includes('hook-retry') && refused === 0) {
+        refused++;
+        return 500;
+      }
+      return 200;
+    };
+    try {
+      const c = await connectPusher(relay);
+      clients.push(c);
+      await subscribe(c, 'hook-retry');
+      await waitFor(() => find('channel_occupied', 'hook-retry').length >= 2, 12000,
+        'a retry of the refused channel_occupied webhook');
+      const tries = find('channel_occupied', 'hook-retry');
+      assert.equal(refused, 1);
+      assert.ok(tries[1]._hook.at - tries[0]._hook.at >= 100,
+        'retry should back off, not fire immediately');
+      verify(tries[1]._hook);
+      await sleep(500);
+      assert.equal(find('channel_occupied', 'hook-retry').length, 2,
+        'no more retries once accepted');
+    } finally {
+      rx.status = () => 200;
+    }
+  });
+
+  test('webhook_signature_matches_hmac_of_raw_body', async () => {
+    await waitFor(() => rx.hooks.length > 0, 3000, 'any webhook');
+    const crypto = require('node:crypto');
+    for (const h of rx.hooks) {
+      const want = crypto.createHmac('sha256', 'demo-secret').update(h.rawBody).digest('hex');
+      assert.equal(h.headers['x-pusher-signature'], want);
+      assert.ok(Array.isArray(h.json.events) && h.json.events.length > 0);
+    }
+  });
 });
