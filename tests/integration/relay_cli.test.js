@@ -13,12 +13,16 @@ const {
 } = require('./lib');
 
 const running = [];
+const dirs = [];
 after(async () => {
   for (const r of running) await stopRelay(r);
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
 });
 
 function writeConfig(text) {
-  const file = path.join(tmpDir(), 'relay.ini');
+  const dir = tmpDir();
+  dirs.push(dir);
+  const file = path.join(dir, 'relay.ini');
   fs.writeFileSync(file, text);
   return file;
 }

@@ -21,10 +21,12 @@ let relay;
 let tlsPort;
 let ca;
 let origConnect;
+let certDir;
 const clients = [];
 
 before(async () => {
   const dir = tmpDir();
+  certDir = dir;
   const key = path.join(dir, 'k.pem');
   const cert = path.join(dir, 'c.pem');
   execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes',
@@ -53,6 +55,7 @@ after(async () => {
   disconnectAll(clients);
   await stopRelay(relay);
   if (origConnect) tls.connect = origConnect;
+  if (certDir) fs.rmSync(certDir, { recursive: true, force: true });
 });
 
 function tlsSdk() {

@@ -67,6 +67,7 @@ function renderConfig(relayKeys, apps) {
  */
 async function startRelay(opts = {}) {
   const port = await freePort();
+  const ownDir = !opts.dir;
   const dir = opts.dir || tmpDir();
   const relayKeys = { listen: `127.0.0.1:${port}`, ...(opts.relay || {}) };
   const apps = opts.apps || [{ ...DEMO_APP, ...(opts.app || {}) }];
@@ -131,6 +132,7 @@ async function startRelay(opts = {}) {
     port,
     pid: child.pid,
     dir,
+    ownDir,
     configFile,
     apps,
     app: apps[0],
@@ -151,6 +153,7 @@ async function stopRelay(relay) {
   if (!relay) return;
   const info = await relay.stop();
   const log = relay.logs();
+  if (relay.ownDir) fs.rmSync(relay.dir, { recursive: true, force: true });
   const report = log.match(/(==\d+==ERROR: \w+Sanitizer.*|runtime error:.*)/);
   if (report) throw new Error(`relay reported: ${report[0]}\n${log.slice(-4000)}`);
   if (info.code !== 0) {
