@@ -25,10 +25,10 @@
 
 struct fl_conn {
 	int fd;
-	int sub_idx;		/* index in fl_subs, or -1 */
+	int sub_idx; /* index in fl_subs, or -1 */
 	char *in;
 	size_t inlen;
-	char *out;		/* unsent tail of the last frames */
+	char *out; /* unsent tail of the last frames */
 	size_t outlen;
 };
 
@@ -53,7 +53,7 @@ fl_close(struct fl_conn *c)
 static int
 fl_send(struct fl_conn *c, const char *p, size_t len)
 {
-	struct epoll_event e = { .events = EPOLLIN | EPOLLOUT, .data.ptr = c };
+	struct epoll_event e = {.events = EPOLLIN | EPOLLOUT, .data.ptr = c};
 	ssize_t n = 0;
 	char *nb;
 
@@ -126,7 +126,8 @@ fl_upgrade(struct fl_conn *c, const char *head)
 	EVP_EncodeBlock((unsigned char *)acc, md, (int)mdlen);
 	n = snprintf(resp, sizeof(resp),
 	    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-	    "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n", acc);
+	    "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
+	    acc);
 	c->sub_idx = fl_nsubs;
 	fl_subs[fl_nsubs++] = c;
 	return fl_send(c, resp, (size_t)n);
@@ -195,7 +196,7 @@ fl_read(struct fl_conn *c)
 static int
 fl_flush(struct fl_conn *c)
 {
-	struct epoll_event e = { .events = EPOLLIN, .data.ptr = c };
+	struct epoll_event e = {.events = EPOLLIN, .data.ptr = c};
 	ssize_t n = write(c->fd, c->out, c->outlen);
 
 	if (n < 0)
@@ -210,7 +211,7 @@ fl_flush(struct fl_conn *c)
 static void
 fl_accept(int lfd)
 {
-	struct epoll_event e = { .events = EPOLLIN };
+	struct epoll_event e = {.events = EPOLLIN};
 	struct fl_conn *c;
 	int fd, one = 1;
 
@@ -230,8 +231,8 @@ fl_accept(int lfd)
 int
 main(int argc, char **argv)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET };
-	struct epoll_event e = { .events = EPOLLIN }, ev[256];
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	struct epoll_event e = {.events = EPOLLIN}, ev[256];
 	struct rlimit rl;
 	struct fl_conn *c;
 	int lfd, one = 1, i, n;

@@ -101,7 +101,7 @@ hist_val(int i)
 		return (uint64_t)i;
 	e = (i - HIST_LIN) / HIST_SUB + 7;
 	return ((uint64_t)1 << e) +
-	    ((uint64_t)((i - HIST_LIN) % HIST_SUB) << (e - 6));
+	       ((uint64_t)((i - HIST_LIN) % HIST_SUB) << (e - 6));
 }
 
 uint64_t
@@ -139,8 +139,9 @@ srv_cpu_us(void)
 			continue;
 		if (fgets(buf, sizeof(buf), f) != NULL &&
 		    (p = strrchr(buf, ')')) != NULL &&
-		    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
-				  "%lu %lu",
+		    sscanf(p + 2,
+			"%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
+			"%lu %lu",
 			&ut, &st) == 2)
 			sum += (uint64_t)(ut + st);
 		fclose(f);
@@ -176,7 +177,7 @@ self_cpu_us(void)
 
 	getrusage(RUSAGE_SELF, &ru);
 	return (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 +
-	    (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+	       (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
 }
 
 static void
@@ -205,7 +206,7 @@ conn_close(struct lg_conn *c, int failed)
 static void
 conn_want(struct lg_conn *c, uint32_t ev)
 {
-	struct epoll_event e = { .events = ev, .data.u32 = (uint32_t)c->id };
+	struct epoll_event e = {.events = ev, .data.u32 = (uint32_t)c->id};
 
 	epoll_ctl(g.ep, EPOLL_CTL_MOD, c->fd, &e);
 }
@@ -321,7 +322,8 @@ on_pusher(struct lg_conn *c, const char *pre, size_t n)
 
 	if (memmem(pre, n, "pusher:connection_established", 29) != NULL) {
 		len = snprintf(m, sizeof(m),
-		    "{\"event\":\"pusher:subscribe\",\"data\":{\"channel\":\"%s\","
+		    "{\"event\":\"pusher:subscribe\",\"data\":{\"channel\":\"%"
+		    "s\","
 		    "\"auth\":\"\"}}",
 		    g.channel);
 		ws_send(c, 1, m, (size_t)len);
@@ -332,8 +334,8 @@ on_pusher(struct lg_conn *c, const char *pre, size_t n)
 		ws_send(c, 1, "{\"event\":\"pusher:pong\",\"data\":{}}", 33);
 	} else if (memmem(pre, n, "\"pusher:error\"", 14) != NULL) {
 		if (g.n_errors++ < 5)
-			fprintf(stderr, "loadgen: conn %d: %.*s\n", c->id, (int)n,
-			    pre);
+			fprintf(stderr, "loadgen: conn %d: %.*s\n", c->id,
+			    (int)n, pre);
 	} else
 		on_data(c, pre, n);
 }
@@ -496,7 +498,8 @@ http_complete(struct lg_conn *c, int *status)
 		return c->inlen >= hl + bl ? hl + bl : 0;
 	}
 	if (memmem(c->in, hl, "chunked", 7) != NULL) {
-		z = memmem(c->in + hl - 2, c->inlen - hl + 2, "\r\n0\r\n\r\n", 7);
+		z = memmem(
+		    c->in + hl - 2, c->inlen - hl + 2, "\r\n0\r\n\r\n", 7);
 		return z != NULL ? (size_t)(z - c->in) + 7 : 0;
 	}
 	return hl;
@@ -530,8 +533,8 @@ pub_feed(struct lg_conn *c, const uint8_t *p, size_t n)
 static size_t
 payload(char *out, int pub, uint32_t seq)
 {
-	int n = snprintf(out, 64, "#%d:%" PRIu32 ":%" PRId64 ":", pub, seq,
-	    now_ns());
+	int n = snprintf(
+	    out, 64, "#%d:%" PRIu32 ":%" PRId64 ":", pub, seq, now_ns());
 
 	if (n < g.size) {
 		memset(out + n, 'x', (size_t)(g.size - n));
@@ -548,8 +551,8 @@ build_pusher(int pub, uint32_t seq)
 	size_t bl, hl;
 	int n;
 
-	n = snprintf(body, 128, "{\"name\":\"e\",\"channel\":\"%s\",\"data\":\"",
-	    g.channel);
+	n = snprintf(body, 128,
+	    "{\"name\":\"e\",\"channel\":\"%s\",\"data\":\"", g.channel);
 	bl = (size_t)n + payload(body + n, pub, seq);
 	memcpy(body + bl, "\"}", 2);
 	bl += 2;
@@ -591,8 +594,8 @@ publish(struct lg_conn *c)
 	size_t len;
 
 	c->sent_ns = now_ns();
-	len = g.mode == LG_PUSHER ? build_pusher(pub, seq) :
-				    build_nchan(pub, seq);
+	len = g.mode == LG_PUSHER ? build_pusher(pub, seq)
+				  : build_nchan(pub, seq);
 	c->busy = 1;
 	g.published++;
 	conn_send(c, g.req, len);
@@ -623,8 +626,8 @@ pub_tick(int64_t t0, int64_t now)
 static void
 conn_open(struct lg_conn *c)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET };
-	struct epoll_event e = { .events = EPOLLOUT | EPOLLIN };
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	struct epoll_event e = {.events = EPOLLOUT | EPOLLIN};
 	int one = 1, fd;
 
 	c->state = LG_CONNECTING;
@@ -640,9 +643,10 @@ conn_open(struct lg_conn *c)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (g.spread && c->kind == LG_SUB) {
 		/* Source 127.0.0.2..250: 249 x 28k ports for > 28k conns. */
-		setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one,
-		    sizeof(one));
-		sa.sin_addr.s_addr = htonl(0x7f000002u + (uint32_t)(c->id % 249));
+		setsockopt(
+		    fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+		sa.sin_addr.s_addr =
+		    htonl(0x7f000002u + (uint32_t)(c->id % 249));
 		if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 			conn_close(c, 1);
 			return;
@@ -669,8 +673,8 @@ on_connected(struct lg_conn *c)
 	getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &sl);
 	if (err != 0) {
 		if (g.n_errors++ < 5)
-			fprintf(stderr, "loadgen: connect: %s\n",
-			    strerror(err));
+			fprintf(
+			    stderr, "loadgen: connect: %s\n", strerror(err));
 		conn_close(c, 1);
 		return;
 	}
@@ -682,13 +686,15 @@ on_connected(struct lg_conn *c)
 	c->state = LG_HANDSHAKE;
 	if (g.mode == LG_PUSHER)
 		n = snprintf(req, sizeof(req),
-		    "GET /app/%s?protocol=7&client=js&version=8.6.0&flash=false",
+		    "GET "
+		    "/app/%s?protocol=7&client=js&version=8.6.0&flash=false",
 		    g.key);
 	else
 		n = snprintf(req, sizeof(req), "GET /sub/%s", g.channel);
 	n += snprintf(req + n, sizeof(req) - (size_t)n,
 	    " HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
-	    "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+	    "Connection: Upgrade\r\nSec-WebSocket-Key: "
+	    "dGhlIHNhbXBsZSBub25jZQ==\r\n"
 	    "Sec-WebSocket-Version: 13\r\n\r\n",
 	    g.host, g.port);
 	conn_send(c, req, (size_t)n);
@@ -809,7 +815,7 @@ drain(int64_t deadline)
 	while (now_ns() < deadline && pubs_busy() > 0)
 		poll_once(5);
 	while (now_ns() < deadline &&
-	    g.received < g.pub_ok * (uint64_t)g.n_subscribed)
+	       g.received < g.pub_ok * (uint64_t)g.n_subscribed)
 		poll_once(5);
 }
 
@@ -819,7 +825,8 @@ report(double window, uint64_t srv_cpu, uint64_t gen_cpu, uint64_t rss0,
 {
 	uint64_t expected = g.pub_ok * (uint64_t)g.n_subscribed;
 	uint64_t lost = expected > g.received ? expected - g.received : 0;
-	double d = g.received > 0 ? (double)g.received : 1;
+	double d = g.received > 0 ? (double)g.received : 0;
+	double target = g.rate * g.duration;
 
 	printf("result mode=%s subs=%d subscribed=%d failed=%d closed=%d "
 	       "published=%" PRIu64 " pub_ok=%" PRIu64 " pub_err=%" PRIu64
@@ -836,16 +843,19 @@ report(double window, uint64_t srv_cpu, uint64_t gen_cpu, uint64_t rss0,
 	    hist_q(&g.lat, 0.5), hist_q(&g.lat, 0.99), hist_q(&g.lat, 0.999),
 	    g.lat.max, hist_q(&g.publat, 0.5), hist_q(&g.publat, 0.99),
 	    g.publat.max);
-	printf(" srv_cpu_us=%" PRIu64 " srv_us_per_deliv=%.3f gen_cpu_us=%" PRIu64
-	       " gen_us_per_deliv=%.3f gen_cpu_pct=%.1f srv_rss0_kb=%" PRIu64
-	       " srv_rss1_kb=%" PRIu64 " rss_per_conn_b=%.0f backlog_max=%" PRIu64
-	       " connect_s=%.2f\n",
-	    srv_cpu, (double)srv_cpu / d, gen_cpu, (double)gen_cpu / d,
+	printf(
+	    " srv_cpu_us=%" PRIu64 " srv_us_per_deliv=%.3f gen_cpu_us=%" PRIu64
+	    " gen_us_per_deliv=%.3f gen_cpu_pct=%.1f srv_rss0_kb=%" PRIu64
+	    " srv_rss1_kb=%" PRIu64 " rss_per_conn_b=%.0f backlog_max=%" PRIu64
+	    " connect_s=%.2f target=%.0f kept_pct=%.1f\n",
+	    srv_cpu, d > 0 ? (double)srv_cpu / d : 0, gen_cpu,
+	    d > 0 ? (double)gen_cpu / d : 0,
 	    100.0 * (double)gen_cpu / 1e6 / window, rss0, rss1,
-	    g.n_subscribed > 0 ?
-		      ((double)rss1 - (double)rss0) * 1024 / g.n_subscribed :
-		      0,
-	    g.backlog_max, connect_s);
+	    g.n_subscribed > 0
+		? ((double)rss1 - (double)rss0) * 1024 / g.n_subscribed
+		: 0,
+	    g.backlog_max, connect_s, target,
+	    target > 0 ? 100.0 * (double)g.pub_ok / target : 0);
 	fflush(stdout);
 }
 
@@ -875,16 +885,14 @@ parse_pids(char *s)
 static void
 parse_args(int argc, char **argv)
 {
-	static const struct option lo[] = { { "mode", 1, 0, 'm' },
-		{ "host", 1, 0, 'h' }, { "port", 1, 0, 'p' },
-		{ "subs", 1, 0, 's' }, { "publishers", 1, 0, 'P' },
-		{ "rate", 1, 0, 'r' }, { "size", 1, 0, 'b' },
-		{ "duration", 1, 0, 'd' }, { "drain", 1, 0, 'D' },
-		{ "connect-timeout", 1, 0, 'T' }, { "channel", 1, 0, 'c' },
-		{ "app-id", 1, 0, 'i' }, { "key", 1, 0, 'k' },
-		{ "secret", 1, 0, 'S' }, { "server-pids", 1, 0, 'x' },
-		{ "no-spread", 0, 0, 'n' }, { "inflight", 1, 0, 'f' },
-		{ 0, 0, 0, 0 } };
+	static const struct option lo[] = {{"mode", 1, 0, 'm'},
+	    {"host", 1, 0, 'h'}, {"port", 1, 0, 'p'}, {"subs", 1, 0, 's'},
+	    {"publishers", 1, 0, 'P'}, {"rate", 1, 0, 'r'}, {"size", 1, 0, 'b'},
+	    {"duration", 1, 0, 'd'}, {"drain", 1, 0, 'D'},
+	    {"connect-timeout", 1, 0, 'T'}, {"channel", 1, 0, 'c'},
+	    {"app-id", 1, 0, 'i'}, {"key", 1, 0, 'k'}, {"secret", 1, 0, 'S'},
+	    {"server-pids", 1, 0, 'x'}, {"no-spread", 0, 0, 'n'},
+	    {"inflight", 1, 0, 'f'}, {0, 0, 0, 0}};
 	int o;
 
 	g.host = "127.0.0.1";
@@ -903,24 +911,60 @@ parse_args(int argc, char **argv)
 	g.inflight_max = 256;
 	while ((o = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (o) {
-		case 'm': g.mode = strcmp(optarg, "pusher") == 0 ? LG_PUSHER : LG_NCHAN; break;
-		case 'h': g.host = optarg; break;
-		case 'p': g.port = atoi(optarg); break;
-		case 's': g.subs = atoi(optarg); break;
-		case 'P': g.npub = atoi(optarg); break;
-		case 'r': g.rate = atof(optarg); break;
-		case 'b': g.size = atoi(optarg); break;
-		case 'd': g.duration = atof(optarg); break;
-		case 'D': g.drain = atof(optarg); break;
-		case 'T': g.conn_timeout = atof(optarg); break;
-		case 'c': g.channel = optarg; break;
-		case 'i': g.app_id = optarg; break;
-		case 'k': g.key = optarg; break;
-		case 'S': g.secret = optarg; break;
-		case 'x': parse_pids(optarg); break;
-		case 'n': g.spread = 0; break;
-		case 'f': g.inflight_max = atoi(optarg); break;
-		default: usage();
+		case 'm':
+			g.mode = strcmp(optarg, "pusher") == 0 ? LG_PUSHER
+							       : LG_NCHAN;
+			break;
+		case 'h':
+			g.host = optarg;
+			break;
+		case 'p':
+			g.port = atoi(optarg);
+			break;
+		case 's':
+			g.subs = atoi(optarg);
+			break;
+		case 'P':
+			g.npub = atoi(optarg);
+			break;
+		case 'r':
+			g.rate = atof(optarg);
+			break;
+		case 'b':
+			g.size = atoi(optarg);
+			break;
+		case 'd':
+			g.duration = atof(optarg);
+			break;
+		case 'D':
+			g.drain = atof(optarg);
+			break;
+		case 'T':
+			g.conn_timeout = atof(optarg);
+			break;
+		case 'c':
+			g.channel = optarg;
+			break;
+		case 'i':
+			g.app_id = optarg;
+			break;
+		case 'k':
+			g.key = optarg;
+			break;
+		case 'S':
+			g.secret = optarg;
+			break;
+		case 'x':
+			parse_pids(optarg);
+			break;
+		case 'n':
+			g.spread = 0;
+			break;
+		case 'f':
+			g.inflight_max = atoi(optarg);
+			break;
+		default:
+			usage();
 		}
 	}
 	if (g.port <= 0 || g.subs < 0 || g.npub < 1 || g.npub > LG_MAXPUB ||
@@ -974,7 +1018,7 @@ main(int argc, char **argv)
 	alarm((unsigned)(g.conn_timeout + g.duration + g.drain + 20));
 	start = now_ns();
 	deadline = start +
-	    (int64_t)((g.conn_timeout + 1 + g.duration + g.drain) * 1e9);
+		   (int64_t)((g.conn_timeout + 1 + g.duration + g.drain) * 1e9);
 	rss0 = srv_rss_kb();
 	rc = connect_all(start + (int64_t)(g.conn_timeout * 1e9));
 	connect_s = (double)(now_ns() - start) / 1e9;

@@ -9,10 +9,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HIST_LIN 128		/* 1 µs buckets below this */
-#define HIST_SUB 64		/* sub-buckets per power of two above */
+#define HIST_LIN 128 /* 1 µs buckets below this */
+#define HIST_SUB 64  /* sub-buckets per power of two above */
 #define HIST_N (HIST_LIN + 40 * HIST_SUB)
-#define LG_PREFIX 160		/* payload bytes kept per frame */
+#define LG_PREFIX 160 /* payload bytes kept per frame */
 #define LG_MAXPUB 64
 
 /* Log-linear histogram of microseconds (about 1.5 % resolution). */
@@ -35,7 +35,7 @@ struct lg_conn {
 	uint8_t kind;
 	uint8_t state;
 	uint8_t subscribed;
-	uint8_t busy;		/* publisher: a request is in flight */
+	uint8_t busy; /* publisher: a request is in flight */
 	/* RFC 6455 §5.2 streaming parser: header, then payload bytes. */
 	uint8_t hdr[14];
 	uint8_t hlen;
@@ -43,16 +43,16 @@ struct lg_conn {
 	uint8_t opcode;
 	uint16_t plen;
 	uint64_t remain;
-	char pre[LG_PREFIX];	/* first bytes of the current frame */
+	char pre[LG_PREFIX]; /* first bytes of the current frame */
 	/* HTTP head (handshake answer or publish response). */
 	char *in;
 	size_t inlen;
 	/* Output that did not fit in the socket. */
 	char *out;
 	size_t outlen, outoff;
-	uint32_t *last_seq;	/* per publisher, subscribers only */
+	uint32_t *last_seq; /* per publisher, subscribers only */
 	uint64_t received;
-	int64_t sent_ns;	/* publisher: when the request was written */
+	int64_t sent_ns; /* publisher: when the request was written */
 	int id;
 };
 

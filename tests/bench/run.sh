@@ -18,7 +18,9 @@ T=$(mktemp -d /tmp/sno-bench.XXXXXX)
 RES=$T/results
 SPIDS=""
 ALLPIDS=""
-PORT=$((20000 + $$ % 20000))
+# Below the ephemeral range (32768-60999), so no client socket holds it.
+PORT=$((12000 + $$ % 16000))
+PUBS=${PUBS:-8}	# keep-alive publisher connections (case f: 8)
 NCHAN_SO=""
 
 cleanup() {
@@ -72,6 +74,13 @@ wait_port() {
 	done
 	echo "bench: nothing listens on port $1" >&2
 	return 1
+}
+
+# Moves PORT to one that no socket in any state uses.
+pick_port() {
+	while [ -n "$(ss -Htan "( sport = :$PORT )" 2>/dev/null)" ]; do
+		PORT=$((PORT + 1))
+	done
 }
 
 start_sno() {
@@ -166,11 +175,11 @@ case_args() {
 	a5k) echo "--subs 5000 --rate 0 --duration 2" ;;
 	a10k) echo "--subs 10000 --rate 0 --duration 4" ;;
 	a19k) echo "--subs 19000 --rate 0 --duration 4" ;;
-	b) echo "--subs 1000 --rate 100 --size 100 --duration $DUR" ;;
+	b) echo "--subs 1000 --rate 100 --size 100 --duration $DUR --publishers $PUBS" ;;
 	c) echo "--subs $([ "$MODE" = quick ] && echo 5000 || echo 10000)" \
-	    "--rate 10 --size 100 --duration $DUR" ;;
+	    "--rate 10 --size 100 --duration $DUR --publishers $PUBS" ;;
 	d) echo "--subs 100 --rate 10 --size 65536 --duration $DUR" ;;
-	e) echo "--subs 1000 --rate 200 --size 100 --duration $DUR" ;;
+	e) echo "--subs 1000 --rate 200 --size 100 --duration $DUR --publishers $PUBS" ;;
 	f) echo "--subs 10 --rate 1000 --size 100 --duration $DUR --publishers 8" ;;
 	esac
 }
@@ -203,6 +212,7 @@ run_case() {
 	sno) lgmode=pusher ;;
 	*) lgmode=nchan ;;
 	esac
+	pick_port
 	"start_$srv" || return 1
 	wait_port "$PORT" || { stop_server; return 1; }
 	pids=$(echo $SPIDS | tr ' ' ',')

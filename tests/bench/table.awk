@@ -28,9 +28,9 @@ function ratio(s, ref, c) {
 }
 function ms(x) { return x == "" ? "-" : sprintf("%.2f", x / 1000) }
 END {
-	printf "%-5s %-6s %6s %6s %8s %6s %6s %8s %7s %7s %7s %7s %6s %5s %6s %7s %7s %5s %6s\n",
+	printf "%-5s %-6s %6s %6s %8s %6s %6s %8s %5s %7s %7s %7s %7s %6s %5s %6s %7s %7s %5s %6s\n",
 	    "case", "server", "subs", "held", "us/deliv", "xfloor", "xnchan",
-	    "deliv/s", "p50ms", "p99ms", "p999ms", "maxms", "lost", "reord",
+	    "deliv/s", "kept%", "p50ms", "p99ms", "p999ms", "maxms", "lost", "reord",
 	    "rss/c", "pub50us", "pub99us", "gen%", "d/wr"
 	for (k = 1; k <= nc; k++) {
 		cs = order[k]
@@ -42,11 +42,12 @@ END {
 			}
 			a = cs ~ /^a/
 			dw = w[s, "writes"] > 0 ? sprintf("%.2f", w[s, "received"] / w[s, "writes"]) : "-"
-			printf "%-5s %-6s %6d %6d %8s %6s %6s %8s %7s %7s %7s %7s %6s %5s %6s %7s %7s %5.1f %6s\n",
+			printf "%-5s %-6s %6d %6d %8s %6s %6s %8s %5s %7s %7s %7s %7s %6s %5s %6s %7s %7s %5.1f %6s\n",
 			    cs, s, v[s, cs, "subs"], v[s, cs, "subscribed"],
 			    a ? "-" : sprintf("%.2f", v[s, cs, "srv_us_per_deliv"]),
 			    ratio(s, "floor", cs), ratio(s, "nchan", cs),
 			    a ? "-" : v[s, cs, "deliv_per_s"],
+			    a ? "-" : sprintf("%.0f", v[s, cs, "kept_pct"]),
 			    a ? "-" : ms(v[s, cs, "p50_us"]), a ? "-" : ms(v[s, cs, "p99_us"]),
 			    a ? "-" : ms(v[s, cs, "p999_us"]), a ? "-" : ms(v[s, cs, "max_us"]),
 			    a ? "-" : v[s, cs, "lost"], a ? "-" : v[s, cs, "reordered"],
