@@ -21,6 +21,9 @@ WARN := -std=c11 -Wall -Wextra -Wshadow -Wformat=2 -Werror \
 CFLAGS := $(WARN) $(OPT) -D_DEFAULT_SOURCE -D_GNU_SOURCE -Icommon \
 	$(shell pkg-config --cflags $(PKGS) 2>/dev/null) -MMD -MP
 LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lpthread
+# The agent links only what it uses: no libwebsockets in its address space.
+AGENT_LIBS := $(shell pkg-config --libs libcjson libsodium inih libcurl \
+	libcrypto 2>/dev/null) -lm
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 CFLAGS += -DSNO_VERSION=\"$(VERSION)\"
 
@@ -36,7 +39,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 BINS := $(B)/sno-relay $(if $(AGENT_SRC),$(B)/sno-agent)
 WEB := $(if $(wildcard web/package.json),web/dist/index.html)
 
-.PHONY: all deps test unit integration asan asan-test run clean bench \
+.PHONY: all deps test unit integration asan asan-test run clean \
 	format check install node-deps
 all: $(BINS) $(UNIT_BIN) $(WEB)
 
@@ -55,7 +58,7 @@ $(B)/sno-relay: $(RELAY_OBJ) $(COMMON_OBJ)
 
 $(B)/sno-agent: $(AGENT_OBJ) $(COMMON_OBJ)
 	@echo "  LD      $@"
-	@$(CC) $(LDOPT) -o $@ $^ $(LDLIBS)
+	@$(CC) $(LDOPT) -Wl,--as-needed -o $@ $^ $(AGENT_LIBS)
 
 # A unit test links its module's objects (never main.o): test_relay_* the
 # relay's, test_agent_* the agent's, anything else common/ alone.
@@ -116,6 +119,8 @@ install: all
 
 clean:
 	rm -rf build build-asan build-fuzz
+
+include tests/bench/bench.mk
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
 .SECONDARY:

@@ -91,6 +91,11 @@ worker(void *arg)
 	struct job *j;
 
 	(void)arg;
+	/* Unknown users cost the same time as known ones. */
+	if (crypto_pwhash_str(da.dummy_hash, "sno-dummy", 9,
+		crypto_pwhash_OPSLIMIT_INTERACTIVE,
+		crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0)
+		log_warnx("dash msg=\"cannot hash the dummy password\"");
 	pthread_mutex_lock(&da.mu);
 	while (!da.stop) {
 		if ((j = STAILQ_FIRST(&da.todo)) == NULL) {
@@ -120,11 +125,6 @@ dash_start(void)
 	TAILQ_INIT(&da.session_list);
 	TAILQ_INIT(&da.fail_list);
 	if (hmap_init(&da.sessions, 64) < 0 || hmap_init(&da.fails, 64) < 0)
-		return -ENOMEM;
-	/* Unknown users cost the same time as known ones. */
-	if (crypto_pwhash_str(da.dummy_hash, "sno-dummy", 9,
-		crypto_pwhash_OPSLIMIT_INTERACTIVE,
-		crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0)
 		return -ENOMEM;
 	if (pthread_create(&da.thread, NULL, worker, NULL) != 0)
 		return -errno;
@@ -494,11 +494,17 @@ history(struct http_req *q, const struct session *s, const char *id)
 	const char *since = auth_param_get(q->params, q->np < 0 ? 0 : q->np,
 	    "since");
 	struct host *h = host_of_user(q, s, id);
+	long long n = 0;
+	char *end = NULL;
 
 	if (h == NULL)
 		return;
+	if (since && ((n = strtoll(since, &end, 10)) < 0 || *end || !*since)) {
+		http_error(q, 400, "since must be a sample seq (an integer)");
+		return;
+	}
 	buf_reset(&q->resp);
-	host_history(h, since ? strtoll(since, NULL, 10) : 0, &q->resp);
+	host_history(h, n, &q->resp);
 	http_reply_resp(q, 200, "application/json");
 }
 

@@ -32,6 +32,8 @@ hosts_init(struct relay *r)
 
 		h->conf = &c->hosts[i];
 		h->relay = r;
+		/* Nothing signed before this start may be replayed to us. */
+		h->last_req_ts_ms = clock_wall_ms();
 		snprintf(h->channel, sizeof(h->channel), "%s%s",
 		    HOST_CHANNEL_PREFIX, h->conf->name);
 		h->ring_cap = (uint32_t)c->history_seconds;
@@ -141,9 +143,12 @@ host_channel_subscribed(struct app *a, const char *channel)
 	if (h == NULL)
 		return;
 	h->occupied = 1;
-	/* Any new subscriber asks for a session; one past its cap restarts. */
+	/* Any new subscriber asks for a session; one past its cap restarts.
+	 * A viewer joining a running session learns when it ends. */
 	if (!h->streaming)
 		session_start(h, clock_mono_ms());
+	else
+		session_event(h, "streaming", NULL);
 }
 
 void

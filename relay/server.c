@@ -398,15 +398,17 @@ ws_established(struct lws *wsi, struct pss *pss)
 		uri[0] = '\0';
 	key = strncmp(uri, "/app/", 5) == 0 ? uri + 5 : "";
 	klen = strcspn(key, "/?");
-	if (pusher_open(srv.r, c, key, klen) == -ENOMEM)
-		return -1;
 	if (lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) > 0 &&
 	    !relay_conf_origin_ok(srv.r->conf, origin)) {
+		/* The error is the handshake: pusher-js never sees "connected". */
+		if (relay_conn_open(srv.r, c, NULL) < 0)
+			return -1;
 		relay_conn_error(c, 4009, "Origin %s is not allowed", origin);
 		c->close_drain = 1;
 		conn_close(c, 4009, "origin not allowed");
+		return 0;
 	}
-	return 0;
+	return pusher_open(srv.r, c, key, klen) == -ENOMEM ? -1 : 0;
 }
 
 static void
