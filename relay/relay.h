@@ -115,6 +115,9 @@ struct relay {
 
 /* Implemented by server.c: ask for a WRITEABLE callback on c. */
 void conn_want_write(struct conn *c);
+/* Writes m to c at once when nothing is waiting before it: 1 written,
+ * 0 not attempted (queue it), -1 the connection failed. */
+int conn_write_now(struct conn *c, struct msg *m);
 /* Close c with a websocket close code as soon as possible. */
 void conn_close(struct conn *c, int code, const char *reason);
 

@@ -53,6 +53,22 @@ conn_want_write(struct conn *c)
 	lws_callback_on_writable(c->wsi);
 }
 
+int
+conn_write_now(struct conn *c, struct msg *m)
+{
+	/* Only with nothing queued and nothing left over in lws, so frames
+	 * keep their order and lws's own buffer stays small. */
+	if (c->q.len || c->close_code || lws_partial_buffered(c->wsi))
+		return 0;
+	if (lws_write(c->wsi, msg_data(m), m->len, LWS_WRITE_TEXT) <
+	    (int)m->len) {
+		conn_close(c, CLOSE_RECONNECT_LATER, "write failed");
+		return -1;
+	}
+	metrics.bytes_sent += m->len;
+	return 1;
+}
+
 void
 conn_close(struct conn *c, int code, const char *reason)
 {
@@ -533,8 +549,14 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	}
 }
 
-static const struct lws_protocols protocols[] = {
-	{"pusher", callback, sizeof(struct pss), 4096, 0, NULL, 0},
+/*
+ * rx_buffer_size is per connection in lws: 1 KB keeps idle connections
+ * small (client messages are assembled in conn.rx anyway). tx_packet_size
+ * is set at start to cover the largest frame, so lws sends a frame in one
+ * call instead of copying it out in rx-sized pieces.
+ */
+static struct lws_protocols protocols[] = {
+	{"pusher", callback, sizeof(struct pss), 1024, 0, NULL, 0},
 	{NULL, NULL, 0, 0, 0, NULL, 0}
 };
 
@@ -645,6 +667,7 @@ server_start(struct relay *r)
 
 	srv.r = r;
 	TAILQ_INIT(&srv.parked);
+	protocols[0].tx_packet_size = (size_t)c->max_message_bytes + 64 * 1024;
 	raise_nofile();
 	lws_set_log_level(LOG_ENABLED(LOG_LVL_DEBUG) ? LLL_ERR | LLL_WARN |
 	    LLL_NOTICE : LLL_ERR, lws_logger);
