@@ -20,7 +20,7 @@ WARN := -std=c11 -Wall -Wextra -Wshadow -Wformat=2 -Werror \
 	-Wpointer-arith -Wcast-qual -Wwrite-strings -Wvla -Wundef
 CFLAGS := $(WARN) $(OPT) -D_DEFAULT_SOURCE -D_GNU_SOURCE -Icommon \
 	$(shell pkg-config --cflags $(PKGS) 2>/dev/null) -MMD -MP
-LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lpthread
+LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lev -lm -lpthread
 # The agent links only what it uses: no libwebsockets in its address space.
 AGENT_LIBS := $(shell pkg-config --libs libcjson libsodium inih libcurl \
 	libcrypto 2>/dev/null) -lm

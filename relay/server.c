@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include <ev.h>
 #include <libwebsockets.h>
 
 #include "auth.h"
@@ -45,6 +46,7 @@ static struct {
 	lws_sorted_usec_list_t tick;
 	int64_t last_sweep_ms;
 	volatile sig_atomic_t stop;
+	struct ev_loop *loop;	/* epoll via libev: no O(n) poll scan */
 } srv;
 
 void
@@ -518,6 +520,8 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	case LWS_CALLBACK_HTTP:
 		return http_begin(wsi, pss, in ? (const char *)in : "/");
 	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+		if (srv.stop && srv.loop)
+			ev_break(srv.loop, EVBREAK_ALL);
 		dash_api_wakeup();
 		return 0;
 	case LWS_CALLBACK_HTTP_BODY:
@@ -664,6 +668,7 @@ server_start(struct relay *r)
 {
 	struct lws_context_creation_info info;
 	struct relay_conf *c = r->conf;
+	static void *foreign[1];
 
 	srv.r = r;
 	TAILQ_INIT(&srv.parked);
@@ -671,9 +676,16 @@ server_start(struct relay *r)
 	raise_nofile();
 	lws_set_log_level(LOG_ENABLED(LOG_LVL_DEBUG) ? LLL_ERR | LLL_WARN |
 	    LLL_NOTICE : LLL_ERR, lws_logger);
+	if ((srv.loop = ev_loop_new(EVBACKEND_EPOLL)) == NULL &&
+	    (srv.loop = ev_loop_new(EVFLAG_AUTO)) == NULL) {
+		log_error("relay msg=\"cannot create the event loop\"");
+		return -1;
+	}
+	foreign[0] = srv.loop;
 	memset(&info, 0, sizeof(info));
 	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS |
-	    LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	    LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT | LWS_SERVER_OPTION_LIBEV;
+	info.foreign_loops = foreign;
 	info.protocols = protocols;
 	info.pt_serv_buf_size = 32 * 1024;
 	if ((srv.ctx = lws_create_context(&info)) == NULL) {
@@ -693,9 +705,8 @@ server_start(struct relay *r)
 void
 server_run(void)
 {
-	while (!srv.stop)
-		if (lws_service(srv.ctx, 0) < 0)
-			break;
+	if (!srv.stop)
+		ev_run(srv.loop, 0);
 }
 
 void
@@ -722,8 +733,10 @@ server_shutdown(void)
 		conn_close(c, CLOSE_RECONNECT_LATER, "server shutting down");
 	srv.stop = 0;
 	while (srv.r->nconns > 0 && clock_mono_ms() < deadline && !srv.stop)
-		lws_service(srv.ctx, 0);
+		ev_run(srv.loop, EVRUN_ONCE);
 	lws_sul_cancel(&srv.tick);
 	lws_context_destroy(srv.ctx);
 	srv.ctx = NULL;
+	ev_loop_destroy(srv.loop);
+	srv.loop = NULL;
 }
