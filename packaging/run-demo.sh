@@ -60,7 +60,9 @@ stop() {
 	wait 2>/dev/null
 	echo "sno: stopped"
 }
-trap stop INT TERM EXIT
+# Ctrl-C is how a demo ends: stop both daemons and leave make content.
+trap 'stop; exit 0' INT TERM
+trap stop EXIT
 
 "$relay" -c "$dir/relay.conf" 2>>"$dir/relay.log" &
 rpid=$!
