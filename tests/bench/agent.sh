@@ -1,0 +1,245 @@
+#!/bin/sh
+# Agent cost benchmark of issue 3, acceptance 4 (docs/benchmarks.md, "Agent
+# cost"): sno-agent streaming at 1 Hz over TLS to a local sno-relay for DUR
+# seconds while NPROCS extra processes exist, measured beside `top -b -d 1`
+# run over the same window. CPU is utime+stime from /proc/PID/stat as a % of
+# one core; RSS is VmRSS from /proc/PID/status (at the end and the most seen,
+# read once a second). Targets: agent <= 0.3 % of one core and <= 6 MiB RSS.
+# Every process started here is stopped by its PID on exit.
+#
+# usage: tests/bench/agent.sh   (env: B=build dir, DUR=60, NPROCS=1000,
+#        WARM=3 samples before the window, KEEP=1 keeps the temp dir)
+# Exit status: 0 when the run is valid and the targets hold, 1 otherwise.
+set -u
+
+B=${B:-build}
+DUR=${DUR:-60}
+NPROCS=${NPROCS:-1000}
+WARM=${WARM:-3}
+CPU_MAX=0.3	# % of one core
+RSS_MAX_KB=6144	# 6 MiB
+root=$(cd "$(dirname "$0")/../.." && pwd)
+RELAY=$root/$B/sno-relay
+AGENT=$root/$B/sno-agent
+SUB=$root/tests/bench/agent-subscriber.js
+T=$(mktemp -d /tmp/sno-bench-agent.XXXXXX)
+# Below the ephemeral range (32768-60999), so no client socket holds it.
+PORT=$((12000 + $$ % 16000))
+PORT2=$((PORT + 1))
+SLEEPS="" rpid="" apid="" spid="" tpid=""
+
+cleanup() {
+	trap - EXIT INT TERM
+	for p in $tpid $spid $apid $rpid; do
+		kill "$p" 2>/dev/null
+	done
+	# shellcheck disable=SC2086
+	[ -n "$SLEEPS" ] && kill $SLEEPS 2>/dev/null
+	sleep 0.3
+	for p in $tpid $spid $apid $rpid; do
+		kill -9 "$p" 2>/dev/null
+	done
+	wait 2>/dev/null
+	if [ "${KEEP:-0}" = 1 ]; then
+		echo "bench-agent: kept $T"
+	else
+		rm -rf "$T"
+	fi
+}
+trap cleanup EXIT
+trap 'echo "bench-agent: interrupted" >&2; exit 130' INT TERM
+
+die() {
+	echo "bench-agent: $*" >&2
+	for f in relay.log agent.log sub.out sub.err; do
+		[ -s "$T/$f" ] && { echo "--- $f" >&2; tail -5 "$T/$f" >&2; }
+	done
+	exit 1
+}
+
+for f in "$RELAY" "$AGENT"; do
+	[ -x "$f" ] || die "$f missing (run make)"
+done
+command -v node >/dev/null || die "node is needed for the subscriber"
+command -v openssl >/dev/null || die "openssl is needed for the test certificate"
+if [ ! -d "$root/tests/integration/node_modules/pusher-js" ]; then
+	echo "bench-agent: npm ci in tests/integration" >&2
+	(cd "$root/tests/integration" && npm ci --no-audit --no-fund >/dev/null) ||
+	    die "npm ci failed"
+fi
+
+# /proc readers: utime+stime in ticks, VmRSS in kB, uptime in seconds.
+ticks() {
+	sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | awk '{ print $12 + $13 }'
+}
+rss_kb() {
+	awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null
+}
+now_s() {
+	awk '{ print $1 }' /proc/uptime
+}
+HZ=$(getconf CLK_TCK)
+
+# ---- 1. the extra processes, by PID ----
+i=0
+while [ $i -lt "$NPROCS" ]; do
+	sleep 300 &
+	SLEEPS="$SLEEPS $!"
+	i=$((i + 1))
+done
+
+# ---- 2. certificate, relay (plain + TLS listener), agent over https ----
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+    -days 2 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+    -keyout "$T/key.pem" -out "$T/cert.pem" 2>"$T/openssl.log" ||
+    die "openssl req failed: $(cat "$T/openssl.log")"
+"$RELAY" new-host bench --account bench >"$T/host.section" ||
+    die "sno-relay new-host failed"
+sed -n 's/^key = //p' "$T/host.section" >"$T/agent.key"
+chmod 600 "$T/agent.key"
+SECRET=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+cat >"$T/relay.conf" <<CONF
+[relay]
+listen = 127.0.0.1:$PORT
+tls_listen = 127.0.0.1:$PORT2
+tls_cert = $T/cert.pem
+tls_key = $T/key.pem
+metrics_app = sno
+session_grace_s = 30
+
+[app sno]
+id = sno
+key = sno-bench-key
+secret = $SECRET
+
+[account bench]
+title = Bench
+
+$(cat "$T/host.section")
+CONF
+cat >"$T/agent.conf" <<CONF
+[agent]
+relay_url = https://127.0.0.1:$PORT2
+host_id = bench
+key_file = $T/agent.key
+ca_file = $T/cert.pem
+interval_ms = 1000
+top_processes = 20
+send_cmdline = yes
+offline_buffer_s = 300
+CONF
+
+# waitlog FILE PATTERN PID WHAT: up to 10 s for PATTERN while PID lives.
+waitlog() {
+	i=0
+	until grep -q "$2" "$1" 2>/dev/null; do
+		i=$((i + 1))
+		if [ $i -gt 100 ] || ! kill -0 "$3" 2>/dev/null; then
+			die "$4 did not start"
+		fi
+		sleep 0.1
+	done
+}
+"$RELAY" -c "$T/relay.conf" 2>"$T/relay.log" &
+rpid=$!
+waitlog "$T/relay.log" "relay ready" "$rpid" "the relay"
+"$AGENT" -c "$T/agent.conf" 2>"$T/agent.log" &
+apid=$!
+waitlog "$T/agent.log" "agent ready" "$apid" "the agent"
+
+# ---- 3. the subscriber; wait until samples flow ----
+node "$SUB" "$PORT" sno sno-bench-key "$SECRET" bench >"$T/sub.out" 2>"$T/sub.err" &
+spid=$!
+waitlog "$T/sub.out" "^subscribed" "$spid" "the subscriber"
+i=0
+while [ "$(grep -c '^sample ' "$T/sub.out")" -lt "$WARM" ]; do
+	i=$((i + 1))
+	[ $i -gt $((WARM * 10 + 30)) ] && die "no samples within $((WARM + 3)) s"
+	sleep 0.1
+done
+
+# ---- 4. the window: agent, relay and a top started at its beginning ----
+w0=$(date +%s%3N)
+t0=$(now_s)
+a0=$(ticks "$apid")
+r0=$(ticks "$rpid")
+# -n DUR+1: top is still running when the window closes, so its counters
+# can be read; it is stopped by PID right after.
+top -b -d 1 -n $((DUR + 1)) >/dev/null &
+tpid=$!
+amax=0 tmax=0 rmax=0
+end=$(awk -v t="$t0" -v d="$DUR" 'BEGIN { print t + d }')
+while awk -v n="$(now_s)" -v e="$end" 'BEGIN { exit !(n < e - 1) }'; do
+	sleep 1
+	a=$(rss_kb "$apid") t=$(rss_kb "$tpid") r=$(rss_kb "$rpid")
+	[ "${a:-0}" -gt "$amax" ] && amax=$a
+	[ "${t:-0}" -gt "$tmax" ] && tmax=$t
+	[ "${r:-0}" -gt "$rmax" ] && rmax=$r
+	kill -0 "$apid" 2>/dev/null || die "the agent died during the window"
+done
+while awk -v n="$(now_s)" -v e="$end" 'BEGIN { exit !(n < e) }'; do
+	sleep 0.05
+done
+a1=$(ticks "$apid") t1tk=$(ticks "$tpid") r1=$(ticks "$rpid")
+t1=$(now_s)
+w1=$(date +%s%3N)
+aend=$(rss_kb "$apid") tend=$(rss_kb "$tpid") rend=$(rss_kb "$rpid")
+[ "${aend:-0}" -gt "$amax" ] && amax=$aend
+[ "${tend:-0}" -gt "$tmax" ] && tmax=$tend
+[ "${rend:-0}" -gt "$rmax" ] && rmax=$rend
+[ -n "$t1tk" ] || die "top ended before the window closed"
+kill "$tpid" 2>/dev/null
+wait "$tpid" 2>/dev/null
+tpid=""
+nprocs=$(find /proc -maxdepth 1 -name '[0-9]*' | wc -l)
+
+# ---- 5. the table ----
+awk -v w0="$w0" -v w1="$w1" -v t0="$t0" -v t1="$t1" -v hz="$HZ" \
+    -v a0="$a0" -v a1="$a1" -v aend="$aend" -v amax="$amax" \
+    -v t1tk="$t1tk" -v tend="$tend" -v tmax="$tmax" \
+    -v r0="$r0" -v r1="$r1" -v rend="$rend" -v rmax="$rmax" \
+    -v cmax="$CPU_MAX" -v rssmax="$RSS_MAX_KB" -v dur="$DUR" \
+    -v nextra="$NPROCS" -v nprocs="$nprocs" '
+function pct(d) { return 100 * d / ((t1 - t0) * hz) }
+function mib(k) { return k / 1024 }
+# seq starts at the start time of the agent in ms; the table shows it relative
+# to the first sample received.
+$1 == "sample" && !base { base = $3 }
+$1 == "sample" && $2 >= w0 && $2 <= w1 {
+	n++
+	if (n == 1) first = $3
+	else if ($3 != last + 1) gaps++
+	last = $3
+	acpu += $4
+	if ($5 > arssmax) arssmax = $5
+	if ($6 > colmax) colmax = $6
+	col += $6
+	bytes += $7
+}
+END {
+	win = t1 - t0
+	ap = pct(a1 - a0); tp = pct(t1tk); rp = pct(r1 - r0)
+	printf "bench-agent: %.1f s window, %d extra processes (%d in /proc), " \
+	    "CLK_TCK %d, TLS agent -> relay\n\n", win, nextra, nprocs, hz
+	printf "%-10s %8s %9s %9s %-22s %-16s %s\n", "process", "%CPU/1c", \
+	    "RSS MiB", "max MiB", "samples", "target", "verdict"
+	ok = (ap <= cmax && amax <= rssmax && aend <= rssmax)
+	samples = sprintf("%d, seq +%d..+%d%s", n, first - base, last - base, gaps ? sprintf(" (%d gaps)", gaps) : "")
+	printf "%-10s %8.3f %9.2f %9.2f %-22s %-16s %s\n", "sno-agent", ap, \
+	    mib(aend), mib(amax), samples, "<=0.3% <=6MiB", ok ? "PASS" : "FAIL"
+	printf "%-10s %8.3f %9.2f %9.2f %-22s %-16s %s\n", "top -d 1", tp, \
+	    mib(tend), mib(tmax), "-", "-", "(reference)"
+	printf "%-10s %8.3f %9.2f %9.2f %-22s %-16s %s\n", "sno-relay", rp, \
+	    mib(rend), mib(rmax), "-", "-", "(context)"
+	if (n)
+		printf "\nagent self-report, mean over the window: agent.cpu %.3f %%, " \
+		    "agent.rss max %.2f MiB, collect_us mean %.0f max %d, " \
+		    "sample %.0f bytes\n", acpu / n, arssmax / 1048576, col / n, \
+		    colmax, bytes / n
+	printf "agent/top CPU ratio: %.3f\n", (tp > 0 ? ap / tp : 0)
+	valid = (n >= dur - 2 && n <= dur + 1 && !gaps)
+	if (!valid)
+		printf "bench-agent: expected about %d samples with seq rising " \
+		    "by 1, got %d (%d gaps)\n", dur, n, gaps
+	exit !(ok && valid)
+}' "$T/sub.out"
