@@ -121,6 +121,7 @@ clean:
 	rm -rf build build-asan build-fuzz
 
 include tests/bench/bench.mk
+include tests/bench/agent.mk
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
 .SECONDARY:
