@@ -140,3 +140,15 @@ buf_add_json_string(struct buf *b, const char *s)
 		return r;
 	return buf_add(b, "\"", 1);
 }
+
+int
+buf_add_json_field(struct buf *b, const char *key, const char *value,
+    int first)
+{
+	int r;
+
+	if ((r = buf_adds(b, first ? "\"" : ",\"")) < 0 ||
+	    (r = buf_adds(b, key)) < 0 || (r = buf_adds(b, "\":")) < 0)
+		return r;
+	return buf_add_json_string(b, value);
+}

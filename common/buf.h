@@ -27,6 +27,9 @@ int buf_printf(struct buf *b, const char *fmt, ...)
 int buf_add_json_escaped(struct buf *b, const char *s, size_t n);
 /* Appends "s" with quotes. */
 int buf_add_json_string(struct buf *b, const char *s);
+/* Appends ,"key":"value" (no comma when first), value JSON-escaped. */
+int buf_add_json_field(struct buf *b, const char *key, const char *value,
+    int first);
 /* Empties the buffer, keeping its storage. */
 void buf_reset(struct buf *b);
 

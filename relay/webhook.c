@@ -309,14 +309,11 @@ webhook_event(struct app *a, const char *name, const char *channel,
 	    cancel_parked(a->conf, "member_removed", channel, user_id))
 		return;
 	buf_init(&ev, 1 << 16);
-	e = buf_adds(&ev, "{\"name\":");
-	e |= buf_add_json_string(&ev, name);
-	e |= buf_adds(&ev, ",\"channel\":");
-	e |= buf_add_json_string(&ev, channel);
-	if (user_id) {
-		e |= buf_adds(&ev, ",\"user_id\":");
-		e |= buf_add_json_string(&ev, user_id);
-	}
+	e = buf_adds(&ev, "{");
+	e |= buf_add_json_field(&ev, "name", name, 1);
+	e |= buf_add_json_field(&ev, "channel", channel, 0);
+	if (user_id)
+		e |= buf_add_json_field(&ev, "user_id", user_id, 0);
 	e |= buf_adds(&ev, "}");
 	h = e ? NULL : hook_new(a, &ev);
 	buf_free(&ev);
@@ -348,18 +345,14 @@ webhook_client_event(struct app *a, const char *channel, const char *event,
 	if (!a->conf->webhook_url || !wh.running)
 		return;
 	buf_init(&ev, (size_t)1 << 30);
-	e = buf_adds(&ev, "{\"name\":\"client_event\",\"channel\":");
-	e |= buf_add_json_string(&ev, channel);
-	e |= buf_adds(&ev, ",\"event\":");
-	e |= buf_add_json_string(&ev, event);
-	e |= buf_adds(&ev, ",\"data\":");
-	e |= buf_add_json_string(&ev, data);
-	e |= buf_adds(&ev, ",\"socket_id\":");
-	e |= buf_add_json_string(&ev, socket_id);
-	if (user_id) {
-		e |= buf_adds(&ev, ",\"user_id\":");
-		e |= buf_add_json_string(&ev, user_id);
-	}
+	e = buf_adds(&ev, "{");
+	e |= buf_add_json_field(&ev, "name", "client_event", 1);
+	e |= buf_add_json_field(&ev, "channel", channel, 0);
+	e |= buf_add_json_field(&ev, "event", event, 0);
+	e |= buf_add_json_field(&ev, "data", data, 0);
+	e |= buf_add_json_field(&ev, "socket_id", socket_id, 0);
+	if (user_id)
+		e |= buf_add_json_field(&ev, "user_id", user_id, 0);
 	e |= buf_adds(&ev, "}");
 	h = e ? NULL : hook_new(a, &ev);
 	buf_free(&ev);
