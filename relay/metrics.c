@@ -49,6 +49,10 @@ metrics_render(const struct relay *r, struct buf *o)
 	e |= buf_printf(o, COUNTER("sno_bytes_sent_total",
 	    "Websocket payload bytes written.") "sno_bytes_sent_total %lu\n",
 	    (unsigned long)metrics.bytes_sent);
+	e |= buf_printf(o, COUNTER("sno_ws_writes_total",
+	    "Write calls that carried event frames (several per call when a "
+	    "connection has a backlog).") "sno_ws_writes_total %lu\n",
+	    (unsigned long)metrics.ws_writes);
 	e |= buf_printf(o, COUNTER("sno_http_requests_total",
 	    "HTTP requests served.") "sno_http_requests_total %lu\n",
 	    (unsigned long)metrics.http_requests);

@@ -18,6 +18,7 @@ struct metrics {
 	uint64_t events_client;
 	uint64_t delivered;
 	uint64_t bytes_sent;
+	uint64_t ws_writes;	/* write calls carrying frames */
 	uint64_t slow_consumers;
 	uint64_t auth_failures;
 	uint64_t http_requests;

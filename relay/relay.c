@@ -127,8 +127,6 @@ relay_conn_send(struct conn *c, struct msg *m, int urgent)
 
 	if (c->close_code)
 		return 0; /* going away: nothing more is sent */
-	if ((r = conn_write_now(c, m)) != 0)
-		return r > 0 ? 0 : -EPIPE;
 	r = sendq_push(&c->q, m, urgent);
 	if (r == -ENOBUFS) {
 		metrics.slow_consumers++;

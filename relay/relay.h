@@ -93,6 +93,8 @@ struct conn {
 	int ce_count;
 	int close_code;		/* nonzero: close at the next chance */
 	int close_drain;	/* ... after the queue has gone out */
+	int dirty;		/* on the server's flush list */
+	TAILQ_ENTRY(conn) dirty_entry;
 	const char *close_reason;
 };
 
@@ -113,11 +115,11 @@ struct relay {
 	int shutting_down;
 };
 
-/* Implemented by server.c: ask for a WRITEABLE callback on c. */
+/*
+ * Implemented by server.c: c's queue became non-empty. Its frames go out at
+ * the end of this event-loop turn, all of them in one write where they fit.
+ */
 void conn_want_write(struct conn *c);
-/* Writes m to c at once when nothing is waiting before it: 1 written,
- * 0 not attempted (queue it), -1 the connection failed. */
-int conn_write_now(struct conn *c, struct msg *m);
 /* Close c with a websocket close code as soon as possible. */
 void conn_close(struct conn *c, int code, const char *reason);
 

@@ -47,28 +47,26 @@ static struct {
 	int64_t last_sweep_ms;
 	volatile sig_atomic_t stop;
 	struct ev_loop *loop;	/* epoll via libev: no O(n) poll scan */
+	ev_check flush;		/* runs after each loop turn */
+	TAILQ_HEAD(, conn) dirty; /* connections with new frames queued */
 } srv;
 
 void
 conn_want_write(struct conn *c)
 {
-	lws_callback_on_writable(c->wsi);
+	if (!c->dirty) {
+		c->dirty = 1;
+		TAILQ_INSERT_TAIL(&srv.dirty, c, dirty_entry);
+	}
 }
 
-int
-conn_write_now(struct conn *c, struct msg *m)
+static void
+conn_undirty(struct conn *c)
 {
-	/* Only with nothing queued and nothing left over in lws, so frames
-	 * keep their order and lws's own buffer stays small. */
-	if (c->q.len || c->close_code || lws_partial_buffered(c->wsi))
-		return 0;
-	if (lws_write(c->wsi, msg_data(m), m->len, LWS_WRITE_TEXT) <
-	    (int)m->len) {
-		conn_close(c, CLOSE_RECONNECT_LATER, "write failed");
-		return -1;
+	if (c->dirty) {
+		TAILQ_REMOVE(&srv.dirty, c, dirty_entry);
+		c->dirty = 0;
 	}
-	metrics.bytes_sent += m->len;
-	return 1;
 }
 
 void
@@ -463,30 +461,130 @@ ws_receive(struct pss *pss, struct lws *wsi, const void *in, size_t len)
 	}
 }
 
+/* Appends the RFC 6455 §5.2 header of an unmasked final text frame. */
+static size_t
+frame_header(unsigned char *h, size_t len)
+{
+	h[0] = 0x81;
+	if (len < 126) {
+		h[1] = (unsigned char)len;
+		return 2;
+	}
+	if (len < 65536) {
+		h[1] = 126;
+		h[2] = (unsigned char)(len >> 8);
+		h[3] = (unsigned char)len;
+		return 4;
+	}
+	h[1] = 127;
+	for (int i = 0; i < 8; i++)
+		h[2 + i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
+	return 10;
+}
+
+/*
+ * Several frames wait for c: frame them ourselves into one buffer and hand
+ * lws a single raw write, so a backlog costs one send() instead of one per
+ * frame. Returns the frames written, or -1.
+ */
+static int
+write_batch(struct lws *wsi, struct conn *c)
+{
+	static unsigned char batch[LWS_PRE + 64 * 1024];
+	unsigned char *p = batch + LWS_PRE;
+	unsigned char *end = batch + sizeof(batch);
+	uint32_t i, n = 0;
+	size_t total;
+
+	for (i = 0; i < c->q.len; i++) {
+		struct msg *m = c->q.ring[(c->q.head + i) & (c->q.cap - 1)];
+
+		if (m->len > 4096 || (size_t)(end - p) < m->len + 10)
+			break;
+		p += frame_header(p, m->len);
+		memcpy(p, msg_data(m), m->len);
+		p += m->len;
+		n++;
+	}
+	if (n < 2)
+		return 0; /* one frame (or a big one): the plain path */
+	total = (size_t)(p - (batch + LWS_PRE));
+	if (lws_write(wsi, batch + LWS_PRE, total, LWS_WRITE_RAW) < (int)total)
+		return -1;
+	metrics.ws_writes++;
+	for (i = 0; i < n; i++) {
+		struct msg *m = sendq_pop(&c->q);
+
+		metrics.bytes_sent += m->len;
+		msg_unref(m);
+	}
+	return (int)n;
+}
+
+/* Writes what c has queued while the socket takes it; 0 or -1. */
+static int
+conn_flush(struct lws *wsi, struct conn *c)
+{
+	struct msg *m;
+	int n = 0, b;
+
+	while ((m = sendq_peek(&c->q)) != NULL && n++ < WRITES_PER_CALLBACK) {
+		if ((b = write_batch(wsi, c)) < 0)
+			return -1;
+		if (b == 0) {
+			if (lws_write(wsi, msg_data(m), m->len, LWS_WRITE_TEXT) <
+			    (int)m->len)
+				return -1;
+			metrics.ws_writes++;
+			metrics.bytes_sent += m->len;
+			msg_unref(sendq_pop(&c->q));
+		}
+		if (lws_partial_buffered(wsi))
+			break;
+	}
+	return 0;
+}
+
 static int
 ws_writeable(struct lws *wsi, struct conn *c)
 {
-	struct msg *m;
-	int n = 0;
-
 	if (c->close_code && !(c->close_drain && c->q.len)) {
 		lws_close_reason(wsi, (enum lws_close_status)c->close_code,
 		    (unsigned char *)(uintptr_t)c->close_reason,
 		    strlen(c->close_reason));
 		return -1;
 	}
-	while ((m = sendq_peek(&c->q)) != NULL && n++ < WRITES_PER_CALLBACK) {
-		if (lws_write(wsi, msg_data(m), m->len, LWS_WRITE_TEXT) <
-		    (int)m->len)
-			return -1;
-		metrics.bytes_sent += m->len;
-		msg_unref(sendq_pop(&c->q));
-		if (lws_send_pipe_choked(wsi))
-			break;
-	}
+	if (conn_flush(wsi, c) < 0)
+		return -1;
 	if (c->q.len || c->close_code)
 		lws_callback_on_writable(wsi);
 	return 0;
+}
+
+/*
+ * After every loop turn: each connection that got frames during the turn
+ * writes them now, batched, without waiting for a POLLOUT round trip. What
+ * the socket does not take waits for SERVER_WRITEABLE.
+ */
+static void
+flush_dirty(struct ev_loop *loop, ev_check *w, int revents)
+{
+	struct conn *c;
+
+	(void)loop;
+	(void)w;
+	(void)revents;
+	while ((c = TAILQ_FIRST(&srv.dirty)) != NULL) {
+		conn_undirty(c);
+		if (c->close_code || lws_partial_buffered(c->wsi)) {
+			lws_callback_on_writable(c->wsi);
+			continue;
+		}
+		if (conn_flush(c->wsi, c) < 0)
+			conn_close(c, CLOSE_RECONNECT_LATER, "write failed");
+		else if (c->q.len)
+			lws_callback_on_writable(c->wsi);
+	}
 }
 
 static int
@@ -515,6 +613,7 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 		return ws_writeable(wsi, &pss->conn);
 	case LWS_CALLBACK_CLOSED:
+		conn_undirty(&pss->conn);
 		relay_conn_close(srv.r, &pss->conn);
 		return 0;
 	case LWS_CALLBACK_HTTP:
@@ -682,6 +781,9 @@ server_start(struct relay *r)
 		return -1;
 	}
 	foreign[0] = srv.loop;
+	TAILQ_INIT(&srv.dirty);
+	ev_check_init(&srv.flush, flush_dirty);
+	ev_check_start(srv.loop, &srv.flush);
 	memset(&info, 0, sizeof(info));
 	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS |
 	    LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT | LWS_SERVER_OPTION_LIBEV;
@@ -735,6 +837,7 @@ server_shutdown(void)
 	while (srv.r->nconns > 0 && clock_mono_ms() < deadline && !srv.stop)
 		ev_run(srv.loop, EVRUN_ONCE);
 	lws_sul_cancel(&srv.tick);
+	ev_check_stop(srv.loop, &srv.flush);
 	lws_context_destroy(srv.ctx);
 	srv.ctx = NULL;
 	ev_loop_destroy(srv.loop);
