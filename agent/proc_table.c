@@ -1,9 +1,21 @@
 /*
  * Process table (see proc_table.h): the only reader of /proc/PID files.
  * Entries are kept sorted by pid in ents; a scan builds the next array in
- * readdir order (ascending on Linux; sorted afterwards if not), carrying
- * over each process's kept-open fd and cached strings, and releases the
- * processes that are gone.
+ * readdir order (ascending on Linux; sorted afterwards if not), or in the
+ * order of ents when no process was created since the last listing,
+ * carrying over each process's kept-open fds and cached strings, and
+ * releases the processes that are gone.
+ *
+ * stat is skipped when schedstat shows the process did not run: its main
+ * thread's on-CPU ns (schedstat field 1; it covers the thread group leader
+ * only, hence the threads == 1 condition) did not move since the value read
+ * just before the last stat read. utime, stime, state and the thread count
+ * of a single-threaded process change only when it runs, so its CPU is
+ * exactly 0 and its state stays what it was; the one lag is a process woken
+ * but not yet on a CPU, counted in its old state until it runs. Fields other
+ * processes can change (rss by reclaim, ppid by reparenting, comm via
+ * /proc/PID/comm) are fresh for the reported rows, which are re-read, and at
+ * most PROC_REFRESH_SCANS samples old for the rest.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -84,9 +96,13 @@ proc_ent_release(struct proc_table *pt, struct proc_ent *e)
 		close(e->fd);
 		pt->nfds--;
 	}
+	if (e->sfd >= 0) {
+		close(e->sfd);
+		pt->nfds--;
+	}
 	free(e->name);
 	free(e->cmd);
-	e->fd = -1;
+	e->fd = e->sfd = -1;
 	e->name = e->cmd = NULL;
 }
 
@@ -204,7 +220,7 @@ proc_read_one(struct proc_table *pt, int pid, struct proc_ent *old,
 		}
 	}
 	memset(e, 0, sizeof(*e));
-	e->fd = -1;
+	e->fd = e->sfd = -1;
 	e->uid = -1;
 	if (proc_parse_stat(pt->buf, &e->st) < 0) {
 		if (fd >= 0)
@@ -215,10 +231,13 @@ proc_read_one(struct proc_table *pt, int pid, struct proc_ent *old,
 	if (old && old->st.start == e->st.start && (fd < 0 || old->fd < 0)) {
 		/* Same process: carry fd and cached strings over. */
 		e->fd = old->fd;
+		e->sfd = old->sfd;
+		e->top = old->top;
 		e->uid = old->uid;
+		e->uid_ns = old->uid_ns;
 		e->name = old->name;
 		e->cmd = old->cmd;
-		old->fd = -1;
+		old->fd = old->sfd = -1;
 		old->name = old->cmd = NULL;
 	}
 	if (fd >= 0 && e->fd < 0 && pt->nfds < pt->max_fds) {
@@ -255,19 +274,125 @@ proc_cpu(struct proc_table *pt, struct proc_ent *e,
 		e->cpu = cap;
 }
 
+/* Adds e to the task counts (sign 1) or takes it out (sign -1). */
 static void
-proc_count(struct proc_tasks *t, const struct proc_ent *e)
+proc_count(struct proc_tasks *t, const struct proc_ent *e, int sign)
 {
-	t->total++;
-	t->threads += e->st.threads;
+	t->total += sign;
+	t->threads += sign * e->st.threads;
 	switch (e->st.state) {
-	case 'R': t->running++; break;
-	case 'D': t->blocked++; break;
-	case 'Z': t->zombie++; break;
-	case 'T': case 't': t->stopped++; break;
-	case 'I': t->idle++; break;
-	default: t->sleeping++; break;
+	case 'R': t->running += sign; break;
+	case 'D': t->blocked += sign; break;
+	case 'Z': t->zombie += sign; break;
+	case 'T': case 't': t->stopped += sign; break;
+	case 'I': t->idle += sign; break;
+	default: t->sleeping += sign; break;
 	}
+}
+
+int
+proc_need_stat(const struct proc_ent *old, int have_ns,
+    unsigned long long ns, int refresh)
+{
+	/* ns == 0: never ran, or a kernel without schedstats ("0 0 0"). */
+	if (refresh || old == NULL || !have_ns || ns == 0)
+		return 1;
+	/* It ran; or schedstat misses its other threads; or it is reported. */
+	return old->run_ns != ns || old->st.threads != 1 || old->top;
+}
+
+void
+proc_table_forks(struct proc_table *pt, unsigned long long forks)
+{
+	pt->forks = forks;
+}
+
+/* schedstat's first field through fd; 0 and *ok = 1, or negative errno. */
+static int
+proc_read_ns(int fd, unsigned long long *ns)
+{
+	char text[96];
+	long n;
+
+	do
+		n = pread(fd, text, sizeof(text) - 1, 0);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	text[n] = '\0';
+	*ns = strtoull(text, NULL, 10);
+	return 0;
+}
+
+/*
+ * Visits pid for this scan into e: reads schedstat, then stat when
+ * proc_need_stat says so, else carries old over unchanged. listed: pid came
+ * from the directory listing (a dead old is then a reused PID). Returns 0,
+ * or negative errno when the process is gone.
+ */
+static int
+proc_visit(struct proc_table *pt, int pid, struct proc_ent *old,
+    struct proc_ent *e, int listed, double dt_s)
+{
+	unsigned long long ns = 0;
+	int have_ns = 0, sfd = -1, r, refresh;
+
+	if (old && old->sfd >= 0) {
+		if (proc_read_ns(old->sfd, &ns) == 0)
+			have_ns = 1;
+		else if (!listed)
+			return -ESRCH;
+		else
+			old = NULL;	/* reused PID: a new process */
+	}
+	if (!have_ns && !pt->no_sched && pt->nfds < pt->max_fds) {
+		if ((sfd = proc_open(pt, pid, "schedstat")) >= 0 &&
+		    proc_read_ns(sfd, &ns) == 0) {
+			have_ns = 1;
+			pt->nfds++;
+		} else if (sfd < 0 && errno == ENOENT) {
+			char path[320];
+
+			/* No schedstat while stat exists: not this kernel. */
+			snprintf(path, sizeof(path), "%s/%d/stat", pt->root,
+			    pid);
+			if (access(path, F_OK) == 0)
+				pt->no_sched = 1;
+		}
+		if (!have_ns && sfd >= 0) {
+			close(sfd);
+			sfd = -1;
+		}
+	}
+	refresh = (unsigned)pid % PROC_REFRESH_SCANS ==
+	    pt->scans % PROC_REFRESH_SCANS;
+	if (!proc_need_stat(old, have_ns, ns, refresh)) {
+		/* Did not run: same stat, 0 % CPU. */
+		*e = *old;
+		old->fd = old->sfd = -1;
+		old->name = old->cmd = NULL;
+		e->cpu = 0;
+		e->fresh = 0;
+		return 0;
+	}
+	if ((r = proc_read_one(pt, pid, old, e)) < 0) {
+		if (sfd >= 0) {
+			close(sfd);
+			pt->nfds--;
+		}
+		return r;
+	}
+	proc_cpu(pt, e, old, dt_s);
+	if (sfd >= 0 && e->sfd < 0) {
+		e->sfd = sfd;
+	} else if (sfd >= 0) {
+		close(sfd);
+		pt->nfds--;
+	}
+	/* The ns read before this stat, when it was this process's. */
+	e->run_ns = have_ns && e->sfd >= 0 ? ns : 0;
+	e->read_scan = pt->scans;
+	return 0;
 }
 
 static int
@@ -323,35 +448,113 @@ proc_pick_top(struct proc_table *pt)
 	}
 }
 
+/*
+ * Re-reads the stat of a reported row that skipped it in this scan, so its
+ * state and rss are fresh; its CPU comes from the ticks it had. Returns 1
+ * when re-read.
+ */
+static int
+proc_refresh(struct proc_table *pt, struct proc_ent *e, double dt_s)
+{
+	struct proc_stat st;
+	unsigned long long ns = 0;
+	int have_ns = e->sfd >= 0 && proc_read_ns(e->sfd, &ns) == 0;
+	long n;
+
+	e->read_scan = pt->scans;
+	n = e->fd >= 0 ? proc_pread(e->fd, pt->buf, sizeof(pt->buf)) :
+	    proc_slurp(pt, e->st.pid, "stat");
+	if (n < 0 || proc_parse_stat(pt->buf, &st) < 0 ||
+	    st.start != e->st.start)
+		return 0;	/* gone: the next scan drops it */
+	st.pid = e->st.pid;
+	proc_count(&pt->tasks, e, -1);
+	if (dt_s > 0 && pt->rates && st.ticks > e->st.ticks) {
+		double cap = 100.0 * (st.threads > 0 ? st.threads : 1);
+
+		e->cpu = 100.0 * (st.ticks - e->st.ticks) / (pt->hz * dt_s);
+		if (e->cpu > cap)
+			e->cpu = cap;
+	}
+	e->st = st;
+	e->run_ns = have_ns ? ns : 0;
+	proc_count(&pt->tasks, e, 1);
+	return 1;
+}
+
+/*
+ * Picks the top-N rows and re-reads the stat of those that skipped it, then
+ * picks again while that changed anything (at most a few rounds).
+ */
+static void
+proc_pick_fresh(struct proc_table *pt, double dt_s)
+{
+	int round, i, again;
+
+	for (round = 0; round < 4; round++) {
+		proc_pick_top(pt);
+		again = 0;
+		for (i = 0; i < pt->ntop; i++)
+			if (pt->ents[pt->top[i]].read_scan != pt->scans)
+				again |= proc_refresh(pt,
+				    &pt->ents[pt->top[i]], dt_s);
+		if (!again)
+			break;
+	}
+	if (again)
+		proc_pick_top(pt);
+	for (i = 0; i < pt->nents; i++)
+		pt->ents[i].top = 0;
+	for (i = 0; i < pt->ntop; i++)
+		pt->ents[pt->top[i]].top = 1;
+}
+
 int
 proc_table_scan(struct proc_table *pt, double uptime_s, double dt_s)
 {
 	struct dirent *de;
-	int n = 0, sorted = 1, r, pid;
+	int n = 0, sorted = 1, r, pid, list;
 	struct proc_ent *old;
 
 	memset(&pt->tasks, 0, sizeof(pt->tasks));
-	rewinddir(pt->dir);
-	while ((de = readdir(pt->dir)) != NULL) {
-		if (!isdigit((unsigned char)de->d_name[0]))
-			continue;
-		pid = atoi(de->d_name);
+	pt->scans++;
+	pt->rates = pt->have_prev && dt_s > 0;
+	/* No fork since the last listing: no new process to find. */
+	list = !pt->have_prev || pt->forks == 0 ||
+	    pt->forks != pt->dir_forks ||
+	    pt->scans % PROC_REFRESH_SCANS == 0;
+	if (list) {
+		pt->dir_forks = pt->forks;
+		rewinddir(pt->dir);
+	}
+	for (int i = 0; ; i++) {
+		/* Before taking old: growing moves ents. */
 		if (n >= pt->cap && (r = proc_grow(pt, n + 1)) < 0)
 			return r;
-		old = proc_find(pt, pid);
-		if (proc_read_one(pt, pid, old, &pt->next[n]) < 0)
+		if (list) {
+			if ((de = readdir(pt->dir)) == NULL)
+				break;
+			if (!isdigit((unsigned char)de->d_name[0]))
+				continue;
+			pid = atoi(de->d_name);
+			old = proc_find(pt, pid);
+		} else {
+			if (i >= pt->nents)
+				break;
+			old = &pt->ents[i];
+			pid = old->st.pid;
+		}
+		if (proc_visit(pt, pid, old, &pt->next[n], list, dt_s) < 0)
 			continue;
-		proc_cpu(pt, &pt->next[n], old, dt_s);
-		proc_count(&pt->tasks, &pt->next[n]);
+		proc_count(&pt->tasks, &pt->next[n], 1);
 		if (n > 0 && pt->next[n - 1].st.pid > pid)
 			sorted = 0;
 		n++;
 	}
 	proc_swap(pt, n, sorted);
-	pt->rates = pt->have_prev && dt_s > 0;
 	pt->prev_uptime = uptime_s;
 	pt->have_prev = 1;
-	proc_pick_top(pt);
+	proc_pick_fresh(pt, dt_s);
 	return 0;
 }
 
@@ -418,7 +621,11 @@ proc_json_row(struct proc_table *pt, struct proc_ent *e, struct buf *out)
 
 	if (e->cmd == NULL)
 		proc_load_cmd(pt, e);
-	e->uid = proc_read_uid(pt, e->st.pid);
+	/* Credentials change only while the main thread runs. */
+	if (e->uid < 0 || e->run_ns == 0 || e->run_ns != e->uid_ns) {
+		e->uid = proc_read_uid(pt, e->st.pid);
+		e->uid_ns = e->run_ns;
+	}
 	r = buf_printf(out, "[%d,%d,", e->st.pid, e->st.ppid);
 	if (r == 0)
 		r = buf_add_json_string(out, e->uid >= 0 ?

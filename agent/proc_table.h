@@ -1,10 +1,17 @@
 /*
  * The process table: the only reader of /proc/PID/ files. Each sample reads
- * /proc/PID/stat of every process through a kept-open fd (pread), derives
- * top's Irix %CPU from tick deltas keyed by (pid, starttime), counts tasks
- * by state, and reads status and cmdline only for the top-N rows (cmdline
- * once per process). Allocates only when the table grows or a process first
- * enters the top-N. Command lines are scrubbed of secrets (proc_scrub).
+ * /proc/PID/schedstat of every process through a kept-open fd (pread; about
+ * a fifth of the kernel's cost of stat) and /proc/PID/stat only when it can
+ * have changed (proc_need_stat): a new process, one whose main thread ran
+ * since the last stat read, one with other threads, last sample's top-N
+ * rows, and every process once per PROC_REFRESH_SCANS samples (staggered by
+ * pid). From stat it derives top's Irix %CPU from tick deltas keyed by (pid,
+ * starttime) and counts tasks by state; status and cmdline are read only for
+ * the top-N rows (cmdline once per process). The /proc directory is listed
+ * again only when the fork counter of /proc/stat moved (proc_table_forks) or
+ * on a refresh sample; exits show as ESRCH on the kept fds. Allocates only
+ * when the table grows or a process first enters the top-N. Command lines
+ * are scrubbed of secrets (proc_scrub).
  */
 #ifndef SNO_PROC_TABLE_H
 #define SNO_PROC_TABLE_H
@@ -17,6 +24,8 @@
 #define PROC_COMM_MAX 64
 #define PROC_NAME_MAX 64
 #define PROC_CMD_MAX 256
+/* Every process's stat is re-read at least once per this many scans. */
+#define PROC_REFRESH_SCANS 30
 
 /* Fields of /proc/PID/stat we use. */
 struct proc_stat {
@@ -31,7 +40,13 @@ struct proc_stat {
 struct proc_ent {
 	struct proc_stat st;
 	int fd;			/* kept-open stat, or -1 */
+	int sfd;		/* kept-open schedstat, or -1 */
+	unsigned long long run_ns;	/* schedstat field 1 before the last
+					   stat read; 0: unknown */
+	unsigned read_scan;	/* pt->scans when stat was last read */
+	int top;		/* in the top-N rows of the last scan */
 	int uid;		/* -1 until read from status */
+	unsigned long long uid_ns;	/* run_ns when uid was read */
 	int fresh;		/* first seen in this scan */
 	double cpu;		/* % of one core */
 	char *name;		/* long program name, NULL: use comm */
@@ -61,6 +76,10 @@ struct proc_table {
 	int have_prev;
 	int rates;
 	int nfds, max_fds;
+	unsigned scans;			/* scans so far */
+	unsigned long long forks;	/* /proc/stat processes; 0: unknown */
+	unsigned long long dir_forks;	/* forks at the last listing */
+	int no_sched;			/* root has no PID/schedstat */
 	struct proc_user users[64];
 	int nusers;
 	char buf[4096];
@@ -79,6 +98,20 @@ int proc_table_open(struct proc_table *pt, const char *root, int top_n,
  * elapsed time since the previous scan. 0 or negative errno.
  */
 int proc_table_scan(struct proc_table *pt, double uptime_s, double dt_s);
+/*
+ * The "processes" counter of /proc/stat, read before the next scan (0:
+ * unknown). While it stays the same no process was created, so the scan
+ * skips listing the directory and visits the known processes only.
+ */
+void proc_table_forks(struct proc_table *pt, unsigned long long forks);
+/*
+ * Whether a scan must read /proc/PID/stat: old is the process as last seen
+ * (NULL: new), have_ns whether schedstat was read now and gave ns, refresh
+ * whether this is the process's periodic refresh. Without a stat read the
+ * process keeps its last stat fields and shows 0 % CPU.
+ */
+int proc_need_stat(const struct proc_ent *old, int have_ns,
+    unsigned long long ns, int refresh);
 /* Appends "tasks":{...},"procs_fields":[...],"procs_total":N,"procs":[...]. */
 int proc_table_json(struct proc_table *pt, struct buf *out);
 /* Closes every fd and frees everything; safe on a zeroed table. */

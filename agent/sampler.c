@@ -151,6 +151,8 @@ sampler_collect(struct sampler *s)
 	sample_disk_read(&s->disk, dt_s);
 	sample_fs_read(&s->fs, now / 1000);
 	sample_cg_read(&s->cg, dt_s);
+	/* Read before the scan lists /proc, so no fork falls between. */
+	proc_table_forks(&s->pt, s->cpu.cur.forks);
 	if ((r = proc_table_scan(&s->pt, s->cpu.uptime_s, dt_s)) < 0)
 		return r;
 	sampler_self(s, dt_s);

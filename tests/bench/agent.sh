@@ -9,7 +9,9 @@
 #
 # usage: tests/bench/agent.sh   (env: B=build dir, DUR=60, NPROCS=1000,
 #        WARM=3 samples before the window, KEEP=1 keeps the temp dir)
-# Exit status: 0 when the run is valid and the targets hold, 1 otherwise.
+# Exit status: 0 when the run is valid (every sample arrived), whether or not
+# the targets hold: a missed target shows as FAIL in the verdict column, as
+# benchmarks report and do not fail the build. 1 when the run is invalid.
 set -u
 
 B=${B:-build}
@@ -241,5 +243,5 @@ END {
 	if (!valid)
 		printf "bench-agent: expected about %d samples with seq rising " \
 		    "by 1, got %d (%d gaps)\n", dur, n, gaps
-	exit !(ok && valid)
+	exit !valid
 }' "$T/sub.out"

@@ -437,9 +437,11 @@ write_file(const char *root, const char *rel, const char *content)
 static char *
 copy_tree(void)
 {
-	static char tmp[] = "/tmp/sno-agent-unit-XXXXXX";
+	static char tmp[64];
 	char cmd[PATH_MAX * 2 + 32];
 
+	/* mkdtemp fills the template in: a fresh one each call. */
+	snprintf(tmp, sizeof(tmp), "/tmp/sno-agent-unit-XXXXXX");
 	assert_non_null(mkdtemp(tmp));
 	snprintf(cmd, sizeof(cmd), "cp -r '%s/proc/.' '%s/'", fixdir, tmp);
 	assert_int_equal(system(cmd), 0);
@@ -537,6 +539,79 @@ proc_table_long_name_from_cmdline(void **state)
 	buf_free(&b);
 }
 
+static void
+proc_need_stat_decisions(void **state)
+{
+	struct proc_ent old;
+
+	(void)state;
+	memset(&old, 0, sizeof(old));
+	old.run_ns = 500;
+	old.st.threads = 1;
+	assert_true(proc_need_stat(NULL, 1, 500, 0));	/* new */
+	assert_false(proc_need_stat(&old, 1, 500, 0));	/* did not run */
+	assert_true(proc_need_stat(&old, 1, 501, 0));	/* ran */
+	assert_true(proc_need_stat(&old, 0, 0, 0));	/* no schedstat */
+	assert_true(proc_need_stat(&old, 1, 0, 0));	/* schedstats off */
+	assert_true(proc_need_stat(&old, 1, 500, 1));	/* periodic refresh */
+	old.st.threads = 3;			/* other threads unseen */
+	assert_true(proc_need_stat(&old, 1, 500, 0));
+	old.st.threads = 1;
+	old.top = 1;				/* a reported row */
+	assert_true(proc_need_stat(&old, 1, 500, 0));
+}
+
+/* stat is read only after schedstat moved; /proc is listed after a fork. */
+static void
+proc_table_skips_stat_of_idle_processes(void **state)
+{
+	static const char *pids[] = {"1", "42", "43", "77", "88", "99"};
+	struct proc_table pt;
+	char *root = copy_tree(), cmd[PATH_MAX + 16], rel[64];
+	double hz = (double)sysconf(_SC_CLK_TCK);
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(pids) / sizeof(pids[0]); i++) {
+		snprintf(rel, sizeof(rel), "%s/schedstat", pids[i]);
+		write_file(root, rel, "1000 0 1\n");
+	}
+	assert_int_equal(proc_table_open(&pt, root, 1, 1, 100), 0);
+	proc_table_forks(&pt, 5);
+	assert_int_equal(proc_table_scan(&pt, 1000.0, 0), 0);
+	assert_int_equal(pt.tasks.running, 1);		/* 42 */
+	assert_int_equal(pt.ents[pt.top[0]].st.pid, 1);	/* most rss */
+	assert_int_equal(proc_table_scan(&pt, 1001.0, 1.0), 0);
+	/* 42's stat moves but its schedstat does not: not re-read. */
+	write_file(root, "42/stat", stat_line(42, "a (b) c)", 'S',
+	    1000 + 0.5 * hz, 500, 1, 5000));
+	assert_int_equal(proc_table_scan(&pt, 1002.0, 1.0), 0);
+	assert_int_equal(pt.tasks.running, 1);
+	assert_int_equal(pt.ents[pt.top[0]].st.pid, 1);
+	/* It ran: stat is read, the ticks count, the state is new. */
+	write_file(root, "42/schedstat", "2000 0 2\n");
+	assert_int_equal(proc_table_scan(&pt, 1003.0, 1.0), 0);
+	assert_int_equal(pt.tasks.running, 0);
+	assert_int_equal(pt.tasks.sleeping, 3);
+	assert_int_equal(pt.ents[pt.top[0]].st.pid, 42);
+	assert_near(pt.ents[pt.top[0]].cpu, 50.0);
+	/* A new PID shows once the fork counter moves. */
+	snprintf(cmd, sizeof(cmd), "mkdir -p '%s/120'", root);
+	assert_int_equal(system(cmd), 0);
+	write_file(root, "120/stat", stat_line(120, "newborn", 'S', 0, 0, 1,
+	    100350.0 / 100 * hz));
+	write_file(root, "120/schedstat", "10 0 1\n");
+	assert_int_equal(proc_table_scan(&pt, 1004.0, 1.0), 0);
+	assert_int_equal(pt.tasks.total, 5);
+	proc_table_forks(&pt, 6);
+	assert_int_equal(proc_table_scan(&pt, 1005.0, 1.0), 0);
+	assert_int_equal(pt.tasks.total, 6);
+	assert_int_equal(pt.tasks.sleeping, 4);
+	proc_table_close(&pt);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+	assert_int_equal(system(cmd), 0);
+}
+
 /* ---- the whole sample ---- */
 
 static void
@@ -588,6 +663,8 @@ main(void)
 		cmocka_unit_test(proc_long_names),
 		cmocka_unit_test(proc_table_cpu_tasks_and_pid_reuse),
 		cmocka_unit_test(proc_table_long_name_from_cmdline),
+		cmocka_unit_test(proc_need_stat_decisions),
+		cmocka_unit_test(proc_table_skips_stat_of_idle_processes),
 		cmocka_unit_test(sampler_output_passes_the_schema),
 	};
 
