@@ -7,15 +7,18 @@
 B ?= build
 WARN ?= -std=c11 -Wall -Wextra -Wshadow -Wformat=2 -Werror
 BENCH_CFLAGS := $(WARN) -O2 -g -D_DEFAULT_SOURCE -D_GNU_SOURCE -Icommon \
-	-Itests/bench $(shell pkg-config --cflags libsodium libcrypto 2>/dev/null)
+	-Itests/bench $(shell pkg-config --cflags libsodium libssl libcrypto 2>/dev/null)
 BENCH_LIBS := $(shell pkg-config --libs libsodium libcrypto 2>/dev/null)
+# loadgen --tls: wss and https clients with OpenSSL.
+LOADGEN_LIBS := $(shell pkg-config --libs libssl 2>/dev/null || echo -lssl) \
+	$(BENCH_LIBS)
 
 $(B)/bench/loadgen: tests/bench/loadgen.c tests/bench/loadgen.h common/sig.c \
 		common/sig.h
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	@$(CC) $(BENCH_CFLAGS) -o $@ tests/bench/loadgen.c common/sig.c \
-		$(BENCH_LIBS)
+		$(LOADGEN_LIBS)
 
 $(B)/bench/floor: tests/bench/floor.c
 	@mkdir -p $(dir $@)

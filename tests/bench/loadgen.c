@@ -6,6 +6,8 @@
  * Every payload carries publisher, sequence and CLOCK_MONOTONIC send time;
  * every subscriber measures latency, loss and reordering. Single-threaded,
  * bounded by a hard deadline; prints one "result k=v ..." line.
+ * With --tls every connection (subscriber and publisher) runs over TLS
+ * (OpenSSL, non-blocking, in the same epoll loop): wss and https.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -22,6 +24,10 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "sig.h"
 #include "loadgen.h"
@@ -45,6 +51,9 @@ static struct {
 	pid_t spid[LG_MAXPIDS];
 	int nspid;
 	int spread;
+	int tls;
+	const char *tls_ca;
+	SSL_CTX *sslctx;
 
 	int ep;
 	struct lg_conn *c;
@@ -194,6 +203,11 @@ conn_close(struct lg_conn *c, int failed)
 		g.n_failed++;
 	else
 		g.n_closed++;
+	if (c->ssl != NULL) {
+		SSL_free(c->ssl); /* no close_notify: the run is over */
+		c->ssl = NULL;
+	}
+	c->rwantw = c->wwantr = 0;
 	close(c->fd);
 	c->fd = -1;
 	c->state = LG_CLOSED;
@@ -211,7 +225,75 @@ conn_want(struct lg_conn *c, uint32_t ev)
 	epoll_ctl(g.ep, EPOLL_CTL_MOD, c->fd, &e);
 }
 
-/* Writes now what the socket takes, keeps the rest for EPOLLOUT. */
+/* EPOLLIN always; EPOLLOUT while output waits (and TLS does not wait for
+ * input first) or while SSL_read waits for the socket to take a write. */
+static void
+conn_update(struct lg_conn *c)
+{
+	uint32_t ev = EPOLLIN;
+
+	if (c->rwantw || (c->outoff < c->outlen && !c->wwantr))
+		ev |= EPOLLOUT;
+	conn_want(c, ev);
+}
+
+/* write() or SSL_write(); -1 with errno EAGAIN when it would block. */
+static ssize_t
+io_write(struct lg_conn *c, const void *p, size_t len)
+{
+	int n;
+
+	if (c->ssl == NULL)
+		return write(c->fd, p, len);
+	ERR_clear_error();
+	n = SSL_write(c->ssl, p, len > INT32_MAX ? INT32_MAX : (int)len);
+	if (n > 0)
+		return n;
+	switch (SSL_get_error(c->ssl, n)) {
+	case SSL_ERROR_WANT_READ:
+		c->wwantr = 1;
+		/* FALLTHROUGH */
+	case SSL_ERROR_WANT_WRITE:
+		errno = EAGAIN;
+		break;
+	default:
+		errno = EPROTO;
+	}
+	return -1;
+}
+
+/* read() or SSL_read(); 0 at end of stream, -1 with errno EAGAIN when
+ * nothing is ready. */
+static ssize_t
+io_read(struct lg_conn *c, void *p, size_t len)
+{
+	int n;
+
+	if (c->ssl == NULL)
+		return read(c->fd, p, len);
+	ERR_clear_error();
+	n = SSL_read(c->ssl, p, (int)len);
+	if (n > 0)
+		return n;
+	switch (SSL_get_error(c->ssl, n)) {
+	case SSL_ERROR_WANT_WRITE:
+		c->rwantw = 1;
+		conn_update(c);
+		/* FALLTHROUGH */
+	case SSL_ERROR_WANT_READ:
+		errno = EAGAIN;
+		return -1;
+	case SSL_ERROR_ZERO_RETURN:
+		return 0;
+	default:
+		errno = EPROTO;
+		return -1;
+	}
+}
+
+/* Writes now what the socket takes, keeps the rest for EPOLLOUT. With TLS
+ * a write that would block is retried from c->out with the same bytes
+ * first (SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER allows the move). */
 static int
 conn_send(struct lg_conn *c, const void *p, size_t len)
 {
@@ -219,7 +301,7 @@ conn_send(struct lg_conn *c, const void *p, size_t len)
 	char *nb;
 
 	if (c->outlen == c->outoff) {
-		n = write(c->fd, p, len);
+		n = io_write(c, p, len);
 		if (n < 0 && errno != EAGAIN) {
 			conn_close(c, 1);
 			return -errno;
@@ -235,7 +317,7 @@ conn_send(struct lg_conn *c, const void *p, size_t len)
 	c->out = nb;
 	memcpy(c->out + c->outlen, (const char *)p + n, len - (size_t)n);
 	c->outlen += len - (size_t)n;
-	conn_want(c, EPOLLIN | EPOLLOUT);
+	conn_update(c);
 	return 0;
 }
 
@@ -663,21 +745,14 @@ conn_open(struct lg_conn *c)
 	epoll_ctl(g.ep, EPOLL_CTL_ADD, fd, &e);
 }
 
+/* The transport is up (TCP, or TLS over it): publishers are ready,
+ * subscribers send the websocket upgrade. */
 static void
-on_connected(struct lg_conn *c)
+conn_ready(struct lg_conn *c)
 {
 	char req[512];
-	int err = 0, n;
-	socklen_t sl = sizeof(err);
+	int n;
 
-	getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &sl);
-	if (err != 0) {
-		if (g.n_errors++ < 5)
-			fprintf(
-			    stderr, "loadgen: connect: %s\n", strerror(err));
-		conn_close(c, 1);
-		return;
-	}
 	conn_want(c, EPOLLIN);
 	if (c->kind == LG_PUB) {
 		c->state = LG_OPEN;
@@ -700,26 +775,112 @@ on_connected(struct lg_conn *c)
 	conn_send(c, req, (size_t)n);
 }
 
+/* One step of the non-blocking TLS client handshake. */
 static void
-on_writable(struct lg_conn *c)
+tls_step(struct lg_conn *c)
+{
+	int r;
+
+	ERR_clear_error();
+	r = SSL_connect(c->ssl);
+	if (r == 1) {
+		c->state = LG_CONNECTING; /* conn_ready() moves it on */
+		conn_ready(c);
+		return;
+	}
+	switch (SSL_get_error(c->ssl, r)) {
+	case SSL_ERROR_WANT_READ:
+		conn_want(c, EPOLLIN);
+		return;
+	case SSL_ERROR_WANT_WRITE:
+		conn_want(c, EPOLLIN | EPOLLOUT);
+		return;
+	default:
+		if (g.n_errors++ < 5) {
+			char e[256];
+
+			ERR_error_string_n(ERR_peek_last_error(), e, sizeof(e));
+			fprintf(stderr, "loadgen: tls handshake: %s\n", e);
+		}
+		conn_close(c, 1);
+	}
+}
+
+static void
+on_connected(struct lg_conn *c)
+{
+	int err = 0;
+	socklen_t sl = sizeof(err);
+
+	getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &sl);
+	if (err != 0) {
+		if (g.n_errors++ < 5)
+			fprintf(
+			    stderr, "loadgen: connect: %s\n", strerror(err));
+		conn_close(c, 1);
+		return;
+	}
+	if (!g.tls) {
+		conn_ready(c);
+		return;
+	}
+	if ((c->ssl = SSL_new(g.sslctx)) == NULL ||
+	    SSL_set_fd(c->ssl, c->fd) != 1 ||
+	    (g.tls_ca != NULL &&
+		X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), g.host) !=
+		    1)) {
+		conn_close(c, 1);
+		return;
+	}
+	SSL_set_connect_state(c->ssl);
+	c->state = LG_TLS;
+	tls_step(c);
+}
+
+/* Writes out what waits in c->out. */
+static void
+conn_flush(struct lg_conn *c)
 {
 	ssize_t n;
 
-	if (c->state == LG_CONNECTING) {
-		on_connected(c);
-		return;
-	}
+	c->wwantr = 0;
 	while (c->outoff < c->outlen) {
-		n = write(c->fd, c->out + c->outoff, c->outlen - c->outoff);
+		n = io_write(c, c->out + c->outoff, c->outlen - c->outoff);
 		if (n < 0) {
 			if (errno != EAGAIN)
 				conn_close(c, 1);
+			else
+				conn_update(c);
 			return;
 		}
 		c->outoff += (size_t)n;
 	}
 	c->outoff = c->outlen = 0;
-	conn_want(c, EPOLLIN);
+	conn_update(c);
+}
+
+static void on_readable(struct lg_conn *c);
+
+static void
+on_writable(struct lg_conn *c)
+{
+	if (c->state == LG_CONNECTING) {
+		on_connected(c);
+		return;
+	}
+	if (c->state == LG_TLS) {
+		tls_step(c);
+		return;
+	}
+	if (c->rwantw) {
+		c->rwantw = 0;
+		conn_update(c);
+		on_readable(c);
+		if (c->state == LG_CLOSED)
+			return;
+	}
+	if (!c->wwantr)
+		conn_flush(c);
 }
 
 static void
@@ -727,9 +888,30 @@ on_readable(struct lg_conn *c)
 {
 	ssize_t n;
 
+	if (c->state == LG_TLS) {
+		tls_step(c);
+		return;
+	}
+	if (c->wwantr) {
+		conn_flush(c);
+		if (c->state == LG_CLOSED)
+			return;
+	}
 	do {
-		n = read(c->fd, lg_rbuf, sizeof(lg_rbuf));
+		n = io_read(c, lg_rbuf, sizeof(lg_rbuf));
 		if (n == 0 || (n < 0 && errno != EAGAIN)) {
+			if (c->kind == LG_PUB && g.n_errors++ < 5) {
+				char e[256] = "";
+
+				if (c->ssl != NULL && ERR_peek_last_error())
+					ERR_error_string_n(ERR_peek_last_error(),
+					    e, sizeof(e));
+				fprintf(stderr,
+				    "loadgen: publisher %d: %s %s\n",
+				    c->id - g.subs,
+				    n == 0 ? "closed by the server"
+					   : strerror(errno), e);
+			}
 			conn_close(c, c->kind == LG_SUB && !c->subscribed);
 			return;
 		}
@@ -742,7 +924,9 @@ on_readable(struct lg_conn *c)
 			handshake_feed(c, lg_rbuf, (size_t)n);
 		else
 			ws_feed(c, lg_rbuf, (size_t)n);
-	} while ((size_t)n == sizeof(lg_rbuf) && c->state != LG_CLOSED);
+	} while ((c->ssl != NULL ? SSL_has_pending(c->ssl)
+				 : (size_t)n == sizeof(lg_rbuf)) &&
+		 c->state != LG_CLOSED);
 }
 
 static void
@@ -765,15 +949,27 @@ poll_once(int timeout_ms)
 	}
 }
 
-/* Opens subscribers (at most inflight_max handshaking at once) and
- * publishers; returns when all are subscribed or the timeout passes. */
+/* Publishers that are up (TCP, and TLS with --tls). */
+static int
+pubs_open(void)
+{
+	int i, n = 0;
+
+	for (i = g.subs; i < g.nconn; i++)
+		n += g.c[i].state == LG_OPEN;
+	return n;
+}
+
+/* Opens subscribers (at most inflight_max handshaking at once), then the
+ * publishers; returns when all are subscribed or the timeout passes.
+ * Publishers come last: an idle connection that has sent no request yet
+ * may be dropped by a server busy with thousands of handshakes (sno-relay
+ * under libwebsockets closes it after 5 s over TLS). */
 static int
 connect_all(int64_t deadline)
 {
 	int i;
 
-	for (i = g.subs; i < g.nconn; i++)
-		conn_open(&g.c[i]);
 	while (now_ns() < deadline) {
 		while (g.next_sub < g.subs && g.inflight < g.inflight_max)
 			conn_open(&g.c[g.next_sub++]);
@@ -782,8 +978,17 @@ connect_all(int64_t deadline)
 		poll_once(10);
 	}
 	for (i = g.subs; i < g.nconn; i++)
-		if (g.c[i].state != LG_OPEN)
-			return -ECONNREFUSED;
+		conn_open(&g.c[i]);
+	while (now_ns() < deadline && pubs_open() < g.npub) {
+		for (i = g.subs; i < g.nconn; i++)
+			if (g.c[i].state == LG_CLOSED)
+				break;
+		if (i < g.nconn)
+			break;
+		poll_once(10);
+	}
+	if (pubs_open() < g.npub)
+		return -ECONNREFUSED;
 	return g.n_subscribed == g.subs ? 0 : -ETIMEDOUT;
 }
 
@@ -867,7 +1072,9 @@ usage(void)
 	    "[--subs N]\n  [--publishers N] [--rate EV/S] [--size B] "
 	    "[--duration S] [--drain S]\n  [--connect-timeout S] [--channel C] "
 	    "[--app-id I --key K --secret S]\n  [--server-pids P,P] "
-	    "[--no-spread] [--inflight N]\n"
+	    "[--no-spread] [--inflight N]\n  [--tls] [--tls-ca CERT.pem]\n"
+	    "--tls: wss and https; the certificate is verified only with "
+	    "--tls-ca.\n"
 	    "rate 0 holds the subscribers idle for the duration.\n");
 	exit(2);
 }
@@ -892,7 +1099,8 @@ parse_args(int argc, char **argv)
 	    {"connect-timeout", 1, 0, 'T'}, {"channel", 1, 0, 'c'},
 	    {"app-id", 1, 0, 'i'}, {"key", 1, 0, 'k'}, {"secret", 1, 0, 'S'},
 	    {"server-pids", 1, 0, 'x'}, {"no-spread", 0, 0, 'n'},
-	    {"inflight", 1, 0, 'f'}, {0, 0, 0, 0}};
+	    {"inflight", 1, 0, 'f'}, {"tls", 0, 0, 't'}, {"tls-ca", 1, 0, 'C'},
+	    {0, 0, 0, 0}};
 	int o;
 
 	g.host = "127.0.0.1";
@@ -963,6 +1171,13 @@ parse_args(int argc, char **argv)
 		case 'f':
 			g.inflight_max = atoi(optarg);
 			break;
+		case 't':
+			g.tls = 1;
+			break;
+		case 'C':
+			g.tls = 1;
+			g.tls_ca = optarg;
+			break;
 		default:
 			usage();
 		}
@@ -970,6 +1185,39 @@ parse_args(int argc, char **argv)
 	if (g.port <= 0 || g.subs < 0 || g.npub < 1 || g.npub > LG_MAXPUB ||
 	    g.size < 0 || g.size > 16 * 1024 * 1024 || g.rate < 0)
 		usage();
+}
+
+/* TLS 1.2 or 1.3 (1.3 is what both sides pick), no session resumption:
+ * every connection pays a full handshake, before the measured window. The
+ * benchmark does not verify the server's certificate unless --tls-ca names
+ * it (run.sh does, with the self-signed one it generates for 127.0.0.1). */
+static void
+tls_init(void)
+{
+	if ((g.sslctx = SSL_CTX_new(TLS_client_method())) == NULL ||
+	    SSL_CTX_set_min_proto_version(g.sslctx, TLS1_2_VERSION) != 1) {
+		fprintf(stderr, "loadgen: cannot create the TLS context\n");
+		exit(1);
+	}
+	SSL_CTX_set_mode(g.sslctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
+				       SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	SSL_CTX_set_session_cache_mode(g.sslctx, SSL_SESS_CACHE_OFF);
+	/* Read ahead: one read() takes what the socket holds, as in plain
+	 * mode; on_readable() goes on while SSL_has_pending(). */
+	SSL_CTX_set_read_ahead(g.sslctx, 1);
+	SSL_CTX_set_default_read_buffer_len(g.sslctx, 64 * 1024);
+#ifdef SSL_OP_IGNORE_UNEXPECTED_EOF
+	SSL_CTX_set_options(g.sslctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+#endif
+	if (g.tls_ca == NULL) {
+		SSL_CTX_set_verify(g.sslctx, SSL_VERIFY_NONE, NULL);
+		return;
+	}
+	if (SSL_CTX_load_verify_locations(g.sslctx, g.tls_ca, NULL) != 1) {
+		fprintf(stderr, "loadgen: cannot load %s\n", g.tls_ca);
+		exit(1);
+	}
+	SSL_CTX_set_verify(g.sslctx, SSL_VERIFY_PEER, NULL);
 }
 
 static void
@@ -987,6 +1235,8 @@ setup(void)
 		exit(1);
 	}
 	signal(SIGPIPE, SIG_IGN);
+	if (g.tls)
+		tls_init();
 	g.nconn = g.subs + g.npub;
 	g.c = calloc((size_t)g.nconn, sizeof(*g.c));
 	g.reqcap = (size_t)g.size + 4096;

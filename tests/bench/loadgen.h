@@ -28,7 +28,10 @@ uint64_t hist_q(const struct hist *h, double q);
 
 enum lg_mode { LG_PUSHER, LG_NCHAN };
 enum lg_kind { LG_SUB, LG_PUB };
-enum lg_state { LG_CONNECTING, LG_HANDSHAKE, LG_OPEN, LG_CLOSED };
+/* LG_TLS: TCP connected, TLS handshake (--tls) under way. */
+enum lg_state { LG_CONNECTING, LG_HANDSHAKE, LG_OPEN, LG_CLOSED, LG_TLS };
+
+struct ssl_st;
 
 struct lg_conn {
 	int fd;
@@ -36,6 +39,9 @@ struct lg_conn {
 	uint8_t state;
 	uint8_t subscribed;
 	uint8_t busy; /* publisher: a request is in flight */
+	/* --tls: SSL_read wants the socket writable, SSL_write readable. */
+	uint8_t rwantw, wwantr;
+	struct ssl_st *ssl; /* NULL without --tls */
 	/* RFC 6455 §5.2 streaming parser: header, then payload bytes. */
 	uint8_t hdr[14];
 	uint8_t hlen;

@@ -5,7 +5,9 @@
 # the columns). Every process started here is stopped by its PID on exit.
 #
 # usage: tests/bench/run.sh [full|quick]   (env: B=build dir, SERVERS="sno nchan floor",
-#        CASES="a10k a19k b c d e f", KEEP=1 keeps the temp dir)
+#        CASES="a10k a19k b b-tls c c-tls d e f", KEEP=1 keeps the temp dir)
+# A case NAME-tls is case NAME over wss/https (sno and nchan; the floor has no
+# TLS), with a self-signed P-256 certificate for 127.0.0.1 made here.
 set -u
 
 MODE=${1:-full}
@@ -37,10 +39,10 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 if [ "$MODE" = quick ]; then
-	CASES=${CASES:-"a5k b c d e f"}
+	CASES=${CASES:-"a5k b b-tls c d e f"}
 	DUR=3
 else
-	CASES=${CASES:-"a10k a19k b c d e f"}
+	CASES=${CASES:-"a10k a19k b b-tls c c-tls d e f"}
 	DUR=15
 fi
 
@@ -83,10 +85,35 @@ pick_port() {
 	done
 }
 
+# Case NAME-tls: the server listens with TLS on PORT (sno: plain listen on
+# another free port, since the relay always has one).
+TLS=0
+make_cert() {
+	[ -f "$T/cert.pem" ] && return 0
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+	    -nodes -days 2 -subj /CN=127.0.0.1 \
+	    -addext subjectAltName=IP:127.0.0.1 \
+	    -keyout "$T/key.pem" -out "$T/cert.pem" >"$T/openssl.log" 2>&1 ||
+	    { echo "bench: openssl req failed" >&2; cat "$T/openssl.log" >&2;
+	      return 1; }
+}
+
 start_sno() {
+	if [ "$TLS" = 1 ]; then
+		p2=$((PORT + 1))
+		while [ -n "$(ss -Htan "( sport = :$p2 )" 2>/dev/null)" ]; do
+			p2=$((p2 + 1))
+		done
+		listen="listen = 127.0.0.1:$p2
+tls_listen = 127.0.0.1:$PORT
+tls_cert = $T/cert.pem
+tls_key = $T/key.pem"
+	else
+		listen="listen = 127.0.0.1:$PORT"
+	fi
 	cat >"$T/relay.ini" <<EOF
 [relay]
-listen = 127.0.0.1:$PORT
+$listen
 max_message_bytes = 1048576
 send_queue_bytes = 1048576
 activity_timeout = 120
@@ -109,6 +136,12 @@ start_floor() {
 
 start_nchan() {
 	mkdir -p "$T/ngx"
+	ssl=""
+	sslconf=""
+	if [ "$TLS" = 1 ]; then
+		ssl=" ssl"
+		sslconf="ssl_certificate $T/cert.pem; ssl_certificate_key $T/key.pem;"
+	fi
 	cat >"$T/nginx.conf" <<EOF
 load_module $NCHAN_SO;
 daemon off;
@@ -129,7 +162,8 @@ http {
 	client_body_buffer_size 256k;
 	keepalive_requests 1000000;
 	server {
-		listen 127.0.0.1:$PORT backlog=4096;
+		listen 127.0.0.1:$PORT$ssl backlog=4096;
+		$sslconf
 		location ~ ^/sub/(\w+)$ {
 			nchan_subscriber websocket;
 			nchan_channel_id \$1;
@@ -171,7 +205,7 @@ stop_server() {
 
 # case NAME -> loadgen arguments (subscribers, rate, size, duration)
 case_args() {
-	case $1 in
+	case ${1%-tls} in
 	a5k) echo "--subs 5000 --rate 0 --duration 2" ;;
 	a10k) echo "--subs 10000 --rate 0 --duration 4" ;;
 	a19k) echo "--subs 19000 --rate 0 --duration 4" ;;
@@ -212,6 +246,16 @@ run_case() {
 	sno) lgmode=pusher ;;
 	*) lgmode=nchan ;;
 	esac
+	TLS=0
+	tlsarg=""
+	case $cs in
+	*-tls)
+		[ "$srv" = floor ] && { echo "$srv $cs skipped" >>"$RES"; return 0; }
+		make_cert || return 1
+		TLS=1
+		tlsarg="--tls-ca $T/cert.pem"
+		;;
+	esac
 	pick_port
 	"start_$srv" || return 1
 	wait_port "$PORT" || { stop_server; return 1; }
@@ -219,7 +263,8 @@ run_case() {
 	args=$(case_args "$cs")
 	echo "bench: $srv case $cs: $args" >&2
 	out=$(taskset -c 1 timeout 150 "$LG" --mode "$lgmode" --port "$PORT" \
-	    --server-pids "$pids" $args --channel "c$cs" 2>>"$T/loadgen.log" |
+	    --server-pids "$pids" $args $tlsarg --channel "c$(echo "$cs" | tr -d -)" \
+	    2>>"$T/loadgen.log" |
 	    grep '^result')
 	[ -n "$out" ] || out="result failed=1"
 	echo "$srv $cs $out" >>"$RES"

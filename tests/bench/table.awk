@@ -2,6 +2,7 @@
 # Input 1: "SERVER e writes=N received=N" lines; input 2: "SERVER CASE result k=v ...".
 # ratio columns: case a compares RSS per connection, every other case server
 # CPU per delivery; xfloor against the floor server, xnchan against nchan.
+# Each case NAME-tls adds a line "TLS cost" against case NAME, same server.
 FILENAME == ARGV[1] {
 	for (i = 3; i <= NF; i++) {
 		split($i, kv, "=")
@@ -13,6 +14,7 @@ FILENAME == ARGV[1] {
 	srv = $1; cs = $2
 	if (!((cs) in seen)) { seen[cs] = 1; order[++nc] = cs }
 	if (!((srv) in sseen)) { sseen[srv] = 1; sorder[++ns] = srv }
+	if ($3 == "skipped") { skip[srv, cs] = 1; next }
 	for (i = 4; i <= NF; i++) {
 		split($i, kv, "=")
 		v[srv, cs, kv[1]] = kv[2]
@@ -36,6 +38,8 @@ END {
 		cs = order[k]
 		for (j = 1; j <= ns; j++) {
 			s = sorder[j]
+			if ((s, cs) in skip)
+				continue
 			if (v[s, cs, "subs"] == "") {
 				printf "%-5s %-6s run failed\n", cs, s
 				continue
@@ -54,6 +58,24 @@ END {
 			    a ? v[s, cs, "rss_per_conn_b"] : "-",
 			    a ? "-" : v[s, cs, "pub_p50_us"], a ? "-" : v[s, cs, "pub_p99_us"],
 			    v[s, cs, "gen_cpu_pct"], cs == "e" ? dw : "-"
+		}
+	}
+	# Case NAME-tls beside case NAME on the same server.
+	for (k = 1; k <= nc; k++) {
+		cs = order[k]
+		if (cs !~ /-tls$/)
+			continue
+		pl = cs
+		sub(/-tls$/, "", pl)
+		for (j = 1; j <= ns; j++) {
+			s = sorder[j]
+			if (v[s, cs, "srv_us_per_deliv"] + 0 == 0 ||
+			    v[s, pl, "srv_us_per_deliv"] + 0 == 0)
+				continue
+			printf "TLS cost: %s %s/%s = %.2fx CPU per delivery (%.2f vs %.2f us), p99 %s vs %s ms\n",
+			    s, cs, pl, v[s, cs, "srv_us_per_deliv"] / v[s, pl, "srv_us_per_deliv"],
+			    v[s, cs, "srv_us_per_deliv"], v[s, pl, "srv_us_per_deliv"],
+			    ms(v[s, cs, "p99_us"]), ms(v[s, pl, "p99_us"])
 		}
 	}
 }
