@@ -1,23 +1,4 @@
 #!/bin/sh
-# Runs the node:test integration suites in tests/integration against the
-# binaries in $SNO_BUILD (default build/). Prints node's TAP summary and
+# The integration suites (real relay and agent, pusher-js, the pusher SDK):
 # "integration: N passed, N failed".
-top=$(cd "$(dirname "$0")/.." && pwd)
-b=${SNO_BUILD:-build}
-export SNO_RELAY="$top/$b/sno-relay" SNO_AGENT="$top/$b/sno-agent"
-cd "$top/tests/integration" || exit 1
-log=$(mktemp)
-node --test --test-reporter=tap --test-concurrency=1 >"$log" 2>&1
-rc=$?
-grep -E '^not ok|^# (tests|pass|fail|cancelled|skipped|duration_ms)' "$log"
-if [ "$rc" -ne 0 ]; then
-	echo "--- failures (full log: $log) ---"
-	grep -B2 -A30 '^not ok\|^    not ok' "$log" | head -200
-fi
-p=$(sed -n 's/^# pass \([0-9]*\)/\1/p' "$log")
-f=$(sed -n 's/^# fail \([0-9]*\)/\1/p' "$log")
-c=$(sed -n 's/^# cancelled \([0-9]*\)/\1/p' "$log")
-f=$((${f:-0} + ${c:-0}))
-[ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && f=1
-echo "integration: ${p:-0} passed, $f failed"
-[ "$f" -eq 0 ]
+exec sh "$(dirname "$0")/run-node.sh" integration tests/integration
