@@ -14,6 +14,7 @@
 #include "agent_conf.h"
 #include "log.h"
 #include "sample.h"
+#include "uplink.h"
 
 #define AC(f) offsetof(struct agent_conf, f)
 
@@ -59,19 +60,12 @@ agent_conf_free(struct agent_conf *c)
 static int
 agent_url_ok(const char *u)
 {
-	static const char *const local[] = {"http://127.0.0.1",
-	    "http://localhost", "http://[::1]", NULL};
+	struct uplink_target t;
 
-	if (strncmp(u, "https://", 8) == 0 && u[8] != '\0')
-		return 1;
-	for (int i = 0; local[i]; i++) {
-		size_t n = strlen(local[i]);
-
-		if (strncmp(u, local[i], n) == 0 &&
-		    (u[n] == '\0' || u[n] == ':' || u[n] == '/'))
-			return 1;
-	}
-	return 0;
+	if (uplink_parse_url(u, &t) < 0)
+		return 0;
+	return t.tls || strcmp(t.host, "127.0.0.1") == 0 ||
+	    strcmp(t.host, "localhost") == 0 || strcmp(t.host, "::1") == 0;
 }
 
 /* Splits relay_url on commas into c->urls, trimming blanks and '/'. */
@@ -102,7 +96,8 @@ agent_split_urls(struct agent_conf *c, const char *v, char *err)
 				return -1;
 			if (!agent_url_ok(c->urls[c->nurls++])) {
 				snprintf(err, CONF_ERR_LEN, "relay_url: '%.*s' "
-				    "is not an https:// URL", (int)n, s);
+				    "is not https://host[:port][/path] (plain "
+				    "http:// only to loopback)", (int)n, s);
 				return -1;
 			}
 		}

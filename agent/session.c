@@ -395,6 +395,7 @@ session_open(struct session *s, const struct agent_conf *c, int max_fds)
 	struct uplink_opts uo = {c->urls, c->nurls, c->host_id, c->key,
 	    c->ca_file};
 	long cap = c->offline_buffer_s * 1000 / c->interval_ms;
+	char err[256];
 
 	memset(s, 0, sizeof(*s));
 	s->c = c;
@@ -405,8 +406,8 @@ session_open(struct session *s, const struct agent_conf *c, int max_fds)
 		log_warn("agent cannot open collectors");
 		return -EIO;
 	}
-	if ((s->up = uplink_new(&uo)) == NULL) {
-		log_warnx("agent cannot set up libcurl");
+	if ((s->up = uplink_new(&uo, err, sizeof(err))) == NULL) {
+		log_warnx("agent cannot set up the uplink: %s", err);
 		return -EIO;
 	}
 	return session_ring_init(&s->ring, cap < 1 ? 1 : (int)cap);

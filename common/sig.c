@@ -1,8 +1,7 @@
-/* HMAC, MD5 and constant-time helpers; see sig.h. */
+/* HMAC and constant-time helpers; see sig.h. */
 #include <errno.h>
 #include <string.h>
 
-#include <openssl/evp.h>
 #include <sodium.h>
 
 #include "sig.h"
@@ -76,16 +75,6 @@ sig_hmac_sha256_hex(const void *key, size_t keylen, const void *msg,
 	const char *parts[1] = {msg};
 
 	sig_hmac_sha256_hex_parts(key, keylen, parts, &msglen, 1, out);
-}
-
-void
-sig_md5_hex(const void *msg, size_t len, char out[33])
-{
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
-
-	EVP_Digest(msg, len, md, &mdlen, EVP_md5(), NULL);
-	sig_hex(md, 16, out);
 }
 
 int

@@ -1,6 +1,7 @@
 /*
- * Signing helpers over libsodium (HMAC-SHA256, constant-time compare, random)
- * and libcrypto (MD5, needed only for Pusher's body_md5). Never logs secrets.
+ * Signing helpers over libsodium (HMAC-SHA256, constant-time compare,
+ * random). Never logs secrets. Pusher's MD5 lives in relay/auth.c, so the
+ * agent links no libcrypto.
  */
 #ifndef SNO_SIG_H
 #define SNO_SIG_H
@@ -18,8 +19,6 @@ void sig_hmac_sha256_hex(const void *key, size_t keylen, const void *msg,
 void sig_hmac_sha256_hex_parts(const void *key, size_t keylen,
     const char *const *parts, const size_t *lens, int n,
     char out[SIG_HEX_LEN + 1]);
-/* out gets 32 lowercase hex digits of MD5(msg) and a NUL. */
-void sig_md5_hex(const void *msg, size_t len, char out[33]);
 /* Constant-time comparison of two strings of which b is the secret-derived
  * one; returns 1 when equal (also in length). */
 int sig_equal(const char *a, size_t alen, const char *b, size_t blen);

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+
 #include "auth.h"
 #include "buf.h"
 #include "sig.h"
@@ -121,6 +123,16 @@ param_cmp(const void *x, const void *y)
 	return strcmp((*a)->key, (*b)->key);
 }
 
+void
+auth_md5_hex(const void *msg, size_t len, char out[33])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+
+	EVP_Digest(msg, len, md, &mdlen, EVP_md5(), NULL);
+	sig_hex(md, 16, out);
+}
+
 int
 auth_http_ok(const struct app_conf *a, const char *method, const char *path,
     const struct auth_param *p, int n, const char *body, size_t bodylen,
@@ -160,7 +172,7 @@ auth_http_ok(const struct app_conf *a, const char *method, const char *path,
 		goto out;
 	}
 	if (bodylen > 0 || md5) {
-		sig_md5_hex(body ? body : "", bodylen, md5_hex);
+		auth_md5_hex(body ? body : "", bodylen, md5_hex);
 		if (!md5 || strcmp(md5, md5_hex) != 0) {
 			snprintf(why, whylen, "body_md5 does not match the body");
 			goto out;

@@ -35,6 +35,8 @@ int auth_parse_query(char *query, struct auth_param *p, int max);
 void auth_param_split(char *kv, struct auth_param *p);
 /* The value of key in p, or NULL. */
 const char *auth_param_get(const struct auth_param *p, int n, const char *key);
+/* out gets 32 lowercase hex digits of MD5(msg) (Pusher's body_md5). */
+void auth_md5_hex(const void *msg, size_t len, char out[33]);
 /*
  * Checks a signed HTTP API request: auth_key is a's key, auth_version 1.0,
  * auth_timestamp within AUTH_WINDOW_S of now_s, body_md5 matches body when

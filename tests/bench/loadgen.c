@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -630,6 +631,8 @@ build_pusher(int pub, uint32_t seq)
 {
 	char md5[33], sig[SIG_HEX_LEN + 1], q[256], sts[400], path[64];
 	char *r = g.req, *body = g.req + 1024;
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
 	size_t bl, hl;
 	int n;
 
@@ -639,7 +642,8 @@ build_pusher(int pub, uint32_t seq)
 	memcpy(body + bl, "\"}", 2);
 	bl += 2;
 	/* PUSHER-PROTOCOL.md 2.2: params sorted by key, then HMAC-SHA256. */
-	sig_md5_hex(body, bl, md5);
+	EVP_Digest(body, bl, md, &mdlen, EVP_md5(), NULL);
+	sig_hex(md, 16, md5);
 	snprintf(path, sizeof(path), "/apps/%s/events", g.app_id);
 	snprintf(q, sizeof(q),
 	    "auth_key=%s&auth_timestamp=%lld&auth_version=1.0&body_md5=%s",

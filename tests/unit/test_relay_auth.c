@@ -97,9 +97,9 @@ http_api_vector(void **state)
 	char md5[33], why[1024];
 
 	(void)state;
-	sig_md5_hex(body, strlen(body), md5);
+	auth_md5_hex(body, strlen(body), md5);
 	assert_string_equal(md5, "ec365a775a4cd0599faeb73354201b6f");
-	sig_md5_hex("", 0, md5);
+	auth_md5_hex("", 0, md5);
 	assert_string_equal(md5, "d41d8cd98f00b204e9800998ecf8427e");
 	assert_int_equal(check("auth_key=278d425bdf160c739803&auth_timestamp="
 	    "1353088179&auth_version=1.0&body_md5=ec365a775a4cd0599faeb733542"
