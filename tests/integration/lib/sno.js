@@ -192,7 +192,8 @@ async function startSnoRelay(hosts, opts = {}) {
 
 /*
  * Start sno-agent for host {name, key} against relayPort (or opts.url).
- * opts.key overrides the key written to the key file (a wrong key).
+ * opts.key overrides the key written to the key file (a wrong key);
+ * opts.ca_file, when given, is written as the agent's ca_file.
  * Resolves after "agent ready"; .stderr grows as the agent logs.
  */
 async function startAgent(relayPort, host, opts = {}) {
@@ -206,7 +207,8 @@ async function startAgent(relayPort, host, opts = {}) {
     `host_id = ${host.name}\nkey_file = ${keyFile}\n` +
     `interval_ms = ${opts.interval_ms || 1000}\n` +
     `offline_buffer_s = ${opts.offline_buffer_s || 300}\n` +
-    `top_processes = ${opts.top_processes || 5}\n`);
+    `top_processes = ${opts.top_processes || 5}\n` +
+    (opts.ca_file ? `ca_file = ${opts.ca_file}\n` : ''));
   const a = spawnDaemon(AGENT_BIN, ['-c', conf], /agent ready/, 'agent');
   a.conf = conf;
   a.stop = () => stopDaemon(a);
