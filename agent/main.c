@@ -29,6 +29,7 @@
 #include "sampler.h"
 #include "session.h"
 #include "sig.h"
+#include "uplink.h"
 
 #define AGENT_DEFAULT_CONF "/etc/sno/agent.conf"
 
@@ -125,6 +126,23 @@ out:
 	return r;
 }
 
+/* --check-config also loads the CA certificates the agent would use. */
+static int
+main_check_tls(const struct agent_conf *c, const char *path)
+{
+	struct uplink_opts uo = {c->urls, c->nurls, c->host_id, c->key,
+	    c->ca_file};
+	struct uplink *u;
+	char err[256];
+
+	if ((u = uplink_new(&uo, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "%s: %s\n", path, err);
+		return -EINVAL;
+	}
+	uplink_free(u);
+	return 0;
+}
+
 static void
 main_signals(void)
 {
@@ -179,9 +197,11 @@ main(int argc, char *argv[])
 		return 1;
 	}
 	if (check) {
-		printf("configuration OK\n");
+		r = main_check_tls(&conf, path ? path : AGENT_DEFAULT_CONF);
+		if (r == 0)
+			printf("configuration OK\n");
 		agent_conf_free(&conf);
-		return 0;
+		return r < 0 ? 1 : 0;
 	}
 	main_signals();
 	if (once)

@@ -63,7 +63,8 @@ struct uplink {
 	long long last_ts;
 
 	/* TLS: one config and one context, reset for each connection. */
-	int tls_ready;
+	int tls_init;		/* the contexts below need freeing */
+	int tls_ready;		/* ssl is set up */
 	mbedtls_x509_crt ca;
 	mbedtls_ssl_config conf;
 	mbedtls_ssl_context ssl;
@@ -318,6 +319,8 @@ uplink_parse(char *p, size_t n, int eof, struct uplink_resp *r)
 	long hl, cl;
 
 	memset(r, 0, sizeof(*r));
+	if (n == 0)	/* nothing yet (p may be NULL) */
+		return 0;
 	for (;;) {
 		if ((hl = uplink_parse_head(p + off, n - off, &h)) <= 0)
 			return (int)hl;
@@ -421,7 +424,9 @@ uplink_load_ca(struct uplink *u, const char *ca_file, char *err,
 	 * long as one did. */
 	if (r >= 0 && u->ca.version != 0)
 		return 0;
-	if (r < 0)
+	if (access(f, R_OK) < 0)
+		snprintf(msg, sizeof(msg), "%s", strerror(errno));
+	else if (r < 0)
 		uplink_tls_strerror(r, msg, sizeof(msg));
 	snprintf(err, errlen, "cannot load CA certificates from %s: %s", f,
 	    msg);
@@ -438,7 +443,7 @@ uplink_tls_init(struct uplink *u, const char *ca_file, char *err,
 	mbedtls_x509_crt_init(&u->ca);
 	mbedtls_ssl_config_init(&u->conf);
 	mbedtls_ssl_init(&u->ssl);
-	u->tls_ready = 1;
+	u->tls_init = 1;
 	if ((r = uplink_load_ca(u, ca_file, err, errlen)) < 0)
 		return r;
 	if ((r = mbedtls_ssl_config_defaults(&u->conf, MBEDTLS_SSL_IS_CLIENT,
@@ -452,6 +457,7 @@ uplink_tls_init(struct uplink *u, const char *ca_file, char *err,
 	mbedtls_ssl_conf_verify(&u->conf, uplink_verify, u);
 	if ((r = mbedtls_ssl_setup(&u->ssl, &u->conf)) != 0)
 		goto fail;
+	u->tls_ready = 1;
 	return 0;
 fail:
 	uplink_tls_strerror(r, msg, sizeof(msg));
@@ -991,7 +997,7 @@ uplink_free(struct uplink *u)
 			freeaddrinfo(u->gq->cb.ar_result);
 		free(u->gq);
 	}
-	if (u->tls_ready) {
+	if (u->tls_init) {
 		mbedtls_ssl_free(&u->ssl);
 		mbedtls_ssl_config_free(&u->conf);
 		mbedtls_x509_crt_free(&u->ca);
