@@ -27,7 +27,8 @@ checkin_answer(struct http_req *q, int stream)
 {
 	char body[96];
 
-	snprintf(body, sizeof(body), "{\"stream\":%s,\"interval_ms\":1000}",
+	/* The sampling interval is the agent's own (interval_ms). */
+	snprintf(body, sizeof(body), "{\"stream\":%s}",
 	    stream ? "true" : "false");
 	q->host = NULL;
 	http_reply(q, 200, "application/json", body);
