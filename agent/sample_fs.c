@@ -1,7 +1,7 @@
 /*
  * Filesystem usage as df(1) shows it: used = (blocks - bfree) * frsize,
  * avail = bavail * frsize. Owns /proc/self/mounts; calls statvfs only every
- * FS_PERIOD_MS.
+ * FS_PERIOD_MS, and never on a network filesystem (fs_type_skipped).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -39,7 +39,12 @@ fs_type_skipped(const char *type)
 	    "hugetlbfs", "autofs", "binfmt_misc", "rpc_pipefs", "nsfs",
 	    "squashfs", "efivarfs", "ramfs", "selinuxfs", "iso9660",
 	    "fuse.lxcfs", "fuse.gvfsd-fuse", "fuse.portal", "nfsd", "overlay",
-	    "shm", "none", NULL};
+	    "shm", "none",
+	    /* network: statvfs can hang for as long as the server does */
+	    "nfs", "nfs4", "cifs", "smb3", "smbfs", "ncpfs", "ceph",
+	    "glusterfs", "fuse.glusterfs", "fuse.sshfs", "fuse.s3fs",
+	    "fuse.rclone", "9p", "afs", "lustre", "gfs2", "ocfs2", "davfs",
+	    "fuse.davfs", NULL};
 
 	for (int i = 0; skip[i]; i++)
 		if (strcmp(type, skip[i]) == 0)

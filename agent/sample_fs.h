@@ -38,7 +38,11 @@ int sample_fs_read(struct sample_fs *f, int64_t now_ms);
  * (without calling statvfs); returns their count.
  */
 int sample_fs_parse(struct sample_fs *f, const char *text);
-/* Returns 1 when a filesystem type is a pseudo or read-only image fs. */
+/*
+ * Returns 1 when a filesystem type is not reported: pseudo and read-only
+ * image filesystems, and network ones (a hung NFS or CIFS server would
+ * leave statvfs, and with it the sampling loop, stuck in the kernel).
+ */
 int fs_type_skipped(const char *type);
 /* Appends "fs":[...]; 0 or negative errno. */
 int sample_fs_json(const struct sample_fs *f, struct buf *out);
