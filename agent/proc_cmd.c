@@ -73,14 +73,48 @@ proc_put_arg(char *out, size_t o, size_t cap, const char *a, size_t n)
 }
 
 /*
+ * The short option that takes a password in programs that have one:
+ * mysql/mariadb clients "-pSECRET", sshpass "-p SECRET", redis-cli
+ * "-a SECRET". 0 for every other program ("-p" is a port to ssh, "-print"
+ * to find).
+ */
+static char
+proc_password_flag(const char *argv0, size_t n)
+{
+	const char *base = argv0, *s;
+
+	for (s = argv0; s < argv0 + n; s++)
+		if (*s == '/')
+			base = s + 1;
+	n -= (size_t)(base - argv0);
+	if ((n >= 5 && strncmp(base, "mysql", 5) == 0) ||
+	    (n >= 7 && strncmp(base, "mariadb", 7) == 0) ||
+	    (n == 7 && strncmp(base, "sshpass", 7) == 0))
+		return 'p';
+	if (n == 9 && strncmp(base, "redis-cli", 9) == 0)
+		return 'a';
+	return 0;
+}
+
+/*
  * One argument: "--name=value", "-name=value" or "key=value" with a secret
- * name gets its value masked. Returns 1 when the next argument is the
- * value of a secret "--name" option.
+ * name gets its value masked, and so does "-FVALUE" for the program's
+ * password flag F. Returns 1 when the next argument is the value of a
+ * secret "--name" option (or of a bare "-F").
  */
 static int
-proc_scrub_arg(const char *a, size_t n, char *out, size_t *o, size_t cap)
+proc_scrub_arg(const char *a, size_t n, char flag, char *out, size_t *o,
+    size_t cap)
 {
 	const char *eq = memchr(a, '=', n), *name = a;
+
+	if (flag && n >= 2 && a[0] == '-' && a[1] == flag) {
+		*o = proc_put(out, *o, cap, a, 2);
+		if (n == 2)
+			return 1;
+		*o = proc_put(out, *o, cap, PROC_MASK, 3);
+		return 0;
+	}
 
 	while (name < a + n && *name == '-')
 		name++;
@@ -98,6 +132,7 @@ proc_scrub(const char *raw, size_t len, char *out, size_t cap)
 {
 	size_t o = 0, i = 0, n;
 	int mask_next = 0, argi = 0;
+	char flag = 0;
 
 	if (cap > PROC_CMD_MAX + 1)
 		cap = PROC_CMD_MAX + 1;
@@ -116,8 +151,9 @@ proc_scrub(const char *raw, size_t len, char *out, size_t cap)
 			mask_next = 0;
 		} else if (argi == 0) {
 			o = proc_put(out, o, cap, a, n);
+			flag = proc_password_flag(a, n);
 		} else {
-			mask_next = proc_scrub_arg(a, n, out, &o, cap);
+			mask_next = proc_scrub_arg(a, n, flag, out, &o, cap);
 		}
 		argi++;
 		i += n + 1;
