@@ -1,11 +1,10 @@
 /*
  * Process table (see proc_table.h): the only reader of /proc/PID files.
- * Entries are kept sorted by pid in ents; a scan builds the next array in
- * readdir order (ascending on Linux; sorted afterwards if not), or in the
- * order of ents when no process was created since the last listing,
- * carrying over each process's kept-open fds and cached strings, and
- * releases the processes that are gone. The rows of a sample are written
- * by proc_json.c.
+ * Entries are kept sorted by pid in ents. A scan lets proc_pids.c settle
+ * which PIDs to look at (known processes carried over with their kept fds
+ * and cached strings, a blank entry per PID found), reads the entries that
+ * are due in place, checks the guards, and drops the processes gone. The
+ * rows of a sample are written by proc_json.c.
  *
  * stat is skipped when schedstat shows the process did not run: its main
  * thread's on-CPU ns (schedstat field 1; it covers the thread group leader
@@ -16,7 +15,8 @@
  * but not yet on a CPU, counted in its old state until it runs. Fields other
  * processes can change (rss by reclaim, ppid by reparenting, comm via
  * /proc/PID/comm) are fresh for the reported rows, which are re-read, and at
- * most PROC_REFRESH_SCANS samples old for the rest.
+ * most PROC_REFRESH_SCANS (+ PROC_COLD_SLICES) samples old for the rest;
+ * a row picked on a stale rss is re-read before it is reported.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -26,7 +26,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "proc_table.h"
+#include "proc_pids.h"
 
 int
 proc_parse_stat(const char *text, struct proc_stat *st)
@@ -58,6 +58,7 @@ proc_parse_stat(const char *text, struct proc_stat *st)
 	}
 	st->ppid = (int)v[0];
 	st->ticks = v[10] + v[11];
+	st->cticks = v[12] + v[13];
 	st->threads = (int)v[16];
 	st->start = v[18];
 	st->rss_pages = v[20];
@@ -69,6 +70,7 @@ proc_table_open(struct proc_table *pt, const char *root, int top_n,
     int send_cmdline, int max_fds)
 {
 	memset(pt, 0, sizeof(*pt));
+	pfile_init(&pt->loadavg);
 	snprintf(pt->root, sizeof(pt->root), "%s", root);
 	pt->top_n = top_n;
 	pt->send_cmdline = send_cmdline;
@@ -77,45 +79,40 @@ proc_table_open(struct proc_table *pt, const char *root, int top_n,
 	pt->page = sysconf(_SC_PAGESIZE);
 	if (pt->hz <= 0)
 		pt->hz = 100;
-	if ((pt->top = calloc((size_t)(top_n > 0 ? top_n : 1),
-	    sizeof(*pt->top))) == NULL)
+	if ((pt->top = calloc(
+		 (size_t)(top_n > 0 ? top_n : 1), sizeof(*pt->top))) == NULL)
 		return -ENOMEM;
 	if ((pt->dir = opendir(root)) == NULL)
 		return -errno;
+	/* Without loadavg every scan lists /proc. */
+	pfile_open(&pt->loadavg, root, "loadavg");
+	pt->probe = proc_pids_own_ns(root);
 	return 0;
-}
-
-static void
-proc_ent_release(struct proc_table *pt, struct proc_ent *e)
-{
-	if (e->fd >= 0) {
-		close(e->fd);
-		pt->nfds--;
-	}
-	if (e->sfd >= 0) {
-		close(e->sfd);
-		pt->nfds--;
-	}
-	free(e->name);
-	free(e->cmd);
-	e->fd = e->sfd = -1;
-	e->name = e->cmd = NULL;
 }
 
 void
 proc_table_close(struct proc_table *pt)
 {
 	for (int i = 0; i < pt->nents; i++)
-		proc_ent_release(pt, &pt->ents[i]);
+		proc_pids_release(pt, &pt->ents[i]);
 	free(pt->ents);
 	free(pt->next);
 	free(pt->top);
 	if (pt->dir)
 		closedir(pt->dir);
+	/* A zeroed table has fd 0 and no path: not ours to close. */
+	if (pt->loadavg.path[0] != '\0')
+		pfile_close(&pt->loadavg);
 	pt->ents = pt->next = NULL;
 	pt->top = NULL;
 	pt->dir = NULL;
 	pt->nents = pt->cap = 0;
+}
+
+void
+proc_table_busy(struct proc_table *pt, unsigned long long ticks)
+{
+	pt->busy = ticks;
 }
 
 /* Opens root/PID/file; returns the fd or -1. */
@@ -156,139 +153,51 @@ proc_slurp(struct proc_table *pt, int pid, const char *file)
 	return n;
 }
 
-/* Binary search of the previous scan's entries. */
-static struct proc_ent *
-proc_find(struct proc_table *pt, int pid)
-{
-	int lo = 0, hi = pt->nents - 1;
-
-	while (lo <= hi) {
-		int mid = lo + (hi - lo) / 2;
-
-		if (pt->ents[mid].st.pid == pid)
-			return &pt->ents[mid];
-		if (pt->ents[mid].st.pid < pid)
-			lo = mid + 1;
-		else
-			hi = mid - 1;
-	}
-	return NULL;
-}
-
-static int
-proc_grow(struct proc_table *pt, int need)
-{
-	struct proc_ent *a, *b;
-	int ncap = pt->cap ? pt->cap : 256;
-
-	while (ncap < need)
-		ncap *= 2;
-	if ((a = realloc(pt->ents, (size_t)ncap * sizeof(*a))) == NULL)
-		return -ENOMEM;
-	pt->ents = a;
-	if ((b = realloc(pt->next, (size_t)ncap * sizeof(*b))) == NULL)
-		return -ENOMEM;
-	pt->next = b;
-	pt->cap = ncap;
-	return 0;
-}
-
 /*
- * Reads the stat of pid into e, reusing old's fd when it still names the
- * same process. Returns 0, or negative errno when the process is gone.
+ * Notes that the process of e is gone, for the CPU guard: its CPU time
+ * moves into its reaper's cutime and cstime. Read in the last scan, its
+ * last counters are known; else how much it used since is not.
  */
-static int
-proc_read_one(struct proc_table *pt, int pid, struct proc_ent *old,
-    struct proc_ent *e)
+static void
+proc_ent_gone(struct proc_table *pt, const struct proc_ent *e)
 {
-	long n = -ESRCH;
-	int fd = -1;
+	if (e->blank)
+		return;
+	if (e->seen_scan + 1 == pt->scans)
+		pt->reaped -= (long long)(e->st.ticks + e->st.cticks);
+	else
+		pt->cold_gone = 1;
+}
 
-	if (old && old->fd >= 0)
-		n = proc_pread(old->fd, pt->buf, sizeof(pt->buf));
-	if (n < 0) {
-		/* New process, or old fd dead (PID reuse): open afresh. */
-		if ((fd = proc_open(pt, pid, "stat")) < 0)
-			return -errno;
-		if ((n = proc_pread(fd, pt->buf, sizeof(pt->buf))) < 0) {
-			close(fd);
-			return (int)n;
-		}
-	}
-	memset(e, 0, sizeof(*e));
-	e->fd = e->sfd = -1;
+/* Frees what belonged to the process that last had e's PID; keeps fds. */
+static void
+proc_ent_forget(struct proc_table *pt, struct proc_ent *e)
+{
+	proc_ent_gone(pt, e);
+	free(e->name);
+	free(e->cmd);
+	e->name = e->cmd = NULL;
 	e->uid = -1;
-	if (proc_parse_stat(pt->buf, &e->st) < 0) {
-		if (fd >= 0)
-			close(fd);
-		return -EPROTO;
-	}
-	e->st.pid = pid;
-	if (old && old->st.start == e->st.start && (fd < 0 || old->fd < 0)) {
-		/* Same process: carry fd and cached strings over. */
-		e->fd = old->fd;
-		e->sfd = old->sfd;
-		e->top = old->top;
-		e->uid = old->uid;
-		e->uid_ns = old->uid_ns;
-		e->name = old->name;
-		e->cmd = old->cmd;
-		old->fd = old->sfd = -1;
-		old->name = old->cmd = NULL;
-	}
-	if (fd >= 0 && e->fd < 0 && pt->nfds < pt->max_fds) {
-		e->fd = fd;
-		pt->nfds++;
-		fd = -1;
-	}
-	if (fd >= 0)
-		close(fd);
-	return 0;
+	e->top = 0;
+	e->blank = 1;
 }
 
-/*
- * top's Irix %CPU: delta ticks / (HZ * dt) * 100, capped at 100 * threads.
- * A process first seen in this scan counts all its ticks only when it
- * started during the interval; otherwise it shows 0 once (no spike).
- */
+/* Drops e's fds and strings: it is blank again, as a PID just found. */
 static void
-proc_cpu(struct proc_table *pt, struct proc_ent *e,
-    const struct proc_ent *old, double dt_s)
+proc_ent_renew(struct proc_table *pt, struct proc_ent *e)
 {
-	unsigned long long d = 0;
-	double cap = 100.0 * (e->st.threads > 0 ? e->st.threads : 1);
+	int pid = e->st.pid, found = e->found;
 
-	if (old && old->st.start == e->st.start)
-		d = e->st.ticks >= old->st.ticks ? e->st.ticks - old->st.ticks
-						 : 0;
-	else if (pt->have_prev &&
-	    (double)e->st.start / pt->hz >= pt->prev_uptime)
-		d = e->st.ticks;
-	e->fresh = old == NULL || old->st.start != e->st.start;
-	e->cpu = dt_s > 0 ? 100.0 * d / (pt->hz * dt_s) : 0;
-	if (e->cpu > cap)
-		e->cpu = cap;
+	proc_ent_gone(pt, e);
+	proc_pids_release(pt, e);
+	proc_pids_blank(e, pid, found);
 }
 
-/* Adds e to the task counts (sign 1) or takes it out (sign -1). */
-static void
-proc_count(struct proc_tasks *t, const struct proc_ent *e, int sign)
-{
-	t->total += sign;
-	t->threads += sign * e->st.threads;
-	switch (e->st.state) {
-	case 'R': t->running += sign; break;
-	case 'D': t->blocked += sign; break;
-	case 'Z': t->zombie += sign; break;
-	case 'T': case 't': t->stopped += sign; break;
-	case 'I': t->idle += sign; break;
-	default: t->sleeping += sign; break;
-	}
-}
+/* ---- reading a process ---- */
 
 int
-proc_need_stat(const struct proc_ent *old, int have_ns,
-    unsigned long long ns, int refresh)
+proc_need_stat(
+    const struct proc_ent *old, int have_ns, unsigned long long ns, int refresh)
 {
 	/* ns == 0: never ran, or a kernel without schedstats ("0 0 0"). */
 	if (refresh || old == NULL || !have_ns || ns == 0)
@@ -297,13 +206,7 @@ proc_need_stat(const struct proc_ent *old, int have_ns,
 	return old->run_ns != ns || old->st.threads != 1 || old->top;
 }
 
-void
-proc_table_forks(struct proc_table *pt, unsigned long long forks)
-{
-	pt->forks = forks;
-}
-
-/* schedstat's first field through fd; 0 and *ok = 1, or negative errno. */
+/* schedstat's first field through fd; 0, or negative errno. */
 static int
 proc_read_ns(int fd, unsigned long long *ns)
 {
@@ -321,98 +224,238 @@ proc_read_ns(int fd, unsigned long long *ns)
 }
 
 /*
- * Visits pid for this scan into e: reads schedstat, then stat when
- * proc_need_stat says so, else carries old over unchanged. listed: pid came
- * from the directory listing (a dead old is then a reused PID). Returns 0,
- * or negative errno when the process is gone.
+ * schedstat of e into *ns: 1 when read, 0 when not available, -ENOENT when
+ * the file is missing, another negative errno when the process is gone. A
+ * dead kept fd on a PID found in this scan means a new process has the
+ * PID: e is made blank.
  */
 static int
-proc_visit(struct proc_table *pt, int pid, struct proc_ent *old,
-    struct proc_ent *e, int listed, double dt_s)
+proc_get_ns(struct proc_table *pt, struct proc_ent *e, unsigned long long *ns)
 {
-	unsigned long long ns = 0;
-	int have_ns = 0, sfd = -1, r, refresh;
+	int fd;
 
-	if (old && old->sfd >= 0) {
-		if (proc_read_ns(old->sfd, &ns) == 0)
-			have_ns = 1;
-		else if (!listed)
+	if (e->sfd >= 0) {
+		if (proc_read_ns(e->sfd, ns) == 0)
+			return 1;
+		if (!e->found)
 			return -ESRCH;
-		else
-			old = NULL;	/* reused PID: a new process */
+		proc_ent_renew(pt, e);
 	}
-	if (!have_ns && !pt->no_sched && pt->nfds < pt->max_fds) {
-		if ((sfd = proc_open(pt, pid, "schedstat")) >= 0 &&
-		    proc_read_ns(sfd, &ns) == 0) {
-			have_ns = 1;
-			pt->nfds++;
-		} else if (sfd < 0 && errno == ENOENT) {
-			char path[320];
-
-			/* No schedstat while stat exists: not this kernel. */
-			snprintf(path, sizeof(path), "%s/%d/stat", pt->root,
-			    pid);
-			if (access(path, F_OK) == 0)
-				pt->no_sched = 1;
-		}
-		if (!have_ns && sfd >= 0) {
-			close(sfd);
-			sfd = -1;
-		}
-	}
-	refresh = (unsigned)pid % PROC_REFRESH_SCANS ==
-	    pt->scans % PROC_REFRESH_SCANS;
-	if (!proc_need_stat(old, have_ns, ns, refresh)) {
-		/* Did not run: same stat, 0 % CPU. */
-		*e = *old;
-		old->fd = old->sfd = -1;
-		old->name = old->cmd = NULL;
-		e->cpu = 0;
-		e->fresh = 0;
+	if (pt->no_sched || pt->nfds >= pt->max_fds)
+		return 0;
+	if ((fd = proc_open(pt, e->st.pid, "schedstat")) < 0)
+		return errno == ENOENT ? -ENOENT : 0;
+	if (proc_read_ns(fd, ns) < 0) {
+		close(fd);
 		return 0;
 	}
-	if ((r = proc_read_one(pt, pid, old, e)) < 0) {
-		if (sfd >= 0) {
-			close(sfd);
-			pt->nfds--;
+	e->sfd = fd;
+	pt->nfds++;
+	return 1;
+}
+
+/*
+ * stat of e into st, through the kept fd or a new one (kept while fds
+ * allow). 0, or negative errno when the process is gone.
+ */
+static int
+proc_get_stat(struct proc_table *pt, struct proc_ent *e, struct proc_stat *st)
+{
+	long n;
+	int fd;
+
+	if (e->fd >= 0 && proc_pread(e->fd, pt->buf, sizeof(pt->buf)) < 0) {
+		if (!e->found)
+			return -ESRCH;
+		proc_ent_renew(pt, e);
+	}
+	if (e->fd < 0) {
+		if ((fd = proc_open(pt, e->st.pid, "stat")) < 0)
+			return -errno;
+		if ((n = proc_pread(fd, pt->buf, sizeof(pt->buf))) < 0) {
+			close(fd);
+			return (int)n;
 		}
-		return r;
+		if (pt->nfds < pt->max_fds) {
+			e->fd = fd;
+			pt->nfds++;
+		} else {
+			close(fd);
+		}
 	}
-	proc_cpu(pt, e, old, dt_s);
-	if (sfd >= 0 && e->sfd < 0) {
-		e->sfd = sfd;
-	} else if (sfd >= 0) {
-		close(sfd);
-		pt->nfds--;
-	}
-	/* The ns read before this stat, when it was this process's. */
-	e->run_ns = have_ns && e->sfd >= 0 ? ns : 0;
-	e->read_scan = pt->scans;
+	if (proc_parse_stat(pt->buf, st) < 0)
+		return -EPROTO;
+	st->pid = e->st.pid;
 	return 0;
 }
 
+/* Whether pid is a thread of another process: the Tgid line of status. */
 static int
-proc_cmp_pid(const void *a, const void *b)
+proc_is_thread(struct proc_table *pt, int pid)
 {
-	const struct proc_ent *x = a, *y = b;
+	const char *t;
 
-	return (x->st.pid > y->st.pid) - (x->st.pid < y->st.pid);
+	if (proc_slurp(pt, pid, "status") < 0)
+		return 1; /* gone meanwhile: not a process to keep */
+	if ((t = strstr(pt->buf, "\nTgid:")) == NULL)
+		return 0;
+	return atoi(t + 6) != pid;
 }
 
-/* Releases the previous scan's entries that were not carried over. */
-static void
-proc_swap(struct proc_table *pt, int n, int sorted)
+/*
+ * A lower bound of the CPU time e used between its last read and now: the
+ * schedstat delta (main thread only), or the tick delta d less the tick
+ * that utime and stime may each have gained by rounding, the larger.
+ */
+static unsigned long long
+proc_used_ns(const struct proc_table *pt, const struct proc_ent *e,
+    unsigned long long d, unsigned long long ns)
 {
-	struct proc_ent *t;
+	unsigned long long by_ns = 0, by_ticks = 0;
 
-	for (int i = 0; i < pt->nents; i++)
-		proc_ent_release(pt, &pt->ents[i]);
-	if (!sorted)
-		qsort(pt->next, (size_t)n, sizeof(*pt->next), proc_cmp_pid);
-	t = pt->ents;
-	pt->ents = pt->next;
-	pt->next = t;
-	pt->nents = n;
+	if (e->blank)
+		by_ns = ns;
+	else if (ns && e->run_ns && ns >= e->run_ns)
+		by_ns = ns - e->run_ns;
+	if (d > 2)
+		by_ticks = (d - 2) * 1000000000ULL / (unsigned long long)pt->hz;
+	return by_ns > by_ticks ? by_ns : by_ticks;
+}
+
+/*
+ * Ticks of the children e reaped since its last read, less the tick that
+ * cutime and cstime may each have gained by rounding.
+ */
+static long long
+proc_reaped(const struct proc_ent *e, const struct proc_stat *st)
+{
+	unsigned long long c = e->blank ? st->cticks
+			       : st->cticks >= e->st.cticks
+				   ? st->cticks - e->st.cticks
+				   : 0;
+
+	return c > 2 ? (long long)c - 2 : 0;
+}
+
+/* Marks e read in this scan. */
+static void
+proc_seen(struct proc_table *pt, struct proc_ent *e, double span)
+{
+	e->span = span;
+	e->seen = pt->clock;
+	e->seen_scan = pt->scans;
+}
+
+/*
+ * Takes st, just read, into e. %CPU is top's Irix %CPU over the time since
+ * e's last read, capped at 100 * threads; a process new to the table counts
+ * all its ticks over the interval when it started during it, else shows 0
+ * once. What e used in exactly this interval is added to pt->acct_ns for
+ * the CPU guard. ns: schedstat read just before st, 0 when unknown.
+ */
+static void
+proc_take_stat(struct proc_table *pt, struct proc_ent *e,
+    const struct proc_stat *st, unsigned long long ns)
+{
+	double span = e->seen_scan == pt->scans ? e->span : pt->clock - e->seen;
+	double cap = 100.0 * (st->threads > 0 ? st->threads : 1);
+	unsigned long long d = 0;
+	int whole = 0;
+
+	if (!e->blank) {
+		d = st->ticks >= e->st.ticks ? st->ticks - e->st.ticks : 0;
+		whole = e->seen_scan + 1 == pt->scans;
+	} else if (pt->have_prev &&
+		   (double)st->start / pt->hz >= pt->prev_uptime) {
+		d = st->ticks;
+		span = pt->dt;
+		whole = 1;
+	}
+	if (whole && pt->rates) {
+		pt->acct_ns += proc_used_ns(pt, e, d, ns);
+		pt->reaped += proc_reaped(e, st);
+	}
+	if (d > 0 || e->blank || (ns && ns != e->run_ns))
+		e->ran_scan = pt->scans;
+	e->cpu = pt->rates && span > 0 ? 100.0 * d / (pt->hz * span) : 0;
+	if (e->cpu > cap)
+		e->cpu = cap;
+	/* The first periodic re-read is staggered by pid. */
+	e->stat_due =
+	    pt->scans + (e->blank ? 1 + (unsigned)e->st.pid % PROC_REFRESH_SCANS
+				  : PROC_REFRESH_SCANS);
+	e->st = *st;
+	/* The ns read before this stat, when it was this process's. */
+	e->run_ns = ns && e->sfd >= 0 ? ns : 0;
+	e->read_scan = pt->scans;
+	e->blank = 0;
+	proc_seen(pt, e, span);
+}
+
+/*
+ * Reads e for this scan: schedstat, then stat when proc_need_stat says so.
+ * Returns 0, or negative errno when the process is gone or, for a probed
+ * PID, is a thread of another process.
+ */
+static int
+proc_update(struct proc_table *pt, struct proc_ent *e)
+{
+	struct proc_stat st;
+	unsigned long long ns = 0;
+	int have_ns, r, refresh;
+
+	have_ns = proc_get_ns(pt, e, &ns);
+	if (have_ns < 0 && have_ns != -ENOENT)
+		return have_ns;
+	refresh = (int)(pt->scans - e->stat_due) >= 0;
+	if (!proc_need_stat(e->blank ? NULL : e, have_ns > 0, ns, refresh)) {
+		/* Did not run since its last stat read: 0 % CPU. */
+		e->cpu = 0;
+		proc_seen(pt, e, pt->clock - e->seen);
+		return 0;
+	}
+	if ((r = proc_get_stat(pt, e, &st)) < 0)
+		return r;
+	if (have_ns == -ENOENT)
+		pt->no_sched = 1; /* stat without schedstat: the kernel */
+	if (!e->blank && st.start != e->st.start)
+		proc_ent_forget(pt, e); /* the PID was reused */
+	if (e->blank && e->found == PROC_FOUND_PROBED && st.threads > 1 &&
+	    proc_is_thread(pt, e->st.pid))
+		return -ESRCH;
+	proc_take_stat(pt, e, &st, have_ns > 0 ? ns : 0);
+	return 0;
+}
+
+/* ---- the top-N rows ---- */
+
+/* Adds e to the task counts (sign 1) or takes it out (sign -1). */
+static void
+proc_count(struct proc_tasks *t, const struct proc_ent *e, int sign)
+{
+	t->total += sign;
+	t->threads += sign * e->st.threads;
+	switch (e->st.state) {
+	case 'R':
+		t->running += sign;
+		break;
+	case 'D':
+		t->blocked += sign;
+		break;
+	case 'Z':
+		t->zombie += sign;
+		break;
+	case 'T':
+	case 't':
+		t->stopped += sign;
+		break;
+	case 'I':
+		t->idle += sign;
+		break;
+	default:
+		t->sleeping += sign;
+		break;
+	}
 }
 
 static int
@@ -434,8 +477,8 @@ proc_pick_top(struct proc_table *pt)
 		const struct proc_ent *e = &pt->ents[i];
 
 		if (pt->ntop == pt->top_n &&
-		    (pt->top_n == 0 || !proc_better(e,
-		    &pt->ents[pt->top[pt->ntop - 1]])))
+		    (pt->top_n == 0 ||
+			!proc_better(e, &pt->ents[pt->top[pt->ntop - 1]])))
 			continue;
 		j = pt->ntop < pt->top_n ? pt->ntop++ : pt->ntop - 1;
 		for (; j > 0 && proc_better(e, &pt->ents[pt->top[j - 1]]); j--)
@@ -446,34 +489,27 @@ proc_pick_top(struct proc_table *pt)
 
 /*
  * Re-reads the stat of a reported row that skipped it in this scan, so its
- * state and rss are fresh; its CPU comes from the ticks it had. Returns 1
+ * state and rss are fresh and its CPU counts any ticks it gained. Returns 1
  * when re-read.
  */
 static int
-proc_refresh(struct proc_table *pt, struct proc_ent *e, double dt_s)
+proc_refresh(struct proc_table *pt, struct proc_ent *e)
 {
 	struct proc_stat st;
 	unsigned long long ns = 0;
 	int have_ns = e->sfd >= 0 && proc_read_ns(e->sfd, &ns) == 0;
 	long n;
 
-	e->read_scan = pt->scans;
-	n = e->fd >= 0 ? proc_pread(e->fd, pt->buf, sizeof(pt->buf)) :
-	    proc_slurp(pt, e->st.pid, "stat");
+	n = e->fd >= 0 ? proc_pread(e->fd, pt->buf, sizeof(pt->buf))
+		       : proc_slurp(pt, e->st.pid, "stat");
 	if (n < 0 || proc_parse_stat(pt->buf, &st) < 0 ||
-	    st.start != e->st.start)
-		return 0;	/* gone: the next scan drops it */
+	    st.start != e->st.start) {
+		e->read_scan = pt->scans;
+		return 0; /* gone: the next scan drops it */
+	}
 	st.pid = e->st.pid;
 	proc_count(&pt->tasks, e, -1);
-	if (dt_s > 0 && pt->rates && st.ticks > e->st.ticks) {
-		double cap = 100.0 * (st.threads > 0 ? st.threads : 1);
-
-		e->cpu = 100.0 * (st.ticks - e->st.ticks) / (pt->hz * dt_s);
-		if (e->cpu > cap)
-			e->cpu = cap;
-	}
-	e->st = st;
-	e->run_ns = have_ns ? ns : 0;
+	proc_take_stat(pt, e, &st, have_ns ? ns : 0);
 	proc_count(&pt->tasks, e, 1);
 	return 1;
 }
@@ -483,7 +519,7 @@ proc_refresh(struct proc_table *pt, struct proc_ent *e, double dt_s)
  * picks again while that changed anything (at most a few rounds).
  */
 static void
-proc_pick_fresh(struct proc_table *pt, double dt_s)
+proc_pick_fresh(struct proc_table *pt)
 {
 	int round, i, again;
 
@@ -492,64 +528,184 @@ proc_pick_fresh(struct proc_table *pt, double dt_s)
 		again = 0;
 		for (i = 0; i < pt->ntop; i++)
 			if (pt->ents[pt->top[i]].read_scan != pt->scans)
-				again |= proc_refresh(pt,
-				    &pt->ents[pt->top[i]], dt_s);
+				again |=
+				    proc_refresh(pt, &pt->ents[pt->top[i]]);
 		if (!again)
 			break;
 	}
 	if (again)
 		proc_pick_top(pt);
+	/* Ready for the next scan, which sets found where it finds PIDs. */
 	for (i = 0; i < pt->nents; i++)
-		pt->ents[i].top = 0;
+		pt->ents[i].top = pt->ents[i].found = 0;
 	for (i = 0; i < pt->ntop; i++)
 		pt->ents[pt->top[i]].top = 1;
+}
+
+/* ---- a scan ---- */
+
+/* Whether e is read in this scan when not every process is. */
+static int
+proc_due(const struct proc_table *pt, const struct proc_ent *e)
+{
+	if (e->blank || e->top || pt->scans - e->ran_scan < PROC_HOT_SCANS)
+		return 1;
+	return (unsigned)e->st.pid % PROC_COLD_SLICES ==
+	       pt->scans % PROC_COLD_SLICES;
+}
+
+/*
+ * Reads the entries not read yet in this scan: every one (all), or those
+ * due. A process found gone is released and marked. Returns how many
+ * entries are left unread.
+ */
+static int
+proc_read(struct proc_table *pt, int all)
+{
+	int left = 0;
+
+	for (int i = 0; i < pt->nents; i++) {
+		struct proc_ent *e = &pt->ents[i];
+
+		if (e->gone || e->seen_scan == pt->scans)
+			continue;
+		if (!all && !proc_due(pt, e)) {
+			left++;
+			continue;
+		}
+		if (proc_update(pt, e) < 0) {
+			proc_ent_gone(pt, e);
+			proc_pids_release(pt, e);
+			e->gone = 1;
+		}
+	}
+	return left;
+}
+
+/* Drops the gone entries and counts the tasks of the rest. */
+static void
+proc_compact(struct proc_table *pt)
+{
+	int n = 0;
+
+	memset(&pt->tasks, 0, sizeof(pt->tasks));
+	for (int i = 0; i < pt->nents; i++) {
+		if (pt->ents[i].gone)
+			continue;
+		if (n != i)
+			pt->ents[n] = pt->ents[i];
+		/* Unread: it used too little for the guard to see. */
+		if (pt->ents[n].seen_scan != pt->scans)
+			pt->ents[n].cpu = 0;
+		proc_count(&pt->tasks, &pt->ents[n], 1);
+		n++;
+	}
+	pt->nents = n;
+}
+
+/*
+ * Whether the processes left unread may hide something: PROC_FULL_CPU when
+ * the host was busier than the processes read over this interval account
+ * for, by more than PROC_GUARD_PCT % of a core; PROC_FULL_TASKS when
+ * loadavg's task count, steady across the scan, differs from the table's.
+ * Else PROC_FULL_NONE.
+ */
+static int
+proc_guard(struct proc_table *pt, const struct proc_load *ld)
+{
+	double left, lim;
+	struct proc_load now;
+
+	left = (double)(pt->busy - pt->prev_busy) -
+	       (double)pt->acct_ns * (double)pt->hz / 1e9;
+	/*
+	 * What reaped children used moved into their reapers' cutime and
+	 * cstime: it counts when no reaped process can be missing from
+	 * that sum, unseen or last read before the interval.
+	 */
+	if (pt->reaped > 0 && !pt->cold_gone && pt->tasks_armed && ld &&
+	    ld->tasks == pt->tasks.threads)
+		left -= (double)pt->reaped;
+	lim = PROC_GUARD_PCT / 100.0 * (double)pt->hz * pt->dt;
+	if (left > lim)
+		return PROC_FULL_CPU;
+	if (pt->tasks_armed && ld && ld->tasks != pt->tasks.threads &&
+	    proc_pids_load(pt, &now) == 0 && now.tasks == ld->tasks)
+		return PROC_FULL_TASKS;
+	return PROC_FULL_NONE;
+}
+
+/*
+ * After a scan that read every process: the task-count guard is armed when
+ * loadavg agrees with the table (it does not in a child PID namespace,
+ * whose /proc shows a part of the tasks loadavg counts). A count moving
+ * during the scan proves nothing either way. A mismatch that a full read
+ * forced by that guard did not explain means a process was not found:
+ * the next scan lists /proc.
+ */
+static void
+proc_arm(struct proc_table *pt, const struct proc_load *ld)
+{
+	struct proc_load now;
+
+	if (ld == NULL || proc_pids_load(pt, &now) < 0) {
+		pt->tasks_armed = 0;
+		return;
+	}
+	if (now.tasks != ld->tasks)
+		return;
+	pt->tasks_armed = ld->tasks == pt->tasks.threads;
+	if (!pt->tasks_armed && pt->full == PROC_FULL_TASKS)
+		pt->list_next = 1;
+}
+
+/* Why this scan reads every process from the start, or PROC_FULL_NONE. */
+static int
+proc_full_from_start(const struct proc_table *pt, int periodic)
+{
+	if (periodic)
+		return PROC_FULL_LIST;
+	if (!pt->rates || pt->busy == 0 || pt->prev_busy == 0 ||
+	    pt->busy < pt->prev_busy)
+		return PROC_FULL_CPU; /* no baseline: nothing to guard */
+	return PROC_FULL_NONE;
 }
 
 int
 proc_table_scan(struct proc_table *pt, double uptime_s, double dt_s)
 {
-	struct dirent *de;
-	int n = 0, sorted = 1, r, pid, list;
-	struct proc_ent *old;
+	struct proc_load load, *ld;
+	int r, periodic;
 
-	memset(&pt->tasks, 0, sizeof(pt->tasks));
 	pt->scans++;
 	pt->rates = pt->have_prev && dt_s > 0;
-	/* No fork since the last listing: no new process to find. */
-	list = !pt->have_prev || pt->forks == 0 ||
-	    pt->forks != pt->dir_forks ||
-	    pt->scans % PROC_REFRESH_SCANS == 0;
-	if (list) {
-		pt->dir_forks = pt->forks;
-		rewinddir(pt->dir);
+	pt->dt = pt->rates ? dt_s : 0;
+	pt->clock += pt->dt;
+	pt->acct_ns = 0;
+	pt->reaped = 0;
+	pt->cold_gone = 0;
+	ld = proc_pids_load(pt, &load) == 0 ? &load : NULL;
+	periodic = !pt->have_prev || pt->list_next ||
+		   pt->scans - pt->list_scan >= PROC_LIST_SCANS;
+	if (periodic)
+		pt->list_scan = pt->scans;
+	if ((r = proc_pids_settle(pt, ld, periodic)) < 0)
+		return r;
+	pt->list_next = 0;
+	pt->full = proc_full_from_start(pt, periodic);
+	r = proc_read(pt, pt->full != PROC_FULL_NONE);
+	proc_compact(pt);
+	if (r > 0 && (pt->full = proc_guard(pt, ld)) != PROC_FULL_NONE) {
+		proc_read(pt, 1);
+		proc_compact(pt);
 	}
-	for (int i = 0; ; i++) {
-		/* Before taking old: growing moves ents. */
-		if (n >= pt->cap && (r = proc_grow(pt, n + 1)) < 0)
-			return r;
-		if (list) {
-			if ((de = readdir(pt->dir)) == NULL)
-				break;
-			if (!isdigit((unsigned char)de->d_name[0]))
-				continue;
-			pid = atoi(de->d_name);
-			old = proc_find(pt, pid);
-		} else {
-			if (i >= pt->nents)
-				break;
-			old = &pt->ents[i];
-			pid = old->st.pid;
-		}
-		if (proc_visit(pt, pid, old, &pt->next[n], list, dt_s) < 0)
-			continue;
-		proc_count(&pt->tasks, &pt->next[n], 1);
-		if (n > 0 && pt->next[n - 1].st.pid > pid)
-			sorted = 0;
-		n++;
-	}
-	proc_swap(pt, n, sorted);
+	if (r == 0 || pt->full != PROC_FULL_NONE)
+		proc_arm(pt, ld);
+	pt->last_pid = ld ? ld->last : 0;
+	pt->prev_busy = pt->busy;
+	pt->busy = 0;
 	pt->prev_uptime = uptime_s;
 	pt->have_prev = 1;
-	proc_pick_fresh(pt, dt_s);
+	proc_pick_fresh(pt);
 	return 0;
 }

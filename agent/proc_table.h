@@ -1,17 +1,50 @@
 /*
- * The process table: the only reader of /proc/PID/ files. Each sample reads
- * /proc/PID/schedstat of every process through a kept-open fd (pread; about
- * a fifth of the kernel's cost of stat) and /proc/PID/stat only when it can
- * have changed (proc_need_stat): a new process, one whose main thread ran
- * since the last stat read, one with other threads, last sample's top-N
- * rows, and every process once per PROC_REFRESH_SCANS samples (staggered by
- * pid). From stat it derives top's Irix %CPU from tick deltas keyed by (pid,
- * starttime) and counts tasks by state; status and cmdline are read only for
- * the top-N rows (cmdline once per process). The /proc directory is listed
- * again only when the fork counter of /proc/stat moved (proc_table_forks) or
- * on a refresh sample; exits show as ESRCH on the kept fds. Allocates only
- * when the table grows or a process first enters the top-N. Command lines
- * are scrubbed of secrets (proc_scrub).
+ * The process table: the only reader of /proc/PID/ files.
+ *
+ * Finding processes (proc_pids.c). A scan does not list /proc: it probes the
+ * PIDs allocated since the last scan, (last_pid then, last_pid now] from
+ * /proc/loadavg, wrapping at /proc/sys/kernel/pid_max, and skips the ones
+ * that are threads of another process (/proc/TID/ is reachable though not
+ * listed; a stat with one thread is a process, else Tgid in status says).
+ * Exits show as ESRCH on the kept-open fds. /proc is listed instead on the
+ * first scan, every PROC_LIST_SCANS scans, after a task count the table
+ * could not explain (below), when more than PROC_PROBE_MAX PIDs were
+ * allocated, when loadavg is unreadable, and always when root/self is not
+ * this process (a PID namespace other than the one loadavg counts in).
+ *
+ * Reading processes. schedstat and stat stay open and are re-read with
+ * pread. A hot process (new, seen running in the last PROC_HOT_SCANS scans,
+ * or in the last top-N rows) has its schedstat read every scan, a cold one
+ * every PROC_COLD_SLICES scans (staggered by pid); stat only when it can
+ * have changed (proc_need_stat). %CPU is top's Irix %CPU from tick deltas
+ * keyed by (pid, starttime), over the time since the process's own last
+ * read: a late read or a reused PID never shows a spike. status and cmdline
+ * are read for the top-N rows only (cmdline once per process).
+ *
+ * Exactness. After the hot processes and the cold slice, every process is
+ * read in the same scan when either guard fires:
+ * - CPU: the host's busy time in the interval (proc_table_busy) less the
+ *   CPU of the processes read over that same interval, and of the children
+ *   they reaped, bounds what the unread ones used: at most PROC_GUARD_PCT %
+ *   of one core.
+ * - Tasks: loadavg's count of tasks must equal the table's thread total.
+ *   Armed while a full read agrees (not in a child PID namespace, where
+ *   loadavg counts the host's); a mismatch that a full read does not
+ *   explain makes the next scan list /proc.
+ * So a process that uses more than PROC_GUARD_PCT % of a core in an
+ * interval (plus /proc/stat's rounding, under a tick for each busy field
+ * that moved, and as far as its tick-sampled accounting goes) is read in
+ * that sample, its %CPU averaged since its last read; a smaller one within
+ * PROC_COLD_SLICES samples, and from then on every sample, exactly. A
+ * reaped process leaves the counts in the next sample. A process changes
+ * state only by running, so the counts by state are exact for the hot
+ * ones; a cold one that ran too little for the CPU guard (stopped by a
+ * signal, or a zombie not yet reaped) shows its new state within
+ * PROC_COLD_SLICES samples. The first scans read every process, so --once
+ * (two scans) is exact.
+ *
+ * Allocates only when the table grows or a process first enters the top-N.
+ * Command lines are scrubbed of secrets (proc_scrub).
  */
 #ifndef SNO_PROC_TABLE_H
 #define SNO_PROC_TABLE_H
@@ -20,37 +53,66 @@
 #include <stddef.h>
 
 #include "buf.h"
+#include "pfile.h"
 
 #define PROC_COMM_MAX 64
 #define PROC_NAME_MAX 64
 #define PROC_CMD_MAX 256
-/* Every process's stat is re-read at least once per this many scans. */
-#define PROC_REFRESH_SCANS 30
+/*
+ * stat is re-read at least once per this many scans (staggered by pid), for
+ * the fields others can change: rss by reclaim, ppid, comm.
+ */
+#define PROC_REFRESH_SCANS 300
+/* /proc is listed at least once per this many scans. */
+#define PROC_LIST_SCANS 60
+/* More PIDs allocated than this in one interval: list instead of probing. */
+#define PROC_PROBE_MAX 256
+/* A process seen running in the last this many scans is hot. */
+#define PROC_HOT_SCANS 10
+/*
+ * A cold process is read once per this many scans. The guards leave the
+ * slice only processes under PROC_GUARD_PCT; an eighth instead of a quarter
+ * saved 0.03 % of a core at 1,000 processes.
+ */
+#define PROC_COLD_SLICES 4
+/* CPU the unread processes may have used, % of one core, before all are. */
+#define PROC_GUARD_PCT 5
+
+/* Why the last scan read every process (pt->full). */
+enum { PROC_FULL_NONE, PROC_FULL_LIST, PROC_FULL_CPU, PROC_FULL_TASKS };
 
 /* Fields of /proc/PID/stat we use. */
 struct proc_stat {
 	int pid, ppid, threads;
 	char state;
 	char comm[PROC_COMM_MAX];
-	unsigned long long ticks;	/* utime + stime */
-	unsigned long long start;	/* starttime, ticks since boot */
+	unsigned long long ticks;  /* utime + stime */
+	unsigned long long cticks; /* cutime + cstime: reaped children */
+	unsigned long long start;  /* starttime, ticks since boot */
 	unsigned long long rss_pages;
 };
 
 struct proc_ent {
 	struct proc_stat st;
-	int fd;			/* kept-open stat, or -1 */
-	int sfd;		/* kept-open schedstat, or -1 */
-	unsigned long long run_ns;	/* schedstat field 1 before the last
-					   stat read; 0: unknown */
-	unsigned read_scan;	/* pt->scans when stat was last read */
-	int top;		/* in the top-N rows of the last scan */
-	int uid;		/* -1 until read from status */
-	unsigned long long uid_ns;	/* run_ns when uid was read */
-	int fresh;		/* first seen in this scan */
-	double cpu;		/* % of one core */
-	char *name;		/* long program name, NULL: use comm */
-	char *cmd;		/* scrubbed command line, NULL: not read */
+	int fd;                    /* kept-open stat, or -1 */
+	int sfd;                   /* kept-open schedstat, or -1 */
+	unsigned long long run_ns; /* schedstat field 1 at the last stat
+				      read; 0: unknown */
+	double seen;               /* pt->clock at the last read */
+	double span;               /* seconds the last read's %CPU is over */
+	unsigned seen_scan;        /* pt->scans at the last read */
+	unsigned ran_scan;         /* last scan that saw it run, or found it */
+	unsigned read_scan;        /* pt->scans when stat was last read */
+	unsigned stat_due;         /* scan from which stat is re-read anyway */
+	int top;                   /* in the top-N rows of the last scan */
+	int uid;                   /* -1 until read from status */
+	unsigned long long uid_ns; /* run_ns when uid was read */
+	unsigned char blank;       /* a PID just found: nothing read yet */
+	unsigned char found;       /* listed or probed in this scan */
+	unsigned char gone;        /* exited (or a thread): dropped */
+	double cpu;                /* % of one core */
+	char *name;                /* long program name, NULL: use comm */
+	char *cmd;                 /* scrubbed command line, NULL: not read */
 };
 
 struct proc_tasks {
@@ -65,21 +127,33 @@ struct proc_user {
 struct proc_table {
 	char root[256];
 	DIR *dir;
-	struct proc_ent *ents, *next;	/* sorted by pid; next is scratch */
+	struct pfile loadavg;         /* last_pid and the task count */
+	struct proc_ent *ents, *next; /* sorted by pid; next is scratch */
 	int nents, cap;
-	int *top;			/* indices into ents, best first */
+	int *top; /* indices into ents, best first */
 	int ntop, top_n;
 	int send_cmdline;
 	struct proc_tasks tasks;
 	long hz, page;
 	double prev_uptime;
+	double clock; /* seconds of scans so far */
+	double dt;    /* the last scan's interval */
 	int have_prev;
 	int rates;
 	int nfds, max_fds;
-	unsigned scans;			/* scans so far */
-	unsigned long long forks;	/* /proc/stat processes; 0: unknown */
-	unsigned long long dir_forks;	/* forks at the last listing */
-	int no_sched;			/* root has no PID/schedstat */
+	unsigned scans;     /* scans so far */
+	int probe;          /* root is this process's PID namespace */
+	int pid_max;        /* 0: unknown */
+	int last_pid;       /* loadavg's at the last scan; 0: none */
+	unsigned list_scan; /* scan of the last full listing */
+	int list_next;      /* the next scan lists /proc */
+	int tasks_armed;    /* the task-count guard is valid */
+	int full;           /* PROC_FULL_*: how the last scan read */
+	unsigned long long busy, prev_busy; /* host busy ticks; 0: unknown */
+	unsigned long long acct_ns; /* CPU the reads saw used in the interval */
+	long long reaped;           /* ticks of the children reaped in it */
+	int cold_gone;              /* one gone, last read before it */
+	int no_sched;               /* root has no PID/schedstat */
 	struct proc_user users[64];
 	int nusers;
 	char buf[4096];
@@ -87,28 +161,29 @@ struct proc_table {
 
 /*
  * Opens root (normally "/proc") for scanning. top_n rows are reported;
- * max_fds caps kept-open stat fds (beyond it files are opened per read).
- * 0 or negative errno.
+ * max_fds caps kept-open stat and schedstat fds (beyond it files are opened
+ * per read). 0 or negative errno.
  */
 int proc_table_open(struct proc_table *pt, const char *root, int top_n,
     int send_cmdline, int max_fds);
 /*
- * Scans every process. uptime_s is the host uptime now (for telling a
+ * The host's CPU time that processes may have been charged with, from
+ * /proc/stat's "cpu" line in USER_HZ ticks (user + nice + system + irq +
+ * softirq), read just before the next scan; 0: unknown. Without it that
+ * scan reads every process, as no guard bounds the unread ones.
+ */
+void proc_table_busy(struct proc_table *pt, unsigned long long ticks);
+/*
+ * Scans the processes. uptime_s is the host uptime now (for telling a
  * process born during the interval from one merely unseen), dt_s the
  * elapsed time since the previous scan. 0 or negative errno.
  */
 int proc_table_scan(struct proc_table *pt, double uptime_s, double dt_s);
 /*
- * The "processes" counter of /proc/stat, read before the next scan (0:
- * unknown). While it stays the same no process was created, so the scan
- * skips listing the directory and visits the known processes only.
- */
-void proc_table_forks(struct proc_table *pt, unsigned long long forks);
-/*
- * Whether a scan must read /proc/PID/stat: old is the process as last seen
- * (NULL: new), have_ns whether schedstat was read now and gave ns, refresh
- * whether this is the process's periodic refresh. Without a stat read the
- * process keeps its last stat fields and shows 0 % CPU.
+ * Whether a read must include /proc/PID/stat: old is the process as last
+ * seen (NULL: new), have_ns whether schedstat was read now and gave ns,
+ * refresh whether the process's periodic re-read is due. Without a stat
+ * read the process keeps its last stat fields and shows 0 % CPU.
  */
 int proc_need_stat(const struct proc_ent *old, int have_ns,
     unsigned long long ns, int refresh);
@@ -133,7 +208,6 @@ size_t proc_scrub(const char *raw, size_t len, char *out, size_t cap);
  * The display name: comm, or the basename of argv0 when comm is truncated
  * (15 characters) and that basename starts with it. Writes to out.
  */
-void proc_long_name(const char *comm, const char *argv0, char *out,
-    size_t cap);
+void proc_long_name(const char *comm, const char *argv0, char *out, size_t cap);
 
 #endif

@@ -119,6 +119,21 @@ sampler_dt_ms(const struct sampler *s)
 	return s->dt_ms;
 }
 
+/*
+ * The ticks of /proc/stat's cpu line that processes can have been charged
+ * with: user, nice, system, and irq and softirq, which a kernel without
+ * IRQ_TIME_ACCOUNTING also counts in the runtime of the task they
+ * interrupted. 0 when unread.
+ */
+static unsigned long long
+sampler_busy(const struct sample_cpu *c)
+{
+	const unsigned long long *f = c->cur.total.f;
+
+	return f[CPU_USER] + f[CPU_NICE] + f[CPU_SYSTEM] + f[CPU_IRQ] +
+	    f[CPU_SOFTIRQ];
+}
+
 static void
 sampler_self(struct sampler *s, double dt_s)
 {
@@ -151,8 +166,8 @@ sampler_collect(struct sampler *s)
 	sample_disk_read(&s->disk, dt_s);
 	sample_fs_read(&s->fs, now / 1000);
 	sample_cg_read(&s->cg, dt_s);
-	/* Read before the scan lists /proc, so no fork falls between. */
-	proc_table_forks(&s->pt, s->cpu.cur.forks);
+	/* The guard of the scan weighs its reads against the host's busy. */
+	proc_table_busy(&s->pt, sampler_busy(&s->cpu));
 	if ((r = proc_table_scan(&s->pt, s->cpu.uptime_s, dt_s)) < 0)
 		return r;
 	sampler_self(s, dt_s);
