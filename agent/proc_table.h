@@ -36,12 +36,13 @@
  * that moved, and as far as its tick-sampled accounting goes) is read in
  * that sample, its %CPU averaged since its last read; a smaller one within
  * PROC_COLD_SLICES samples, and from then on every sample, exactly. A
- * reaped process leaves the counts in the next sample. A process changes
- * state only by running, so the counts by state are exact for the hot
- * ones; a cold one that ran too little for the CPU guard (stopped by a
- * signal, or a zombie not yet reaped) shows its new state within
- * PROC_COLD_SLICES samples. The first scans read every process, so --once
- * (two scans) is exact.
+ * reaped process leaves the counts in the next sample while the task guard
+ * is armed or /proc is listed, else within PROC_COLD_SLICES samples. A
+ * process changes state only by running, so the counts by state are exact
+ * for the hot ones; a cold one that ran too little for the CPU guard
+ * (stopped by a signal, or a zombie not yet reaped) shows its new state
+ * within PROC_COLD_SLICES samples. The first scans read every process, so
+ * --once (two scans) is exact.
  *
  * Allocates only when the table grows or a process first enters the top-N.
  * Command lines are scrubbed of secrets (proc_scrub).
