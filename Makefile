@@ -42,7 +42,7 @@ BINS := $(B)/sno-relay $(if $(AGENT_SRC),$(B)/sno-agent)
 WEB := $(if $(wildcard web/package.json),web/dist/index.html)
 
 .PHONY: all deps test unit integration asan asan-test run clean \
-	format check install node-deps
+	format install node-deps
 all: $(BINS) $(UNIT_BIN) $(WEB)
 
 # The dashboard: npm packages from the lock file, bundled by esbuild.
@@ -107,12 +107,12 @@ run: deps
 	@$(MAKE) --no-print-directory all
 	@sh packaging/run-demo.sh $(B)
 
+# clang-format 14 cannot write KNF's table initialisers and comment columns,
+# so the tree is not machine-formatted: format the files you name
+# (make format FILES="agent/x.c agent/x.h") and keep what reads better.
 format:
-	clang-format -i common/*.[ch] relay/*.[ch] $(wildcard agent/*.[ch])
-
-check: test
-	@clang-format --dry-run -Werror common/*.[ch] relay/*.[ch] \
-		$(wildcard agent/*.[ch])
+	@test -n "$(FILES)" || { echo 'usage: make format FILES="a.c b.h"'; exit 2; }
+	clang-format -i $(FILES)
 
 PREFIX ?= /usr/local
 install: all
