@@ -43,7 +43,7 @@ struct session {
 
 struct failures {
 	struct hnode node;
-	char key[160];		/* "u:NAME" or "a:ADDRESS" */
+	char key[160];		/* "u:NAME", "a:ADDRESS" or "p:NAME@ADDRESS" */
 	int count;
 	int64_t first_ms;
 	TAILQ_ENTRY(failures) entry;
@@ -240,7 +240,13 @@ set_cookie(struct http_req *q, const char *token, long max_age)
 	http_header_add(q, "set-cookie:", v);
 }
 
-/* ---- failed-login throttle, per user and per address ---- */
+/*
+ * ---- failed-login throttle ----
+ * Failures are counted per address, per user at an address ("p") and per
+ * user. The first two lock (429) at FAIL_LOCK; the per-user count only
+ * slows the refusals, so wrong passwords sent from elsewhere never lock a
+ * user out of the right one.
+ */
 
 static struct failures *
 fail_get(const char *kind, const char *who, int create)
@@ -271,12 +277,48 @@ fail_get(const char *kind, const char *who, int create)
 }
 
 static int
+fail_n(const char *kind, const char *who)
+{
+	struct failures *f = fail_get(kind, who, 0);
+
+	return f ? f->count : 0;
+}
+
+/* The pair key of user at addr. */
+static const char *
+fail_pair(const char *user, const char *addr, char *out, size_t cap)
+{
+	snprintf(out, cap, "%.90s@%.64s", user, addr);
+	return out;
+}
+
+/* Failures that lock: of the address, or of this user at it. */
+static int
 fail_count(const char *user, const char *addr)
 {
-	struct failures *u = fail_get("u", user, 0), *a = fail_get("a", addr, 0);
-	int cu = u ? u->count : 0, ca = a ? a->count : 0;
+	char pair[160];
+	int ca = fail_n("a", addr);
+	int cp = fail_n("p", fail_pair(user, addr, pair, sizeof(pair)));
 
-	return cu > ca ? cu : ca;
+	return ca > cp ? ca : cp;
+}
+
+/* Failures that slow the answer: those, and the user's from anywhere. */
+static int
+fail_delay_count(const char *user, const char *addr)
+{
+	int c = fail_count(user, addr), cu = fail_n("u", user);
+
+	return c > cu ? c : cu;
+}
+
+static void
+fail_add(const char *kind, const char *who)
+{
+	struct failures *f = fail_get(kind, who, 1);
+
+	if (f)
+		f->count++;
 }
 
 static void
@@ -332,21 +374,18 @@ static void
 login_result(struct job *j)
 {
 	struct http_req *q = http_parked(j->req_id);
-	struct failures *fu, *fa;
+	const char *name = j->user ? j->user->name : "?";
 	struct session *s;
-	char body[512];
+	char body[512], pair[160];
 	int fails;
 
 	if (q == NULL)
 		return; /* the client went away */
 	if (!j->ok) {
-		fu = fail_get("u", j->user ? j->user->name : "?", 1);
-		fa = fail_get("a", q->peer, 1);
-		if (fu)
-			fu->count++;
-		if (fa)
-			fa->count++;
-		fails = fail_count(j->user ? j->user->name : "?", q->peer);
+		fail_add("u", name);
+		fail_add("a", q->peer);
+		fail_add("p", fail_pair(name, q->peer, pair, sizeof(pair)));
+		fails = fail_delay_count(name, q->peer);
 		log_info("dash login=refused user=\"%s\" peer=%s failures=%d",
 		    j->user ? j->user->name : "(unknown)", q->peer, fails);
 		/* 250 ms, 500 ms, 1 s ... up to 5 s before the answer. */
@@ -358,8 +397,10 @@ login_result(struct job *j)
 		http_error(q, 500, "out of memory");
 		return;
 	}
-	fail_forget("u", j->user->name);
+	/* The per-user count stays for its window: a login of the real
+	 * user must not speed up guessing from elsewhere. */
 	fail_forget("a", q->peer);
+	fail_forget("p", fail_pair(name, q->peer, pair, sizeof(pair)));
 	set_cookie(q, s->token, SESSION_TTL_S);
 	snprintf(body, sizeof(body), "{\"user\":\"%s\",\"account\":\"%s\"}",
 	    j->user->name, j->user->account);

@@ -204,6 +204,28 @@ test('ten_failures_from_one_address_answer_429', async () => {
   assert.strictEqual(ok.status, 200, `${ok.status} ${ok.body}`);
 });
 
+test('wrong_passwords_for_a_user_from_elsewhere_do_not_lock_her_out', async () => {
+  // Ten wrong passwords for alice from 127.0.0.4: that address (and alice
+  // there) is locked, but alice with her password from her own address is
+  // not, so nobody can lock a user out by guessing her name.
+  const from = '127.0.0.4';
+  const fails = await Promise.all(Array.from({ length: 10 }, () =>
+    sno.loginFrom(relay, from, 'alice', 'wrong')));
+  for (const f of fails) assert.strictEqual(f.status, 401, `${f.status} ${f.body}`);
+  const there = await sno.loginFrom(relay, from, 'alice', 'alice-pw');
+  assert.strictEqual(there.status, 429, `${there.status} ${there.body}${diag()}`);
+  const ok = await sno.loginFrom(relay, '127.0.0.5', 'alice', 'alice-pw');
+  assert.strictEqual(ok.status, 200, `alice from 127.0.0.5: ${ok.status} ${ok.body}${diag()}`);
+  assert.match([].concat(ok.headers['set-cookie'] || []).join('\n'), /sno_session=/,
+    'no session cookie');
+  // A wrong password from yet another address is still slowed, by alice's
+  // failures elsewhere (guessing from many addresses gains nothing).
+  const slow = await sno.loginFrom(relay, '127.0.0.6', 'alice', 'wrong-again');
+  assert.strictEqual(slow.status, 401);
+  assert.ok(slow.ms >= 2000,
+    `a wrong password after 10 failures was answered in ${slow.ms} ms`);
+});
+
 test('static_traversal_and_symlinks_are_refused', async () => {
   const attempts = [
     '/../secret.txt',
