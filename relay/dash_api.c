@@ -699,8 +699,10 @@ int
 dash_static(struct http_req *q)
 {
 	const char *web_root = http_relay()->conf->web_root;
-	char real[PATH_MAX], path[1100];
+	char real[PATH_MAX], path[1100], gz[PATH_MAX + 4];
 	const char *cache = "no-cache";
+	struct stat st;
+	int gzip;
 
 	if (web_root == NULL)
 		return -1;
@@ -717,7 +719,12 @@ dash_static(struct http_req *q)
 	}
 	if (strncmp(q->path, "/assets/", 8) == 0)
 		cache = "public, max-age=31536000, immutable";
-	if (http_serve_file(q, real, mime_of(real), cache) < 0)
+	/* build.mjs writes FILE.gz beside each text file; a regular file
+	 * only, so a planted symlink cannot lead out of web_root. */
+	snprintf(gz, sizeof(gz), "%s.gz", real);
+	gzip = q->gzip_ok && lstat(gz, &st) == 0 && S_ISREG(st.st_mode);
+	if (http_serve_file(q, gzip ? gz : real, mime_of(real), cache,
+	    gzip) < 0)
 		lws_set_timeout(q->wsi, PENDING_TIMEOUT_USER_OK,
 		    LWS_TO_KILL_ASYNC);
 	return 0;

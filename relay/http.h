@@ -30,6 +30,7 @@ struct http_req {
 	char host_hdr[256];
 	char peer[64];		/* client address */
 	int tls;
+	int gzip_ok;		/* Accept-Encoding lists gzip */
 	struct buf body;
 	int too_big;
 	int status;		/* nonzero once answered */
@@ -67,10 +68,11 @@ void http_park(struct http_req *q, int64_t due_ms,
 struct http_req *http_parked(uint64_t id);
 /* Calls fn on every parked request for host h. */
 void http_parked_host(struct host *h, void (*fn)(struct http_req *q));
-/* Serves a file from disk as the answer (GET only, at dispatch time);
+/* Serves a file from disk as the answer (GET only, at dispatch time),
+ * with Content-Encoding: gzip when gzip is set (the file is the .gz);
  * 0 or -1 when the connection must close. */
 int http_serve_file(struct http_req *q, const char *file, const char *mime,
-    const char *cache_control);
+    const char *cache_control, int gzip);
 
 /* The relay being served, and a thread-safe nudge of the event loop
  * (it then calls dash_api_wakeup). */

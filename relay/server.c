@@ -230,12 +230,15 @@ parked_tick(int64_t now)
 
 int
 http_serve_file(struct http_req *q, const char *file, const char *mime,
-    const char *cache_control)
+    const char *cache_control, int gzip)
 {
 	unsigned char hb[512], *p = hb, *end = hb + sizeof(hb);
 	int n;
 
-	if (add_header(q->wsi, "cache-control:", cache_control, &p, end) ||
+	if ((gzip && add_header(q->wsi, "content-encoding:", "gzip", &p,
+		end)) ||
+	    add_header(q->wsi, "vary:", "Accept-Encoding", &p, end) ||
+	    add_header(q->wsi, "cache-control:", cache_control, &p, end) ||
 	    add_header(q->wsi, "x-content-type-options:", "nosniff", &p,
 		end) ||
 	    add_header(q->wsi, "referrer-policy:", "same-origin", &p, end))
@@ -362,9 +365,31 @@ method_of(struct lws *wsi)
 	return NULL;
 }
 
+/* Whether an Accept-Encoding value accepts gzip (and not with q=0). */
+static int
+accepts_gzip(const char *v)
+{
+	const char *e, *q;
+	size_t n;
+
+	for (; *v; v = *e ? e + 1 : e) {
+		v += strspn(v, " \t");
+		e = v + strcspn(v, ",");
+		n = strcspn(v, " \t;,");
+		if (n != 4 || strncasecmp(v, "gzip", 4) != 0)
+			continue;
+		q = memchr(v, '=', (size_t)(e - v));
+		if (q == NULL || strtod(q + 1, NULL) > 0)
+			return 1;
+		return 0;
+	}
+	return 0;
+}
+
 static int
 http_begin(struct lws *wsi, struct pss *pss, const char *path)
 {
+	char enc[256];
 	const char *method = method_of(wsi);
 	struct http_req *q;
 	char ip[64];
@@ -388,6 +413,8 @@ http_begin(struct lws *wsi, struct pss *pss, const char *path)
 	if (lws_hdr_copy(wsi, q->origin, sizeof(q->origin), WSI_TOKEN_ORIGIN) <
 	    0)
 		q->origin[0] = '\0';
+	q->gzip_ok = lws_hdr_copy(wsi, enc, sizeof(enc),
+	    WSI_TOKEN_HTTP_ACCEPT_ENCODING) > 0 && accepts_gzip(enc);
 	if (lws_hdr_copy(wsi, q->host_hdr, sizeof(q->host_hdr),
 		WSI_TOKEN_HOST) < 0)
 		q->host_hdr[0] = '\0';

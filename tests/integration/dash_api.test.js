@@ -9,6 +9,7 @@
 const { test, before, after } = require('node:test');
 const assert = require('node:assert');
 const fs = require('node:fs');
+const zlib = require('node:zlib');
 const path = require('node:path');
 const { sleep, waitFor } = require('./lib/wait');
 const { tmpDir } = require('./lib/relay');
@@ -38,6 +39,10 @@ before(async () => {
   fs.mkdirSync(path.join(webRoot, 'assets'), { recursive: true });
   fs.writeFileSync(path.join(webRoot, 'index.html'), '<!doctype html><title>sno</title>\n');
   fs.writeFileSync(path.join(webRoot, 'assets', 'x.js'), 'console.log("sno");\n');
+  fs.writeFileSync(path.join(webRoot, 'assets', 'x.js.gz'),
+    zlib.gzipSync(Buffer.from('console.log("sno");\n')));
+  fs.writeFileSync(path.join(webRoot, 'assets', 'z.js'), 'console.log("z");\n');
+  fs.symlinkSync('/etc/passwd', path.join(webRoot, 'assets', 'z.js.gz'));
   fs.writeFileSync(path.join(dir, 'secret.txt'), `${SECRET}\n`);
   fs.symlinkSync('/etc', path.join(webRoot, 'etc-link'));
   fs.symlinkSync(path.join(dir, 'secret.txt'), path.join(webRoot, 'secret-link.txt'));
@@ -270,6 +275,29 @@ test('static_traversal_and_symlinks_are_refused', async () => {
   assert.strictEqual(js.body, 'console.log("sno");\n');
   const missing = await request(relay.port, 'GET', '/assets/missing.js');
   assert.strictEqual(missing.status, 404);
+});
+
+test('gzip_twins_are_sent_to_browsers_that_accept_gzip', async () => {
+  const get = (target, enc) => sno.rawHttp(relay.port, `GET ${target} HTTP/1.1\r\n` +
+    `Host: 127.0.0.1:${relay.port}\r\n${enc ? `Accept-Encoding: ${enc}\r\n` : ''}` +
+    'Connection: close\r\n\r\n');
+  const gz = await get('/assets/x.js', 'br, gzip, deflate');
+  assert.strictEqual(gz.status, 200);
+  assert.strictEqual(gz.headers['content-encoding'], 'gzip');
+  assert.match(gz.headers['content-type'], /^text\/javascript/);
+  assert.match(gz.headers.vary || '', /accept-encoding/i);
+  assert.strictEqual(zlib.gunzipSync(Buffer.from(gz.body, 'latin1')).toString(),
+    'console.log("sno");\n');
+  for (const enc of [null, 'deflate', 'gzip;q=0']) {
+    const plain = await get('/assets/x.js', enc);
+    assert.strictEqual(plain.status, 200);
+    assert.strictEqual(plain.headers['content-encoding'], undefined, `Accept-Encoding ${enc}`);
+    assert.strictEqual(plain.body, 'console.log("sno");\n');
+  }
+  // A planted z.js.gz symlink is not followed: the plain file is sent.
+  const z = await get('/assets/z.js', 'gzip');
+  assert.strictEqual(z.headers['content-encoding'], undefined);
+  assert.strictEqual(z.body, 'console.log("z");\n');
 });
 
 test('history_returns_samples_after_since', async () => {
