@@ -793,31 +793,22 @@ uplink_step_handshake(struct uplink *u, short *want)
 	return 0;
 }
 
-/* One write: bytes written, 0 when it would block (want set), or -1. */
+/*
+ * One write: bytes written, 0 when it would block (want set), or -1. Plain
+ * http goes through the same socket callback that mbedTLS uses.
+ */
 static long
 uplink_write(struct uplink *u, const char *p, size_t n, short *want)
 {
-	ssize_t w;
-	int r;
+	const unsigned char *b = (const unsigned char *)p;
+	int r = u->t.tls ? mbedtls_ssl_write(&u->ssl, b, n) :
+	    uplink_bio_send(u, b, n);
 
-	if (u->t.tls) {
-		r = mbedtls_ssl_write(&u->ssl, (const unsigned char *)p, n);
-		if (r == MBEDTLS_ERR_SSL_WANT_READ ||
-		    r == MBEDTLS_ERR_SSL_WANT_WRITE) {
-			*want = r == MBEDTLS_ERR_SSL_WANT_READ ? POLLIN :
-			    POLLOUT;
-			return 0;
-		}
-		return r > 0 ? r : -1;
-	}
-	if ((w = send(u->fd, p, n, MSG_NOSIGNAL)) >= 0)
-		return (long)w;
-	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
-		*want = POLLOUT;
+	if (r == MBEDTLS_ERR_SSL_WANT_READ || r == MBEDTLS_ERR_SSL_WANT_WRITE) {
+		*want = r == MBEDTLS_ERR_SSL_WANT_READ ? POLLIN : POLLOUT;
 		return 0;
 	}
-	u->last_errno = errno;
-	return -1;
+	return r > 0 ? r : -1;
 }
 
 static int
@@ -843,26 +834,15 @@ uplink_step_send(struct uplink *u, short *want)
 static long
 uplink_read(struct uplink *u, char *p, size_t n)
 {
-	ssize_t r;
-	int t;
+	unsigned char *b = (unsigned char *)p;
+	int r = u->t.tls ? mbedtls_ssl_read(&u->ssl, b, n) :
+	    uplink_bio_recv(u, b, n);
 
-	if (u->t.tls) {
-		t = mbedtls_ssl_read(&u->ssl, (unsigned char *)p, n);
-		if (t == MBEDTLS_ERR_SSL_WANT_READ ||
-		    t == MBEDTLS_ERR_SSL_WANT_WRITE)
-			return 0;
-		if (t == 0 || t == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY)
-			return -2;
-		return t > 0 ? t : -1;
-	}
-	if ((r = recv(u->fd, p, n, 0)) > 0)
-		return (long)r;
-	if (r == 0)
-		return -2;
-	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+	if (r == MBEDTLS_ERR_SSL_WANT_READ || r == MBEDTLS_ERR_SSL_WANT_WRITE)
 		return 0;
-	u->last_errno = errno;
-	return -1;
+	if (r == 0 || r == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY)
+		return -2;
+	return r > 0 ? r : -1;
 }
 
 static int
