@@ -72,8 +72,8 @@ after(async () => {
 test('idle_agent_sends_no_samples', async () => {
   // The agent checked in (online) but nobody watches: nothing is posted.
   await waitFor(async () => (await hostsRow()).online, 3000, 'H to be online');
-  // Fixed: a streaming agent posts every interval_ms (1 s) on wall-clock
-  // deadlines, so 3 s holds at least two posts even on a slow build.
+  // Fixed: an agent streaming by mistake posts every interval_ms (1 s) on
+  // wall-clock deadlines, so 3 s holds at least two posts on a slow build.
   await sleep(3000);
   const row = await hostsRow();
   assert.strictEqual(row.streaming, false, `hosts row ${JSON.stringify(row)}`);
