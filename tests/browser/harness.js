@@ -108,7 +108,8 @@ async function stopProc(p) {
 
 /*
  * Start relay + agent. relayKeys: extra [relay] keys (e.g. max_session_s).
- * Resolves to {base, host, pw, tmp, procs, spawn(name, bin, args), logs(),
+ * Resolves to {base, port, app {id, key, secret} (the metrics app, for the
+ * Pusher HTTP API), host, pw, tmp, procs, spawn(name, bin, args), logs(),
  * stopRelay(), startRelay(), stop()}; stop() ends every process in reverse
  * order and removes tmp.
  */
@@ -122,6 +123,7 @@ async function startStack(relayKeys = {}) {
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const pw = { alice: rand(12), mallory: rand(12) };
+  const app = { id: 'sno', key: 'sno-key', secret: rand(16) };
   const procs = [];
 
   const hash = (p) => relayCli(['hash-password'], p + '\n').trim();
@@ -135,7 +137,7 @@ async function startStack(relayKeys = {}) {
   const relayConf = path.join(tmp, 'relay.conf');
   fs.writeFileSync(relayConf, [
     '[relay]', ...Object.entries(relay).map(([k, v]) => `${k} = ${v}`), '',
-    '[app sno]', 'id = sno', 'key = sno-key', `secret = ${rand(16)}`, '',
+    `[app ${app.id}]`, `id = ${app.id}`, `key = ${app.key}`, `secret = ${app.secret}`, '',
     '[account acme]', 'title = Acme', '', '[account other]', 'title = Other', '',
     '[user alice]', 'account = acme', `password_hash = ${hash(pw.alice)}`, '',
     '[user mallory]', 'account = other', `password_hash = ${hash(pw.mallory)}`, '',
@@ -153,7 +155,7 @@ async function startStack(relayKeys = {}) {
     return p;
   };
   const stack = {
-    base, host: HOST, pw, tmp, procs,
+    base, port, app, host: HOST, pw, tmp, procs,
     spawn: (name, bin, args) => run(name, bin, args, 'ignore'),
     logs: () => procs.map((p) =>
       `--- ${p.name} (pid ${p.pid}) ---\n${p.log.slice(-3000)}`).join('\n'),

@@ -65,7 +65,14 @@ before(async () => {
   // One process (no grandchild to leak): node ignores args after '--'.
   start(process.execPath, ['-e', 'setTimeout(() => {}, 30000)', '--',
     '--password=hunter2']);
-  await new Promise((r) => setTimeout(r, 300));
+  // Every child has exec'ed (its /proc cmdline is its own, not node's).
+  await require('./lib/wait').waitFor(() => children.every((c) => {
+    try {
+      return fs.readFileSync(`/proc/${c.pid}/cmdline`, 'utf8') === `${c.spawnargs.join('\0')}\0`;
+    } catch (e) {
+      return false;
+    }
+  }), 5000, 'the test processes to start');
   const t0 = ticks(children[0].pid), w0 = process.hrtime.bigint();
   raw = await runAgent(['-c', conf, '--once']);
   const secs = Number(process.hrtime.bigint() - w0) / 1e9;

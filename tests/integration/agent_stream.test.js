@@ -72,6 +72,8 @@ after(async () => {
 test('idle_agent_sends_no_samples', async () => {
   // The agent checked in (online) but nobody watches: nothing is posted.
   await waitFor(async () => (await hostsRow()).online, 3000, 'H to be online');
+  // Fixed: an agent streaming by mistake posts every interval_ms (1 s) on
+  // wall-clock deadlines, so 3 s holds at least two posts on a slow build.
   await sleep(3000);
   const row = await hostsRow();
   assert.strictEqual(row.streaming, false, `hosts row ${JSON.stringify(row)}`);
@@ -156,7 +158,7 @@ test('relay_down_10_s_samples_arrive_in_order_without_gap_or_duplicate', async (
   await relay.kill('SIGKILL');
   c1.disconnect(); // no automatic re-subscribe to the restarted relay
   const beforeOutage = sno.samplesOf(c1, CH);
-  await sleep(10000);
+  await sleep(10000); // the outage under test, not a wait for a state
   const restartAt = Date.now();
   await relay.start();
   await relogin(); // sessions lived in the killed relay's memory
@@ -243,7 +245,7 @@ test('host_cannot_publish_to_another_hosts_channel', async () => {
   const r3 = await sno.agentPost(relay.port, 'H', H.key, '/agent/v1/samples',
     [sno.makeSample('H', seq + 2), sno.makeSample('G', seq + 3)]);
   assert.strictEqual(r3.status, 403, `${r3.status} ${r3.body}`);
-  await sleep(1500);
+  await require('./lib/clients').pongBarrier(cg); // published before the 403, if at all
   assert.deepStrictEqual(messages(cg, 'sample', 'private-host-G'), [],
     'a sample reached private-host-G');
   const row = await hostsRow('G', malloryCookie);

@@ -120,6 +120,9 @@ async function assertRefused(a, w, r, host, name, want, notWant) {
   const lines = () => [...a.stderr.matchAll(re)].map((m) => m[1]);
   await waitFor(() => lines().length >= 2, 5000, `two refusals of ${name}'s certificate`)
     .catch((e) => assert.fail(`${e.message}${diag()}`));
+  // Fixed: a refused agent retries with back-off and, were it accepted,
+  // would post within interval_ms (1 s); 4 s after the watch began holds
+  // two refusals (seen above) and so covers a post after either.
   await sleep(Math.max(0, 4000 - (Date.now() - w.okAt)));
   for (const l of lines()) {
     assert.match(l, want, `agent's reason for refusing ${name}`);
@@ -240,7 +243,7 @@ test('tls_relay_killed_3_s_samples_taken_meanwhile_arrive_in_order_once', async 
   await relay.kill('SIGKILL');
   c1.disconnect(); // no automatic re-subscribe to the restarted relay
   const beforeOutage = sno.samplesOf(c1, 'private-host-H').map((s) => s.seq);
-  await sleep(3000);
+  await sleep(3000); // the outage under test, not a wait for a state
   const restartAt = Date.now();
   await relay.start();
   cookie = await login(relay); // sessions lived in the killed relay's memory

@@ -86,6 +86,8 @@ test('cross_account', async () => {
   c.subscribe(CH);
   await waitFor(() => c.authAnswers.length > 0, 3000, 'the auth answer');
   assert.strictEqual(c.authAnswers[0].status, 403);
+  // Fixed: a session started for her would wake H's parked check-in at once
+  // (agent log "agent streaming", checked below) and bring a sample 1 s on.
   await sleep(2500);
   assert.deepStrictEqual(messages(c, 'pusher_internal:subscription_succeeded', CH), []);
   assert.deepStrictEqual(messages(c, 'sample', CH), []);

@@ -8,7 +8,7 @@ const { test, before, after, afterEach } = require('node:test');
 const assert = require('node:assert/strict');
 const {
   startRelay, stopRelay, connectPusher, connectRaw, sdkFor, subscribe, messages,
-  waitMessage, disconnectAll, waitFor, sleep, signedRequest, request,
+  waitMessage, disconnectAll, waitFor, signedRequest, request, eventBarrier,
 } = require('./lib');
 
 const MAX = 65536;
@@ -131,8 +131,8 @@ test('client_event_over_max_message_bytes_is_refused_not_delivered', async () =>
   const chA = await subscribe(a, ch);
   await subscribe(b, ch);
   chA.trigger('client-big', { pad: 'y'.repeat(MAX + 1024) });
-  await waitMessage(a, 'pusher:error', undefined, 2000);
-  await sleep(100);
+  await waitMessage(a, 'pusher:error', undefined, 2000); // the relay handled it
+  await eventBarrier(sdk, ch, [b]);
   assert.equal(messages(b, 'client-big').length, 0);
 });
 

@@ -6,7 +6,7 @@ const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const {
   startRelay, stopRelay, connectPusher, connectRaw, sdkFor, subscribe, messages,
-  waitMessage, disconnectAll, sleep,
+  waitMessage, disconnectAll, eventBarrier,
 } = require('./lib');
 
 let relay;
@@ -50,8 +50,8 @@ test('cache_channel_replays_last_event_after_subscription_succeeded', async () =
   const ch = c.subscribe(name);
   ch.bind('price', (d) => got.push(d));
   await waitMessage(c, 'price', name, 2000);
-  await sleep(150);
-  const seq = onChannel(c, name).map((x) => x.event);
+  await eventBarrier(sdk, name, [c]); // a second replay would come before it
+  const seq = onChannel(c, name).map((x) => x.event).filter((e) => e !== 'barrier');
   assert.deepEqual(seq, ['pusher_internal:subscription_succeeded', 'price']);
   assert.deepEqual(got, [{ v: 2 }]);
   assert.equal(messages(c, 'pusher:cache_miss').length, 0);
@@ -106,7 +106,7 @@ test('public_channel_does_not_replay_or_send_cache_miss', async () => {
   const c = await connectPusher(relay);
   clients.push(c);
   await subscribe(c, name);
-  await sleep(200);
+  await eventBarrier(sdk, name, [c]); // a replay would come before it
   assert.deepEqual(onChannel(c, name).map((x) => x.event),
-    ['pusher_internal:subscription_succeeded']);
+    ['pusher_internal:subscription_succeeded', 'barrier']);
 });

@@ -8,7 +8,7 @@ const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
 const {
   startRelay, stopRelay, connectPusher, connectRaw, sdkFor, subscribe, messages,
-  waitMessage, disconnectAll, waitFor, sleep, signedRequest, request,
+  waitMessage, disconnectAll, waitFor, signedRequest, request, eventBarrier,
 } = require('./lib');
 
 const MAX = 1048576;
@@ -61,7 +61,7 @@ test('trigger_to_channel_array_reaches_each_channel', async () => {
     const m = await waitMessage(cl, 'fan', ch, 2000);
     assert.deepEqual(m.data, { k: 'v' });
   }
-  await sleep(100);
+  await eventBarrier(sdk, 'multi-a', [a]); // a second copy would come before it
   assert.equal(messages(a, 'fan').length, 1);
 });
 
@@ -213,7 +213,7 @@ test('event_data_over_max_message_bytes_is_refused_413', async () => {
   const c = await sub('too-big');
   const data = 'x'.repeat(MAX + 1);
   await expectStatus(sdk.trigger('too-big', 'huge', data), 413);
-  await sleep(100);
+  await eventBarrier(sdk, 'too-big', [c]);
   assert.equal(messages(c, 'huge').length, 0);
 });
 

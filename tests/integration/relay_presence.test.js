@@ -7,7 +7,7 @@ const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const {
   startRelay, stopRelay, connectPusher, connectRaw, sdkFor, subscribe, messages, waitMessage,
-  disconnectAll, waitFor, sleep,
+  disconnectAll, waitFor,
 } = require('./lib');
 
 let relay;
@@ -86,7 +86,9 @@ test('presence_two_users_three_connections_members_unique_added_removed_once', a
 
   // u1 closes one of two connections: no member_removed.
   a1.disconnect();
-  await sleep(400);
+  await waitFor(async () => (await (await sdk.get({ path: `/channels/${ch}`,
+    params: { info: 'subscription_count' } })).json()).subscription_count === 2,
+  3000, 'the relay to see a1 leave');
   await barrier(ch, [b, a2]);
   assert.equal(messages(b, 'pusher_internal:member_removed', ch).length, 0,
     'member_removed must wait for the last u1 connection');
@@ -96,8 +98,7 @@ test('presence_two_users_three_connections_members_unique_added_removed_once', a
   a2.disconnect();
   const removed = await waitMessage(b, 'pusher_internal:member_removed', ch, 5000);
   assert.equal(removed.data.user_id, 'u1');
-  await sleep(300);
-  await barrier(ch, [b]);
+  await barrier(ch, [b]); // a second one would come in the same leave, before it
   assert.equal(messages(b, 'pusher_internal:member_removed', ch).length, 1);
   assert.equal(b.channel(ch).members.count, 1);
 });

@@ -7,7 +7,7 @@ const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const {
   startRelay, stopRelay, connectPusher, connectRaw, sdkFor, messages, waitMessage,
-  disconnectAll, waitFor, sleep,
+  disconnectAll, waitFor, pongBarrier,
 } = require('./lib');
 
 let relay;
@@ -54,7 +54,7 @@ test('signin_with_bad_signature_is_refused', async () => {
   await waitMessage(raw, 'pusher:error', undefined, 2000);
   assert.equal(messages(raw, 'pusher:signin_success').length, 0);
   raw.send({ event: 'pusher:subscribe', data: { channel: '#server-to-user-mallory' } });
-  await sleep(200);
+  await pongBarrier(raw);
   assert.equal(messages(raw, 'pusher_internal:subscription_succeeded').length, 0);
 });
 
@@ -75,7 +75,7 @@ test('sendToUser_reaches_every_connection_of_that_user_only', async () => {
   await sdk.sendToUser('u2', 'ping-user', { n: 2 });
   await waitMessage(a, 'ping-user', '#server-to-user-u2', 2000);
   await waitMessage(b, 'ping-user', '#server-to-user-u2', 2000);
-  await sleep(200);
+  await pongBarrier(other); // queued before the API answered, if at all
   assert.equal(messages(other, 'ping-user').length, 0);
 });
 
@@ -87,7 +87,7 @@ test('server_to_user_channel_is_refused_without_signin', async () => {
   await waitFor(() => raw.msgs.find((m) => m.event === 'pusher:subscription_error' ||
     m.event === 'pusher:error'), 2000, 'refusal');
   await sdk.sendToUser('u4', 'private-note', { secret: true });
-  await sleep(300);
+  await pongBarrier(raw); // queued before the API answered, if at all
   assert.equal(messages(raw, 'pusher_internal:subscription_succeeded').length, 0);
   assert.equal(messages(raw, 'private-note').length, 0);
 });
@@ -98,7 +98,7 @@ test('server_to_user_channel_of_another_user_is_refused', async () => {
   await waitFor(() => messages(c, 'pusher:subscription_error', '#server-to-user-u6')[0] ||
     messages(c, 'pusher:error')[0], 2000, 'refusal');
   await sdk.sendToUser('u6', 'not-yours', {});
-  await sleep(300);
+  await pongBarrier(c); // queued before the API answered, if at all
   assert.equal(messages(c, 'not-yours').length, 0);
 });
 

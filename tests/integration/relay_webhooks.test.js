@@ -7,7 +7,7 @@ const { describe, test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const {
   startRelay, stopRelay, connectPusher, connectRaw, sdkFor, subscribe, messages,
-  waitMessage, disconnectAll, waitFor, sleep, startWebhookReceiver,
+  waitMessage, disconnectAll, waitFor, sleep, startWebhookReceiver, bound,
 } = require('./lib');
 
 let relay;
@@ -35,6 +35,34 @@ function waitHook(name, channel, timeoutMs = 3000, pred) {
   return waitFor(() => find(name, channel, pred)[0], timeoutMs,
     `webhook ${name} for ${channel} (got ${JSON.stringify(rx.events().map((e) =>
       [e.name, e.channel]))})`);
+}
+
+// The relay's one webhook worker sends hooks in order of when they are due.
+// A client on a channel of its own, subscribed now and its channel_occupied
+// seen: any hook due before that one has been sent. leave() unsubscribes it
+// and waits for its channel_vacated, due 3 s after that leave, likewise.
+async function marker(name) {
+  const m = await connectPusher(relay);
+  clients.push(m);
+  await subscribe(m, name);
+  await waitHook('channel_occupied', name);
+  return {
+    leave: async () => {
+      m.unsubscribe(name);
+      await waitHook('channel_vacated', name, 7000);
+    },
+  };
+}
+
+// The relay has handled a leave once the HTTP API reports it.
+async function waitLeft(ch, userId) {
+  await waitFor(async () => {
+    if (userId) {
+      const r = await (await sdk.get({ path: `/channels/${ch}/users` })).json();
+      return !r.users.some((u) => u.id === userId);
+    }
+    return !(await (await sdk.get({ path: `/channels/${ch}` })).json()).occupied;
+  }, 3000, `the relay to see the leave from ${ch}`);
 }
 
 function verify(hook) {
@@ -72,7 +100,7 @@ describe('webhooks', { concurrency: true }, () => {
     await subscribe(a, 'hook-once');
     await waitHook('channel_occupied', 'hook-once');
     await subscribe(b, 'hook-once');
-    await sleep(300);
+    await marker('hook-once-mark'); // due after a second one would be
     assert.equal(find('channel_occupied', 'hook-once').length, 1);
   });
 
@@ -85,7 +113,7 @@ describe('webhooks', { concurrency: true }, () => {
     c.unsubscribe('hook-vac');
     const e = await waitHook('channel_vacated', 'hook-vac', 7000);
     const dt = e._hook.at - t0;
-    assert.ok(dt >= 2000 && dt <= 6500, `channel_vacated after ${dt} ms, want ~3000`);
+    assert.ok(dt >= 2000 && dt <= bound(6500), `channel_vacated after ${dt} ms, want ~3000`);
     verify(e._hook);
   });
 
@@ -94,12 +122,13 @@ describe('webhooks', { concurrency: true }, () => {
     clients.push(c);
     await subscribe(c, 'hook-flap');
     await waitHook('channel_occupied', 'hook-flap');
+    const mark = await marker('hook-flap-mark');
     c.unsubscribe('hook-flap');
-    await sleep(500);
+    await waitLeft('hook-flap');
     const d = await connectPusher(relay);
     clients.push(d);
     await subscribe(d, 'hook-flap');
-    await sleep(4500);
+    await mark.leave(); // due after a channel_vacated of hook-flap would be
     assert.equal(find('channel_vacated', 'hook-flap').length, 0,
       'vacated sent although the channel came back within 3 s');
   });
@@ -131,12 +160,13 @@ describe('webhooks', { concurrency: true }, () => {
     await subscribe(stay, ch);
     await subscribe(a, ch);
     await waitHook('member_added', ch, 3000, (e) => e.user_id === 'flap');
+    const mark = await marker('hook-member-flap-mark');
     a.disconnect();
-    await sleep(500);
+    await waitLeft(ch, 'flap');
     const a2 = await connectPusher(relay, { user: { user_id: 'flap', user_info: {} } });
     clients.push(a2);
     await subscribe(a2, ch);
-    await sleep(4500);
+    await mark.leave(); // due after a member_removed of flap would be
     assert.equal(find('member_removed', ch, (e) => e.user_id === 'flap').length, 0);
   });
 
@@ -187,7 +217,9 @@ describe('webhooks', { concurrency: true }, () => {
       assert.ok(tries[1]._hook.at - tries[0]._hook.at >= 100,
         'retry should back off, not fire immediately');
       verify(tries[1]._hook);
-      await sleep(500);
+      // Fixed: a third try would come 2 s (+25 % jitter) after the relay
+      // saw the second answered; 3.5 s after it arrived leaves 1 s for that.
+      await sleep(Math.max(0, tries[1]._hook.at + 3500 - Date.now()));
       assert.equal(find('channel_occupied', 'hook-retry').length, 2,
         'no more retries once accepted');
     } finally {

@@ -6,7 +6,7 @@ const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const {
   startRelay, stopRelay, connectPusher, connectRaw, sdkFor, subscribe, messages,
-  waitMessage, disconnectAll, waitFor, sleep,
+  waitMessage, disconnectAll, waitFor, pongBarrier,
 } = require('./lib');
 
 let relay;
@@ -126,7 +126,7 @@ test('private_channel_with_bad_signature_gets_subscription_error', async () => {
   assert.equal(messages(c, 'pusher_internal:subscription_succeeded', 'private-vault').length, 0);
   // Not subscribed: an event on the channel must not reach it.
   await sdk.trigger('private-vault', 'secret', { x: 1 });
-  await sleep(200);
+  await pongBarrier(c); // queued before the API answered, if at all
   assert.equal(messages(c, 'secret').length, 0);
   assert.equal(c.connection.state, 'connected');
 });
@@ -180,9 +180,9 @@ test('unsubscribe_stops_delivery', async () => {
   clients.push(c);
   await subscribe(c, 'leaving');
   c.unsubscribe('leaving');
-  await sleep(150);
+  await pongBarrier(c); // the relay handled the unsubscribe
   await sdk.trigger('leaving', 'after', {});
-  await sleep(200);
+  await pongBarrier(c);
   assert.equal(messages(c, 'after').length, 0);
 });
 
@@ -192,9 +192,9 @@ test('double_subscribe_does_not_duplicate_deliveries', async () => {
   raw.send({ event: 'pusher:subscribe', data: { channel: 'twice' } });
   await waitMessage(raw, 'pusher_internal:subscription_succeeded', 'twice');
   raw.send({ event: 'pusher:subscribe', data: { channel: 'twice' } });
-  await sleep(100);
+  await pongBarrier(raw); // the relay handled the second subscribe
   await sdk.trigger('twice', 'once', {});
   await waitMessage(raw, 'once', 'twice');
-  await sleep(150);
+  await pongBarrier(raw);
   assert.equal(messages(raw, 'once', 'twice').length, 1);
 });

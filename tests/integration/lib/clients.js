@@ -6,7 +6,7 @@
 const PusherClient = require('pusher-js');
 const PusherServer = require('pusher');
 const WebSocket = require('ws');
-const { waitFor } = require('./wait');
+const { bound, waitFor } = require('./wait');
 
 PusherClient.logToConsole = false;
 
@@ -101,6 +101,32 @@ function messages(client, event, channel) {
 function waitMessage(client, event, channel, timeoutMs = 3000, pred = () => true) {
   return waitFor(() => messages(client, event, channel).find(pred),
     timeoutMs, `${event} on ${channel === undefined ? '(any)' : channel}`);
+}
+
+/*
+ * Resolves once the relay has sent client (pusher-js or raw) every frame it
+ * had queued for it before: sends pusher:ping and waits for a new
+ * pusher:pong, which the relay writes after them on the same connection.
+ * With it a test asserts that nothing arrived without sleeping.
+ */
+async function pongBarrier(client, timeoutMs = 3000) {
+  const n = messages(client, 'pusher:pong').length;
+  if (client.send_event) client.send_event('pusher:ping', {});
+  else client.send({ event: 'pusher:ping', data: {} });
+  await waitFor(() => messages(client, 'pusher:pong').length > n, timeoutMs, 'pusher:pong');
+}
+
+/*
+ * Publishes a `barrier` event on channel through the HTTP API (sdk) and
+ * waits until every client in cs got it: anything the relay published to
+ * channel for them before has been delivered by then.
+ */
+async function eventBarrier(sdk, channel, cs, timeoutMs = 3000) {
+  const tag = Math.random().toString(36).slice(2);
+  await sdk.trigger(channel, 'barrier', { tag });
+  for (const c of cs) {
+    await waitMessage(c, 'barrier', channel, timeoutMs, (m) => m.data && m.data.tag === tag);
+  }
 }
 
 // Subscribe with pusher-js and wait for the server's
@@ -199,8 +225,8 @@ function connectRaw(relay, opts = {}) {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       ws.terminate();
-      reject(new Error(`raw ws to ${url}: no first frame within 3 s`));
-    }, 3000);
+      reject(new Error(`raw ws to ${url}: no first frame within ${bound(3000)} ms`));
+    }, bound(3000));
     const done = () => {
       clearTimeout(timer);
       resolve(raw);
@@ -234,6 +260,8 @@ async function rawSubscribe(raw, channel, extra = {}) {
 }
 
 module.exports = {
+  pongBarrier,
+  eventBarrier,
   PusherClient,
   PusherServer,
   WebSocket,
@@ -287,7 +315,7 @@ function connectStalled(relay, channel, opts = {}) {
     const timer = setTimeout(() => {
       sock.destroy();
       reject(new Error(`stalled client: no subscription_succeeded; got ${buf.toString('latin1').slice(0, 300)}`));
-    }, 3000);
+    }, bound(3000));
     sock.on('connect', () => {
       sock.write(`GET /app/${relay.app.key}?protocol=7&client=js&version=8.6.0&flash=false HTTP/1.1\r\n` +
         `Host: 127.0.0.1:${relay.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +

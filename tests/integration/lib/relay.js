@@ -7,7 +7,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { spawn, spawnSync } = require('node:child_process');
-const { freePort } = require('./wait');
+const { bound, freePort } = require('./wait');
 
 const RELAY_BIN =
   process.env.SNO_RELAY ||
@@ -98,8 +98,8 @@ async function startRelay(opts = {}) {
   await new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`relay not ready within 10 s; stderr:\n${stderr}`));
-    }, 10000);
+      reject(new Error(`relay not ready within ${bound(10000)} ms; stderr:\n${stderr}`));
+    }, bound(10000));
     const check = () => {
       if (/relay ready/.test(stderr)) {
         clearTimeout(timer);
@@ -122,7 +122,7 @@ async function startRelay(opts = {}) {
     child.kill('SIGTERM');
     const timer = setTimeout(() => {
       if (!exitInfo) child.kill('SIGKILL');
-    }, 3000);
+    }, bound(3000));
     const info = await exited;
     clearTimeout(timer);
     return info;

@@ -10,7 +10,7 @@ const fs = require('node:fs');
 const net = require('node:net');
 const path = require('node:path');
 const { spawn, spawnSync } = require('node:child_process');
-const { freePort, waitFor, sleep } = require('./wait');
+const { bound, freePort, waitFor, sleep } = require('./wait');
 const { tmpDir, RELAY_BIN } = require('./relay');
 const { request } = require('./http');
 const { PusherClient, connectPusher, messages } = require('./clients');
@@ -103,8 +103,8 @@ function spawnDaemon(bin, args, readyRe, what, timeoutMs = 10000) {
   st.ready = new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`${what} not ready within ${timeoutMs} ms; stderr:\n${st.stderr}`));
-    }, timeoutMs);
+      reject(new Error(`${what} not ready within ${bound(timeoutMs)} ms; stderr:\n${st.stderr}`));
+    }, bound(timeoutMs));
     const check = () => {
       if (readyRe.test(st.stderr)) {
         clearTimeout(timer);
@@ -137,7 +137,7 @@ async function stopDaemon(st, sig = 'SIGTERM') {
         /* gone */
       }
     }
-  }, 3000);
+  }, bound(3000));
   const info = await st.exited;
   clearTimeout(timer);
   return info;
@@ -165,7 +165,7 @@ async function startSnoRelay(hosts, opts = {}) {
       return r.cur && r.cur.pid;
     },
     async start() {
-      const deadline = Date.now() + 5000;
+      const deadline = Date.now() + bound(5000);
       for (;;) {
         r.cur = spawnDaemon(RELAY_BIN, ['-c', configFile], /relay ready/, 'relay');
         r.runs.push(r.cur);
@@ -175,7 +175,7 @@ async function startSnoRelay(hosts, opts = {}) {
         } catch (e) {
           // The old socket may linger a moment after a kill: retry a bind.
           if (Date.now() > deadline || !/bind|address|in use/i.test(e.message)) throw e;
-          await sleep(200);
+          await sleep(200); // a pause between bind retries; the loop is the wait
         }
       }
     },

@@ -4,14 +4,27 @@
 
 const net = require('node:net');
 
+// Every bound on a wait for a state is multiplied by this: the sanitizer
+// build (SNO_RELAY under build-asan/) runs several times slower, and CI runs
+// it on 2 busy cores. A longer bound only makes a failing wait fail later;
+// it never lets one pass. SNO_WAIT_SCALE overrides it.
+const SCALE = Number(process.env.SNO_WAIT_SCALE) ||
+  (/asan/.test(process.env.SNO_RELAY || process.env.SNO_BUILD || '') ? 4 : 1);
+
+// timeoutMs for a wait on a state, scaled for the build under test.
+function bound(ms) {
+  return ms * SCALE;
+}
+
 function sleep(ms) {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 // Poll predicate (sync or async) every 10 ms until it returns a truthy value,
-// which is returned. Rejects after timeoutMs with what, so a failing test says
-// what it was waiting for.
+// which is returned. Rejects after bound(timeoutMs) with what, so a failing
+// test says what it was waiting for.
 async function waitFor(predicate, timeoutMs = 3000, what = 'condition') {
+  timeoutMs = bound(timeoutMs);
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await predicate();
@@ -37,4 +50,4 @@ function freePort() {
   });
 }
 
-module.exports = { sleep, waitFor, freePort };
+module.exports = { bound, sleep, waitFor, freePort };

@@ -179,9 +179,13 @@ export function hostView(hostId, me) {
     if (store.add(s)) {
       livePoints++;
       cpuCard.dataset.livePoints = String(livePoints);
+      cpuCard.dataset.liveSeq = String(s.seq); // test hook: last live seq
       lastLiveAt = Date.now();
-      if (session && session.state === 'stopped') session = null;
+      // A sample never ends a stopped session: the relay still publishes
+      // the one the agent posts after the cap stopped it. A new session is
+      // a `session` "streaming" event, or Continue.
       schedule();
+      tick();
     }
   }
 
