@@ -99,7 +99,10 @@ after(() => {
 test('once_prints_one_v1_sample', () => {
   assert.strictEqual(sample.v, 1);
   assert.ok(sample.seq >= 1);
-  assert.ok(sample.dt_ms >= 900 && sample.dt_ms <= 1500, `dt_ms ${sample.dt_ms}`);
+  // --once reads twice, about a second apart: never less than the second,
+  // and the upper bound only says the figure is an interval, not a clock
+  // (a busy ASan run can oversleep by a few seconds).
+  assert.ok(sample.dt_ms >= 900 && sample.dt_ms <= 10000, `dt_ms ${sample.dt_ms}`);
   assert.strictEqual(raw.trim().split('\n').length, 1);
 });
 
