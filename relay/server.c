@@ -36,6 +36,11 @@ struct pss {
 	struct conn conn;	/* websockets */
 	struct http_req *req;	/* HTTP, while a request is in flight */
 	int rx_active;
+	int dispatched;		/* req went to its handler */
+	int body_done;		/* lws said the body is complete */
+	uint64_t body_turn;	/* the loop turn it said so */
+	int rx_held;		/* reading paused until req is answered */
+	int close_after;	/* answer with connection: close, then close */
 };
 
 static struct {
@@ -43,6 +48,7 @@ static struct {
 	struct relay *r;
 	TAILQ_HEAD(, http_req) parked;
 	uint64_t next_req_id;
+	uint64_t turn;		/* event loop turns */
 	lws_sorted_usec_list_t tick;
 	int64_t last_sweep_ms;
 	volatile sig_atomic_t stop;
@@ -127,9 +133,15 @@ http_req_free(struct pss *pss)
 void
 http_reply_resp(struct http_req *q, int status, const char *ctype)
 {
+	struct pss *pss = lws_wsi_user(q->wsi);
+
 	http_unpark(q);
 	q->status = status;
 	q->ctype = ctype;
+	if (pss && pss->rx_held) { /* lws writes nothing while it is held */
+		pss->rx_held = 0;
+		lws_rx_flow_control(q->wsi, 1);
+	}
 	lws_callback_on_writable(q->wsi);
 }
 
@@ -303,7 +315,7 @@ cors_headers(struct http_req *q, unsigned char **p, unsigned char *end)
 }
 
 static int
-http_write(struct http_req *q)
+http_write(struct http_req *q, int close)
 {
 	unsigned char hdr[LWS_PRE + 4096], *start = hdr + LWS_PRE, *p = start;
 	unsigned char *end = hdr + sizeof(hdr) - 1, *body;
@@ -312,7 +324,8 @@ http_write(struct http_req *q)
 
 	if (lws_add_http_common_headers(wsi, (unsigned)q->status, q->ctype,
 		q->resp.len, &p, end) || cors_headers(q, &p, end) ||
-	    add_header(wsi, "cache-control:", "no-store", &p, end))
+	    add_header(wsi, "cache-control:", "no-store", &p, end) ||
+	    (close && add_header(wsi, "connection:", "close", &p, end)))
 		return -1;
 	for (int i = 0; i < q->nhdr; i++)
 		if (add_header(wsi, q->hname[i], q->hvalue[i], &p, end))
@@ -330,6 +343,18 @@ http_write(struct http_req *q)
 			return -1;
 	}
 	return 0;
+}
+
+/* Writes pss's answer and ends the transaction; 0, or -1 to close. */
+static int
+http_answer(struct lws *wsi, struct pss *pss)
+{
+	int n = http_write(pss->req, pss->close_after);
+
+	http_req_free(pss);
+	if (n < 0 || pss->close_after)
+		return -1;
+	return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
 /* lws hands over each query argument already percent-decoded. */
@@ -386,15 +411,57 @@ accepts_gzip(const char *v)
 	return 0;
 }
 
+/*
+ * How the request says its body is framed: 0 when the relay can read it,
+ * else the status to refuse it with (why says what was wrong). One
+ * Content-Length of digits only (RFC 9112 6.3: a list or a repeat is how
+ * requests are smuggled past a proxy that reads it otherwise); a POST needs
+ * one; chunked bodies are not read (lws 4.1 cannot), so they get 411.
+ */
+static int
+body_framing(struct lws *wsi, const char *method, const char **why)
+{
+	char cl[32];
+	int n;
+
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
+		*why = "Transfer-Encoding is not supported: send the body "
+		    "with Content-Length";
+		return 411;
+	}
+	if (lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH,
+		1) > 0) {
+		*why = "Content-Length is given more than once";
+		return 400;
+	}
+	n = lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH);
+	if (n <= 0) {
+		if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) >
+		    0 || n < 0) {
+			*why = "Content-Length is not a number";
+			return 400;
+		}
+		*why = "a POST needs Content-Length";
+		return strcmp(method, "POST") == 0 ? 411 : 0;
+	}
+	if (n > 18 || strspn(cl, "0123456789") != (size_t)n) {
+		*why = "Content-Length is not a number";
+		return 400;
+	}
+	return 0;
+}
+
 static int
 http_begin(struct lws *wsi, struct pss *pss, const char *path)
 {
 	char enc[256];
-	const char *method = method_of(wsi);
+	const char *method = method_of(wsi), *why;
 	struct http_req *q;
 	char ip[64];
+	int status;
 
 	http_req_free(pss);
+	pss->dispatched = pss->body_done = pss->close_after = 0;
 	if (method == NULL) {
 		lws_return_http_status(wsi, HTTP_STATUS_METHOD_NOT_ALLOWED,
 		    NULL);
@@ -421,6 +488,16 @@ http_begin(struct lws *wsi, struct pss *pss, const char *path)
 	lws_get_peer_simple(wsi, ip, sizeof(ip));
 	snprintf(q->peer, sizeof(q->peer), "%s", ip);
 	q->tls = lws_is_ssl(wsi);
+	if ((status = body_framing(wsi, q->method, &why)) != 0) {
+		/* Answered now and closed: the body's bytes must never be
+		 * read as the next request. */
+		log_info("http refused=framing peer=%s path=\"%s\" why=\"%s\"",
+		    q->peer, q->path, why);
+		pss->close_after = 1;
+		http_error(q, status, "%s", why);
+		http_answer(wsi, pss);
+		return -1;
+	}
 	if (strcmp(q->method, "POST") != 0)
 		http_dispatch(q);
 	return 0;
@@ -601,6 +678,7 @@ flush_dirty(struct ev_loop *loop, ev_check *w, int revents)
 	(void)loop;
 	(void)w;
 	(void)revents;
+	srv.turn++;
 	while ((c = TAILQ_FIRST(&srv.dirty)) != NULL) {
 		conn_undirty(c);
 		if (c->close_code || lws_partial_buffered(c->wsi)) {
@@ -612,6 +690,53 @@ flush_dirty(struct ev_loop *loop, ev_check *w, int revents)
 		else if (c->q.len)
 			lws_callback_on_writable(c->wsi);
 	}
+}
+
+/*
+ * The body of a POST is complete. The handler runs from the next
+ * HTTP_WRITEABLE, not here, because lws 4.1.6 gets a pipelined POST wrong:
+ * when its headers come from the bytes lws buffered behind the previous
+ * request, lws hands the first Content-Length bytes of the *request line*
+ * over as the body and then calls this again and again without returning
+ * (a busy loop that never sees a signal). That second call in the same loop
+ * turn is how we know: the request is answered 400 and the connection
+ * closed, so nothing is ever dispatched with a wrong body. A repeat in a
+ * later turn is the next request arriving before this one is answered: it
+ * is dispatched now, and while it waits (parked) reading pauses until it is
+ * answered, so lws does not spin on it (lws writes nothing while reading is
+ * paused: http_reply_resp resumes it).
+ */
+static int
+http_body_done(struct lws *wsi, struct pss *pss)
+{
+	struct http_req *q = pss->req;
+
+	if (q == NULL)
+		return 0;
+	if (!pss->body_done) {
+		pss->body_done = 1;
+		pss->body_turn = srv.turn;
+		lws_callback_on_writable(wsi);
+		return 0;
+	}
+	if (!pss->dispatched && pss->body_turn == srv.turn) {
+		log_info("http refused=pipelined_post peer=%s path=\"%s\"",
+		    q->peer, q->path);
+		pss->close_after = 1;
+		http_error(q, 400, "A POST pipelined behind another request "
+		    "cannot be read: send it after the previous answer");
+		http_answer(wsi, pss);
+		return -1;
+	}
+	if (!pss->dispatched) { /* a later turn: the body is the real one */
+		pss->dispatched = 1;
+		http_dispatch(q);
+	}
+	if (!q->status && !pss->rx_held) {
+		pss->rx_held = 1;
+		lws_rx_flow_control(wsi, 0);
+	}
+	return 0;
 }
 
 static int
@@ -656,19 +781,17 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 			pss->req->too_big = 1;
 		return 0;
 	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-		if (pss->req)
-			http_dispatch(pss->req);
-		return 0;
+		return http_body_done(wsi, pss);
 	case LWS_CALLBACK_HTTP_WRITEABLE:
-		if (!pss || !pss->req || !pss->req->status ||
-		    pss->req->parked)
+		if (!pss || !pss->req)
 			return 0;
-		if (http_write(pss->req) < 0) {
-			http_req_free(pss);
-			return -1;
+		if (pss->body_done && !pss->dispatched) {
+			pss->dispatched = 1;
+			http_dispatch(pss->req);
 		}
-		http_req_free(pss);
-		return lws_http_transaction_completed(wsi) ? -1 : 0;
+		if (!pss->req->status || pss->req->parked)
+			return 0;
+		return http_answer(wsi, pss);
 	case LWS_CALLBACK_CLOSED_HTTP:
 	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
 		if (pss)
