@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <ev.h>
 #include <libwebsockets.h>
@@ -31,6 +32,8 @@ _Static_assert(LWS_PRE <= MSG_PRE, "MSG_PRE must cover LWS_PRE");
 #define TICK_US (250 * LWS_US_PER_MS)
 #define PONG_WAIT_MS 30000
 #define WRITES_PER_CALLBACK 64
+#define STOP_MAX_S 2		/* from SIGTERM to exit, at most */
+#define DRAIN_MS 1000		/* of that, for closing connections */
 
 struct pss {
 	struct conn conn;	/* websockets */
@@ -52,6 +55,7 @@ static struct {
 	lws_sorted_usec_list_t tick;
 	int64_t last_sweep_ms;
 	volatile sig_atomic_t stop;
+	volatile sig_atomic_t stop_asked;
 	struct ev_loop *loop;	/* epoll via libev: no O(n) poll scan */
 	ev_check flush;		/* runs after each loop turn */
 	TAILQ_HEAD(, conn) dirty; /* connections with new frames queued */
@@ -845,6 +849,7 @@ tick(lws_sorted_usec_list_t *sul)
 {
 	int64_t now = clock_mono_ms();
 
+	log_flush_suppressed();
 	webhook_tick(now);
 	parked_tick(now);
 	hosts_tick(srv.r, now);
@@ -900,6 +905,20 @@ vhost(const char *name, const char *addr, int tls)
 	return 0;
 }
 
+/* The stop took too long (a peer, a worker): go now. Signal-safe. */
+static void
+on_stop_overdue(int sig)
+{
+	static const char msg[] = "relay msg=\"stopping took over 2 s: "
+	    "exiting now\"\n";
+
+	(void)sig;
+	if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0) {
+		/* nowhere to say it */
+	}
+	_exit(1);
+}
+
 static void
 raise_nofile(void)
 {
@@ -918,7 +937,12 @@ server_start(struct relay *r)
 	struct lws_context_creation_info info;
 	struct relay_conf *c = r->conf;
 	static void *foreign[1];
+	struct sigaction sa;
 
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop_overdue;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGALRM, &sa, NULL);
 	srv.r = r;
 	TAILQ_INIT(&srv.parked);
 	protocols[0].tx_packet_size = (size_t)c->max_message_bytes + 64 * 1024;
@@ -964,6 +988,11 @@ server_run(void)
 void
 server_stop(void)
 {
+	/* SIGTERM and SIGINT stop the relay within 2 s whatever it does. */
+	if (!srv.stop_asked) {
+		srv.stop_asked = 1;
+		alarm(STOP_MAX_S);
+	}
 	srv.stop = 1;
 	if (srv.ctx)
 		lws_cancel_service(srv.ctx);
@@ -973,7 +1002,7 @@ void
 server_shutdown(void)
 {
 	struct conn *c;
-	int64_t deadline = clock_mono_ms() + 2000;
+	int64_t deadline = clock_mono_ms() + DRAIN_MS;
 
 	if (srv.ctx == NULL)
 		return;
