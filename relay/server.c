@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -878,6 +879,7 @@ static int
 vhost(const char *name, const char *addr, int tls)
 {
 	struct lws_context_creation_info info;
+	struct in_addr a4;
 	char host[256];
 	int port;
 
@@ -886,6 +888,14 @@ vhost(const char *name, const char *addr, int tls)
 	memset(&info, 0, sizeof(info));
 	info.vhost_name = name;
 	info.port = port;
+	/*
+	 * lws 4.1 binds an IPv4 literal given as iface on its IPv6 socket as
+	 * "any": an IPv4 address gets an IPv4-only socket bound to exactly
+	 * it (0.0.0.0: every IPv4 address); "::" is every address; an IPv6
+	 * literal is bound as given.
+	 */
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
 	info.iface = host[0] && strcmp(host, "0.0.0.0") && strcmp(host, "::")
 	    ? host : NULL;
 	info.protocols = protocols;
