@@ -25,6 +25,7 @@ if [ ! -f "$dir/relay.conf" ] || [ "$(cat "$dir/port" 2>/dev/null)" != "$port" ]
 listen = 127.0.0.1:$port
 ; public_url: unset, so logins are accepted from http://127.0.0.1:$port
 ; and http://localhost:$port only (README: Relay configuration).
+; metrics_token: unset, so /metrics answers loopback peers only.
 web_root = $top/web/dist
 metrics_app = sno
 session_grace_s = 30

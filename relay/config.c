@@ -51,6 +51,11 @@ static const struct conf_key relay_keys[] = {
 	{"public_url", CONF_STR, 0, 4096, NULL, RC(public_url),
 	    "comma-separated scheme://host[:port] the dashboard is served "
 	    "from; default from listen and tls_listen"},
+
+	/* issue 9: who may read /metrics */
+	{"metrics_token", CONF_STR, 16, 256, NULL, RC(metrics_token),
+	    "/metrics needs Authorization: Bearer TOKEN; unset: loopback "
+	    "peers only"},
 	{NULL, 0, 0, 0, NULL, 0, NULL},
 };
 

@@ -55,6 +55,7 @@ struct relay_conf {
 	long max_session_s;
 	long history_seconds;
 	char *public_url;	/* origins the dashboard is served from */
+	char *metrics_token;	/* Bearer token for /metrics, or NULL */
 	struct app_conf *apps;
 	int napps;
 	struct account_conf *accounts;

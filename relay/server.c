@@ -16,6 +16,7 @@
 
 #include <ev.h>
 #include <libwebsockets.h>
+#include <sodium.h>
 
 #include "auth.h"
 #include "clock.h"
@@ -267,6 +268,29 @@ http_serve_file(struct http_req *q, const char *file, const char *mime,
 	    ? -1 : 0;
 }
 
+/*
+ * /metrics for whom: with metrics_token set, a request bearing it
+ * (compared in constant time); without, peers on loopback only.
+ */
+static int
+metrics_allowed(struct http_req *q)
+{
+	const char *tok = srv.r->conf->metrics_token;
+	char auth[300];
+	size_t n;
+
+	if (tok == NULL)
+		return strncmp(q->peer, "127.", 4) == 0 ||
+		    strcmp(q->peer, "::1") == 0 ||
+		    strncmp(q->peer, "::ffff:127.", 11) == 0;
+	if (lws_hdr_copy(q->wsi, auth, sizeof(auth),
+		WSI_TOKEN_HTTP_AUTHORIZATION) <= 7 ||
+	    strncasecmp(auth, "Bearer ", 7) != 0)
+		return 0;
+	n = strlen(tok);
+	return strlen(auth + 7) == n && sodium_memcmp(auth + 7, tok, n) == 0;
+}
+
 static void
 http_dispatch(struct http_req *q)
 {
@@ -287,7 +311,11 @@ http_dispatch(struct http_req *q)
 		http_error(q, 403, "Origin not allowed");
 	else if (strcmp(q->path, "/healthz") == 0)
 		http_reply(q, 200, "application/json", "{\"status\":\"ok\"}");
-	else if (strcmp(q->path, "/metrics") == 0) {
+	else if (strcmp(q->path, "/metrics") == 0 && !metrics_allowed(q)) {
+		http_header_add(q, "www-authenticate:", "Bearer realm=\"sno\"");
+		http_error(q, 401, "/metrics needs Authorization: Bearer with "
+		    "the relay's metrics_token");
+	} else if (strcmp(q->path, "/metrics") == 0) {
 		buf_reset(&q->resp);
 		metrics_render(r, &q->resp);
 		http_reply_resp(q, 200, "text/plain; version=0.0.4");
