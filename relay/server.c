@@ -27,6 +27,7 @@
 #include "metrics.h"
 #include "pusher.h"
 #include "server.h"
+#include "utf8.h"
 #include "webhook.h"
 
 _Static_assert(LWS_PRE <= MSG_PRE, "MSG_PRE must cover LWS_PRE");
@@ -46,6 +47,7 @@ struct pss {
 	uint64_t body_turn;	/* the loop turn it said so */
 	int rx_held;		/* reading paused until req is answered */
 	int close_after;	/* answer with connection: close, then close */
+	int peer_closed;	/* the client sent its close frame */
 };
 
 static struct {
@@ -545,6 +547,7 @@ ws_established(struct lws *wsi, struct pss *pss)
 	size_t klen;
 
 	memset(c, 0, sizeof(*c));
+	pss->peer_closed = 0;
 	pss->rx_active = 0;
 	c->wsi = wsi;
 	if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) < 0)
@@ -564,11 +567,42 @@ ws_established(struct lws *wsi, struct pss *pss)
 	return pusher_open(srv.r, c, key, klen) == -ENOMEM ? -1 : 0;
 }
 
+/*
+ * The client's close frame (RFC 6455 5.5.1, 7.4): an empty payload or a
+ * code that may be sent, with a UTF-8 reason, is echoed (lws does it);
+ * a 1-byte payload, a code that must never be on the wire (1005, 1006,
+ * 1015, unassigned ranges, over 4999) gets 1002, a reason that is not UTF-8
+ * 1007. Whatever the client sends after its close is not read.
+ */
+static int
+ws_peer_close(struct lws *wsi, struct pss *pss, const unsigned char *in,
+    size_t len)
+{
+	int code = len >= 2 ? in[0] << 8 | in[1] : 0, bad = 0;
+
+	pss->peer_closed = 1;
+	conn_undirty(&pss->conn);
+	if (len == 1 || (len >= 2 && !((code >= 1000 && code <= 1003) ||
+	    (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999))))
+		bad = LWS_CLOSE_STATUS_PROTOCOL_ERR;
+	else if (len > 2 && !utf8_valid(in + 2, len - 2))
+		bad = LWS_CLOSE_STATUS_INVALID_PAYLOAD;
+	if (!bad)
+		return 0;
+	log_info("ws conn=%s close=bad_close_frame code=%d len=%zu",
+	    pss->conn.socket_id, code, len);
+	lws_close_reason(wsi, (enum lws_close_status)bad,
+	    (unsigned char *)(uintptr_t)"invalid close frame", 19);
+	return 1;
+}
+
 static void
 ws_receive(struct pss *pss, struct lws *wsi, const void *in, size_t len)
 {
 	struct conn *c = &pss->conn;
 
+	if (pss->peer_closed)
+		return; /* RFC 6455 5.5.1: nothing after the close is read */
 	c->last_rx_ms = clock_mono_ms();
 	c->pinged = 0;
 	if (!pss->rx_active) {
@@ -579,6 +613,16 @@ ws_receive(struct pss *pss, struct lws *wsi, const void *in, size_t len)
 	}
 	if (!c->rx_drop && !c->rx_binary && buf_add(&c->rx, in, len) < 0)
 		c->rx_drop = 1;
+	/* A frame that says it is far over the limit (up to 2^63) is not
+	 * read to its end: 1009 now (RFC 6455 7.4.1). */
+	if ((uint64_t)lws_remaining_packet_payload(wsi) + c->rx.len >
+	    (uint64_t)srv.r->conf->max_message_bytes * 2 + 65536 &&
+	    !c->close_code) {
+		log_info("ws conn=%s close=frame_too_big", c->socket_id);
+		conn_close(c, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
+		    "frame too big");
+		return;
+	}
 	if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
 		return;
 	pss->rx_active = 0;
@@ -685,6 +729,8 @@ conn_flush(struct lws *wsi, struct conn *c)
 static int
 ws_writeable(struct lws *wsi, struct conn *c)
 {
+	if (((struct pss *)lws_wsi_user(wsi))->peer_closed)
+		return 0; /* lws answers the close; no data after it */
 	if (c->close_code && !(c->close_drain && c->q.len)) {
 		lws_close_reason(wsi, (enum lws_close_status)c->close_code,
 		    (unsigned char *)(uintptr_t)c->close_reason,
@@ -714,6 +760,8 @@ flush_dirty(struct ev_loop *loop, ev_check *w, int revents)
 	srv.turn++;
 	while ((c = TAILQ_FIRST(&srv.dirty)) != NULL) {
 		conn_undirty(c);
+		if (((struct pss *)lws_wsi_user(c->wsi))->peer_closed)
+			continue;
 		if (c->close_code || lws_partial_buffered(c->wsi)) {
 			lws_callback_on_writable(c->wsi);
 			continue;
@@ -791,6 +839,8 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	case LWS_CALLBACK_RECEIVE:
 		ws_receive(pss, wsi, in, len);
 		return 0;
+	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+		return ws_peer_close(wsi, pss, in, len);
 	case LWS_CALLBACK_RECEIVE_PONG:
 		pss->conn.last_rx_ms = clock_mono_ms();
 		pss->conn.pinged = 0;
