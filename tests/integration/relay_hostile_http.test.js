@@ -35,16 +35,34 @@ after(async () => {
   }
 });
 
-// After every attack: alive, /healthz 200, the healthy subscriber served
-// within 1 s of the publish.
-afterEach(async () => {
+// Alive, /healthz 200, the healthy subscriber served within 1 s of the
+// publish. Run after every attack, and during the long ones.
+async function assertHealthy() {
   assert.ok(relay.alive(), `relay died\n${relay.logs().slice(-3000)}`);
   const h = await request(relay.port, 'GET', '/healthz');
   assert.equal(h.status, 200);
   const tag = crypto.randomBytes(6).toString('hex');
   await sdk.trigger('health', 'check', { tag });
   await waitMessage(healthy, 'check', 'health', 1000, (m) => m.data.tag === tag);
-});
+}
+afterEach(assertHealthy);
+
+// n sockets to the relay, connected; each gets an error handler.
+async function sockets(n) {
+  const list = [];
+  for (let i = 0; i < n; i++) {
+    const s = net.connect({ host: '127.0.0.1', port: relay.port });
+    s.on('error', () => {});
+    s.on('data', () => {});
+    s.ended = false;
+    s.on('close', () => {
+      s.ended = true;
+    });
+    list.push(s);
+  }
+  await waitFor(() => list.every((s) => !s.connecting), 20000, `${n} connections`);
+  return list;
+}
 
 // Unsigned publish: a 401 from the HTTP API, cheap to send many of.
 const POST_UNSIGNED = httpText('POST', '/apps/sno/events?auth_key=x', '{}');
@@ -271,5 +289,75 @@ test('sigterm_stops_a_relay_under_a_flood_within_2_s', async () => {
     flood = false;
     for (const s of socks) s.destroy();
     if (r.alive()) await r.kill();
+  }
+});
+
+// ---- slow and silent clients, oversized headers ----
+
+test('slowloris_300_connections_trickling_headers_do_not_stop_service', async () => {
+  const conns = await sockets(300);
+  try {
+    for (const s of conns) s.write('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-a: ');
+    // One header byte per connection every 2 s, for about 10 s (bounded:
+    // 5 rounds), the service checked in every round.
+    for (let round = 0; round < 5; round++) {
+      for (const s of conns) if (!s.ended) s.write('a');
+      await assertHealthy();
+      await sleep(2000);
+    }
+  } finally {
+    for (const s of conns) s.destroy();
+  }
+});
+
+test('idle_connections_that_never_speak_do_not_stop_service', async () => {
+  const conns = await sockets(500);
+  try {
+    await assertHealthy();
+    // Websocket handshakes still go through with them all open.
+    const c = await connectPusher(relay);
+    c.disconnect();
+    await assertHealthy();
+  } finally {
+    for (const s of conns) s.destroy();
+  }
+});
+
+async function bomb(text) {
+  const s = (await sockets(1))[0];
+  const answer = [];
+  s.on('data', (d) => answer.push(d));
+  s.write(text);
+  await waitFor(() => s.ended || /^HTTP\/1\.[01] 4\d\d/.test(Buffer.concat(answer)
+    .toString('latin1')), 10000, 'the relay to refuse or close');
+  s.destroy();
+  return Buffer.concat(answer).toString('latin1');
+}
+
+test('header_bomb_10000_headers_is_refused', async () => {
+  const headers = Array.from({ length: 10000 }, (_, i) => `X-h${i}: v\r\n`).join('');
+  const a = await bomb(`GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n${headers}\r\n`);
+  assert.ok(!/^HTTP\/1\.[01] 200/.test(a), `answered ${a.slice(0, 40)}`);
+});
+
+test('header_bomb_one_1_MB_header_is_refused', async () => {
+  const a = await bomb(`GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-big: ${'a'.repeat(1 << 20)}\r\n\r\n`);
+  assert.ok(!/^HTTP\/1\.[01] 200/.test(a), `answered ${a.slice(0, 40)}`);
+});
+
+test('header_bomb_1_MB_url_is_refused', async () => {
+  const a = await bomb(`GET /healthz?${'a=1&'.repeat(1 << 18)} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
+  assert.ok(!/^HTTP\/1\.[01] 200/.test(a), `answered ${a.slice(0, 40)}`);
+});
+
+test('header_bombs_from_100_connections_at_once_do_not_stop_service', async () => {
+  const conns = await sockets(100);
+  try {
+    const big = `GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n${'X-b: '.padEnd(8000, 'b')}\r\n`;
+    for (const s of conns) s.write(big.repeat(8));
+    await assertHealthy();
+    await waitFor(() => conns.every((s) => s.ended), 20000, 'every bomb connection closed');
+  } finally {
+    for (const s of conns) s.destroy();
   }
 });
