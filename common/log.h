@@ -1,8 +1,10 @@
 /*
  * Structured logging to stderr, one line per event:
  *   2026-11-26T07:00:00.123Z info ws conn=42 close=slow_consumer
- * The level check runs before formatting. fatal()/fatalx() are for start-up
- * only (config, bind); they exit(1).
+ * The level check runs before formatting. A call site that logs more than
+ * LOG_BURST lines in a second has the rest counted, not written, and one
+ * "log suppressed=N msg=..." line reports them. fatal()/fatalx() are for
+ * start-up only (config, bind); they exit(1) and are never suppressed.
  */
 #ifndef SNO_LOG_H
 #define SNO_LOG_H
@@ -21,6 +23,12 @@ void log_vemit(int level, int err, const char *fmt, va_list ap)
     __attribute__((format(printf, 3, 0)));
 
 #define LOG_ENABLED(lvl) ((lvl) <= log_level_current)
+/* Lines one call site (format string) may write per second. */
+#define LOG_BURST 5
+
+/* Writes the "log suppressed=N" line of every call site whose second is
+ * over (call it about once a second; a site's next line also does). */
+void log_flush_suppressed(void);
 #define log_warn(...) log_emit(LOG_LVL_WARN, 1, __VA_ARGS__)
 #define log_warnx(...) log_emit(LOG_LVL_WARN, 0, __VA_ARGS__)
 #define log_error(...) log_emit(LOG_LVL_ERROR, 0, __VA_ARGS__)

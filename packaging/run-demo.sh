@@ -23,6 +23,9 @@ if [ ! -f "$dir/relay.conf" ] || [ "$(cat "$dir/port" 2>/dev/null)" != "$port" ]
 ; sno demo configuration, written by make run. Delete .demo/ to start over.
 [relay]
 listen = 127.0.0.1:$port
+; public_url: unset, so logins are accepted from http://127.0.0.1:$port
+; and http://localhost:$port only (README: Relay configuration).
+; metrics_token: unset, so /metrics answers loopback peers only.
 web_root = $top/web/dist
 metrics_app = sno
 session_grace_s = 30

@@ -46,6 +46,16 @@ static const struct conf_key relay_keys[] = {
 	    "cap on one realtime session"},
 	{"history_seconds", CONF_INT, 10, 86400, "600", RC(history_seconds),
 	    "samples kept per host"},
+
+	/* issue 9: where browsers load the dashboard from (Origin check) */
+	{"public_url", CONF_STR, 0, 4096, NULL, RC(public_url),
+	    "comma-separated scheme://host[:port] the dashboard is served "
+	    "from; default from listen and tls_listen"},
+
+	/* issue 9: who may read /metrics */
+	{"metrics_token", CONF_STR, 16, 256, NULL, RC(metrics_token),
+	    "/metrics needs Authorization: Bearer TOKEN; unset: loopback "
+	    "peers only"},
 	{NULL, 0, 0, 0, NULL, 0, NULL},
 };
 
@@ -436,4 +446,60 @@ relay_conf_origin_ok(const struct relay_conf *c, const char *origin)
 		p += n;
 	}
 	return 0;
+}
+
+/* Whether origin is in list (comma/space separated; a trailing '/' of an
+ * entry is ignored). */
+static int
+origin_listed(const char *list, const char *origin)
+{
+	size_t olen = strlen(origin);
+
+	while (*list) {
+		size_t n;
+
+		list += strspn(list, ", ");
+		n = strcspn(list, ", ");
+		if (n == olen + 1 && list[olen] == '/' &&
+		    strncmp(list, origin, olen) == 0)
+			return 1;
+		if (n && n == olen && strncmp(list, origin, n) == 0)
+			return 1;
+		list += n;
+	}
+	return 0;
+}
+
+/* Whether origin is scheme://ADDR of a listen address (host:port). */
+static int
+origin_of_listen(const char *addr, const char *scheme, const char *origin)
+{
+	char host[256], want[320];
+	int port, loopback;
+
+	if (addr == NULL || relay_conf_addr(addr, host, sizeof(host), &port) <
+	    0 || !host[0] || strcmp(host, "0.0.0.0") == 0 ||
+	    strcmp(host, "::") == 0)
+		return 0;
+	loopback = strcmp(host, "127.0.0.1") == 0 || strcmp(host, "::1") == 0;
+	snprintf(want, sizeof(want), strchr(host, ':') ? "%s://[%s]:%d"
+	    : "%s://%s:%d", scheme, host, port);
+	if (strcmp(origin, want) == 0)
+		return 1;
+	snprintf(want, sizeof(want), "%s://localhost:%d", scheme, port);
+	return loopback && strcmp(origin, want) == 0;
+}
+
+int
+relay_conf_public_origin_ok(const struct relay_conf *c, const char *origin)
+{
+	if (origin == NULL || !origin[0])
+		return 0;
+	if (strcmp(c->allowed_origins, "*") != 0 &&
+	    origin_listed(c->allowed_origins, origin))
+		return 1;
+	if (c->public_url)
+		return origin_listed(c->public_url, origin);
+	return origin_of_listen(c->listen, "http", origin) ||
+	    origin_of_listen(c->tls_listen, "https", origin);
 }

@@ -54,6 +54,8 @@ struct relay_conf {
 	long session_grace_s;
 	long max_session_s;
 	long history_seconds;
+	char *public_url;	/* origins the dashboard is served from */
+	char *metrics_token;	/* Bearer token for /metrics, or NULL */
 	struct app_conf *apps;
 	int napps;
 	struct account_conf *accounts;
@@ -80,5 +82,14 @@ const struct user_conf *relay_conf_user(const struct relay_conf *c,
     const char *name);
 /* Whether origin (may be NULL) is allowed by allowed_origins. */
 int relay_conf_origin_ok(const struct relay_conf *c, const char *origin);
+/*
+ * Whether origin is one the dashboard is served from, for browser-facing
+ * POSTs: listed in public_url, or (public_url unset) http://LISTEN and
+ * https://TLS_LISTEN when they name an address (a loopback one also as
+ * localhost); or listed in allowed_origins when that is not "*". Never
+ * judged from the request's Host header.
+ */
+int relay_conf_public_origin_ok(const struct relay_conf *c,
+    const char *origin);
 
 #endif

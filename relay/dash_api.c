@@ -583,20 +583,12 @@ pusher_auth(struct http_req *q, const struct session *s)
 	http_reply(q, 200, "application/json", out);
 }
 
-/* A POST must come from the page itself: Origin equals this server. */
+/* A POST must come from the page itself: an origin the relay is
+ * configured to serve the dashboard from (never what Host says). */
 static int
 origin_ok(struct http_req *q)
 {
-	char self[300];
-
-	if (!q->origin[0])
-		return 0;
-	snprintf(self, sizeof(self), "%s://%s", q->tls ? "https" : "http",
-	    q->host_hdr);
-	if (strcmp(q->origin, self) == 0)
-		return 1;
-	return strcmp(http_relay()->conf->allowed_origins, "*") != 0 &&
-	    relay_conf_origin_ok(http_relay()->conf, q->origin);
+	return relay_conf_public_origin_ok(http_relay()->conf, q->origin);
 }
 
 void

@@ -10,10 +10,13 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <ev.h>
 #include <libwebsockets.h>
+#include <sodium.h>
 
 #include "auth.h"
 #include "clock.h"
@@ -24,6 +27,7 @@
 #include "metrics.h"
 #include "pusher.h"
 #include "server.h"
+#include "utf8.h"
 #include "webhook.h"
 
 _Static_assert(LWS_PRE <= MSG_PRE, "MSG_PRE must cover LWS_PRE");
@@ -31,11 +35,19 @@ _Static_assert(LWS_PRE <= MSG_PRE, "MSG_PRE must cover LWS_PRE");
 #define TICK_US (250 * LWS_US_PER_MS)
 #define PONG_WAIT_MS 30000
 #define WRITES_PER_CALLBACK 64
+#define STOP_MAX_S 2		/* from SIGTERM to exit, at most */
+#define DRAIN_MS 1000		/* of that, for closing connections */
 
 struct pss {
 	struct conn conn;	/* websockets */
 	struct http_req *req;	/* HTTP, while a request is in flight */
 	int rx_active;
+	int dispatched;		/* req went to its handler */
+	int body_done;		/* lws said the body is complete */
+	uint64_t body_turn;	/* the loop turn it said so */
+	int rx_held;		/* reading paused until req is answered */
+	int close_after;	/* answer with connection: close, then close */
+	int peer_closed;	/* the client sent its close frame */
 };
 
 static struct {
@@ -43,9 +55,11 @@ static struct {
 	struct relay *r;
 	TAILQ_HEAD(, http_req) parked;
 	uint64_t next_req_id;
+	uint64_t turn;		/* event loop turns */
 	lws_sorted_usec_list_t tick;
 	int64_t last_sweep_ms;
 	volatile sig_atomic_t stop;
+	volatile sig_atomic_t stop_asked;
 	struct ev_loop *loop;	/* epoll via libev: no O(n) poll scan */
 	ev_check flush;		/* runs after each loop turn */
 	TAILQ_HEAD(, conn) dirty; /* connections with new frames queued */
@@ -127,9 +141,15 @@ http_req_free(struct pss *pss)
 void
 http_reply_resp(struct http_req *q, int status, const char *ctype)
 {
+	struct pss *pss = lws_wsi_user(q->wsi);
+
 	http_unpark(q);
 	q->status = status;
 	q->ctype = ctype;
+	if (pss && pss->rx_held) { /* lws writes nothing while it is held */
+		pss->rx_held = 0;
+		lws_rx_flow_control(q->wsi, 1);
+	}
 	lws_callback_on_writable(q->wsi);
 }
 
@@ -250,6 +270,29 @@ http_serve_file(struct http_req *q, const char *file, const char *mime,
 	    ? -1 : 0;
 }
 
+/*
+ * /metrics for whom: with metrics_token set, a request bearing it
+ * (compared in constant time); without, peers on loopback only.
+ */
+static int
+metrics_allowed(struct http_req *q)
+{
+	const char *tok = srv.r->conf->metrics_token;
+	char auth[300];
+	size_t n;
+
+	if (tok == NULL)
+		return strncmp(q->peer, "127.", 4) == 0 ||
+		    strcmp(q->peer, "::1") == 0 ||
+		    strncmp(q->peer, "::ffff:127.", 11) == 0;
+	if (lws_hdr_copy(q->wsi, auth, sizeof(auth),
+		WSI_TOKEN_HTTP_AUTHORIZATION) <= 7 ||
+	    strncasecmp(auth, "Bearer ", 7) != 0)
+		return 0;
+	n = strlen(tok);
+	return strlen(auth + 7) == n && sodium_memcmp(auth + 7, tok, n) == 0;
+}
+
 static void
 http_dispatch(struct http_req *q)
 {
@@ -270,7 +313,11 @@ http_dispatch(struct http_req *q)
 		http_error(q, 403, "Origin not allowed");
 	else if (strcmp(q->path, "/healthz") == 0)
 		http_reply(q, 200, "application/json", "{\"status\":\"ok\"}");
-	else if (strcmp(q->path, "/metrics") == 0) {
+	else if (strcmp(q->path, "/metrics") == 0 && !metrics_allowed(q)) {
+		http_header_add(q, "www-authenticate:", "Bearer realm=\"sno\"");
+		http_error(q, 401, "/metrics needs Authorization: Bearer with "
+		    "the relay's metrics_token");
+	} else if (strcmp(q->path, "/metrics") == 0) {
 		buf_reset(&q->resp);
 		metrics_render(r, &q->resp);
 		http_reply_resp(q, 200, "text/plain; version=0.0.4");
@@ -303,7 +350,7 @@ cors_headers(struct http_req *q, unsigned char **p, unsigned char *end)
 }
 
 static int
-http_write(struct http_req *q)
+http_write(struct http_req *q, int close)
 {
 	unsigned char hdr[LWS_PRE + 4096], *start = hdr + LWS_PRE, *p = start;
 	unsigned char *end = hdr + sizeof(hdr) - 1, *body;
@@ -312,7 +359,8 @@ http_write(struct http_req *q)
 
 	if (lws_add_http_common_headers(wsi, (unsigned)q->status, q->ctype,
 		q->resp.len, &p, end) || cors_headers(q, &p, end) ||
-	    add_header(wsi, "cache-control:", "no-store", &p, end))
+	    add_header(wsi, "cache-control:", "no-store", &p, end) ||
+	    (close && add_header(wsi, "connection:", "close", &p, end)))
 		return -1;
 	for (int i = 0; i < q->nhdr; i++)
 		if (add_header(wsi, q->hname[i], q->hvalue[i], &p, end))
@@ -330,6 +378,18 @@ http_write(struct http_req *q)
 			return -1;
 	}
 	return 0;
+}
+
+/* Writes pss's answer and ends the transaction; 0, or -1 to close. */
+static int
+http_answer(struct lws *wsi, struct pss *pss)
+{
+	int n = http_write(pss->req, pss->close_after);
+
+	http_req_free(pss);
+	if (n < 0 || pss->close_after)
+		return -1;
+	return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
 /* lws hands over each query argument already percent-decoded. */
@@ -386,15 +446,57 @@ accepts_gzip(const char *v)
 	return 0;
 }
 
+/*
+ * How the request says its body is framed: 0 when the relay can read it,
+ * else the status to refuse it with (why says what was wrong). One
+ * Content-Length of digits only (RFC 9112 6.3: a list or a repeat is how
+ * requests are smuggled past a proxy that reads it otherwise); a POST needs
+ * one; chunked bodies are not read (lws 4.1 cannot), so they get 411.
+ */
+static int
+body_framing(struct lws *wsi, const char *method, const char **why)
+{
+	char cl[32];
+	int n;
+
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
+		*why = "Transfer-Encoding is not supported: send the body "
+		    "with Content-Length";
+		return 411;
+	}
+	if (lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH,
+		1) > 0) {
+		*why = "Content-Length is given more than once";
+		return 400;
+	}
+	n = lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH);
+	if (n <= 0) {
+		if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) >
+		    0 || n < 0) {
+			*why = "Content-Length is not a number";
+			return 400;
+		}
+		*why = "a POST needs Content-Length";
+		return strcmp(method, "POST") == 0 ? 411 : 0;
+	}
+	if (n > 18 || strspn(cl, "0123456789") != (size_t)n) {
+		*why = "Content-Length is not a number";
+		return 400;
+	}
+	return 0;
+}
+
 static int
 http_begin(struct lws *wsi, struct pss *pss, const char *path)
 {
 	char enc[256];
-	const char *method = method_of(wsi);
+	const char *method = method_of(wsi), *why;
 	struct http_req *q;
 	char ip[64];
+	int status;
 
 	http_req_free(pss);
+	pss->dispatched = pss->body_done = pss->close_after = 0;
 	if (method == NULL) {
 		lws_return_http_status(wsi, HTTP_STATUS_METHOD_NOT_ALLOWED,
 		    NULL);
@@ -421,6 +523,16 @@ http_begin(struct lws *wsi, struct pss *pss, const char *path)
 	lws_get_peer_simple(wsi, ip, sizeof(ip));
 	snprintf(q->peer, sizeof(q->peer), "%s", ip);
 	q->tls = lws_is_ssl(wsi);
+	if ((status = body_framing(wsi, q->method, &why)) != 0) {
+		/* Answered now and closed: the body's bytes must never be
+		 * read as the next request. */
+		log_info("http refused=framing peer=%s path=\"%s\" why=\"%s\"",
+		    q->peer, q->path, why);
+		pss->close_after = 1;
+		http_error(q, status, "%s", why);
+		http_answer(wsi, pss);
+		return -1;
+	}
 	if (strcmp(q->method, "POST") != 0)
 		http_dispatch(q);
 	return 0;
@@ -435,6 +547,7 @@ ws_established(struct lws *wsi, struct pss *pss)
 	size_t klen;
 
 	memset(c, 0, sizeof(*c));
+	pss->peer_closed = 0;
 	pss->rx_active = 0;
 	c->wsi = wsi;
 	if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) < 0)
@@ -454,11 +567,42 @@ ws_established(struct lws *wsi, struct pss *pss)
 	return pusher_open(srv.r, c, key, klen) == -ENOMEM ? -1 : 0;
 }
 
+/*
+ * The client's close frame (RFC 6455 5.5.1, 7.4): an empty payload or a
+ * code that may be sent, with a UTF-8 reason, is echoed (lws does it);
+ * a 1-byte payload, a code that must never be on the wire (1005, 1006,
+ * 1015, unassigned ranges, over 4999) gets 1002, a reason that is not UTF-8
+ * 1007. Whatever the client sends after its close is not read.
+ */
+static int
+ws_peer_close(struct lws *wsi, struct pss *pss, const unsigned char *in,
+    size_t len)
+{
+	int code = len >= 2 ? in[0] << 8 | in[1] : 0, bad = 0;
+
+	pss->peer_closed = 1;
+	conn_undirty(&pss->conn);
+	if (len == 1 || (len >= 2 && !((code >= 1000 && code <= 1003) ||
+	    (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999))))
+		bad = LWS_CLOSE_STATUS_PROTOCOL_ERR;
+	else if (len > 2 && !utf8_valid(in + 2, len - 2))
+		bad = LWS_CLOSE_STATUS_INVALID_PAYLOAD;
+	if (!bad)
+		return 0;
+	log_info("ws conn=%s close=bad_close_frame code=%d len=%zu",
+	    pss->conn.socket_id, code, len);
+	lws_close_reason(wsi, (enum lws_close_status)bad,
+	    (unsigned char *)(uintptr_t)"invalid close frame", 19);
+	return 1;
+}
+
 static void
 ws_receive(struct pss *pss, struct lws *wsi, const void *in, size_t len)
 {
 	struct conn *c = &pss->conn;
 
+	if (pss->peer_closed)
+		return; /* RFC 6455 5.5.1: nothing after the close is read */
 	c->last_rx_ms = clock_mono_ms();
 	c->pinged = 0;
 	if (!pss->rx_active) {
@@ -469,6 +613,16 @@ ws_receive(struct pss *pss, struct lws *wsi, const void *in, size_t len)
 	}
 	if (!c->rx_drop && !c->rx_binary && buf_add(&c->rx, in, len) < 0)
 		c->rx_drop = 1;
+	/* A frame that says it is far over the limit (up to 2^63) is not
+	 * read to its end: 1009 now (RFC 6455 7.4.1). */
+	if ((uint64_t)lws_remaining_packet_payload(wsi) + c->rx.len >
+	    (uint64_t)srv.r->conf->max_message_bytes * 2 + 65536 &&
+	    !c->close_code) {
+		log_info("ws conn=%s close=frame_too_big", c->socket_id);
+		conn_close(c, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
+		    "frame too big");
+		return;
+	}
 	if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
 		return;
 	pss->rx_active = 0;
@@ -575,6 +729,8 @@ conn_flush(struct lws *wsi, struct conn *c)
 static int
 ws_writeable(struct lws *wsi, struct conn *c)
 {
+	if (((struct pss *)lws_wsi_user(wsi))->peer_closed)
+		return 0; /* lws answers the close; no data after it */
 	if (c->close_code && !(c->close_drain && c->q.len)) {
 		lws_close_reason(wsi, (enum lws_close_status)c->close_code,
 		    (unsigned char *)(uintptr_t)c->close_reason,
@@ -601,8 +757,11 @@ flush_dirty(struct ev_loop *loop, ev_check *w, int revents)
 	(void)loop;
 	(void)w;
 	(void)revents;
+	srv.turn++;
 	while ((c = TAILQ_FIRST(&srv.dirty)) != NULL) {
 		conn_undirty(c);
+		if (((struct pss *)lws_wsi_user(c->wsi))->peer_closed)
+			continue;
 		if (c->close_code || lws_partial_buffered(c->wsi)) {
 			lws_callback_on_writable(c->wsi);
 			continue;
@@ -612,6 +771,53 @@ flush_dirty(struct ev_loop *loop, ev_check *w, int revents)
 		else if (c->q.len)
 			lws_callback_on_writable(c->wsi);
 	}
+}
+
+/*
+ * The body of a POST is complete. The handler runs from the next
+ * HTTP_WRITEABLE, not here, because lws 4.1.6 gets a pipelined POST wrong:
+ * when its headers come from the bytes lws buffered behind the previous
+ * request, lws hands the first Content-Length bytes of the *request line*
+ * over as the body and then calls this again and again without returning
+ * (a busy loop that never sees a signal). That second call in the same loop
+ * turn is how we know: the request is answered 400 and the connection
+ * closed, so nothing is ever dispatched with a wrong body. A repeat in a
+ * later turn is the next request arriving before this one is answered: it
+ * is dispatched now, and while it waits (parked) reading pauses until it is
+ * answered, so lws does not spin on it (lws writes nothing while reading is
+ * paused: http_reply_resp resumes it).
+ */
+static int
+http_body_done(struct lws *wsi, struct pss *pss)
+{
+	struct http_req *q = pss->req;
+
+	if (q == NULL)
+		return 0;
+	if (!pss->body_done) {
+		pss->body_done = 1;
+		pss->body_turn = srv.turn;
+		lws_callback_on_writable(wsi);
+		return 0;
+	}
+	if (!pss->dispatched && pss->body_turn == srv.turn) {
+		log_info("http refused=pipelined_post peer=%s path=\"%s\"",
+		    q->peer, q->path);
+		pss->close_after = 1;
+		http_error(q, 400, "A POST pipelined behind another request "
+		    "cannot be read: send it after the previous answer");
+		http_answer(wsi, pss);
+		return -1;
+	}
+	if (!pss->dispatched) { /* a later turn: the body is the real one */
+		pss->dispatched = 1;
+		http_dispatch(q);
+	}
+	if (!q->status && !pss->rx_held) {
+		pss->rx_held = 1;
+		lws_rx_flow_control(wsi, 0);
+	}
+	return 0;
 }
 
 static int
@@ -633,6 +839,8 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	case LWS_CALLBACK_RECEIVE:
 		ws_receive(pss, wsi, in, len);
 		return 0;
+	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+		return ws_peer_close(wsi, pss, in, len);
 	case LWS_CALLBACK_RECEIVE_PONG:
 		pss->conn.last_rx_ms = clock_mono_ms();
 		pss->conn.pinged = 0;
@@ -656,19 +864,17 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 			pss->req->too_big = 1;
 		return 0;
 	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-		if (pss->req)
-			http_dispatch(pss->req);
-		return 0;
+		return http_body_done(wsi, pss);
 	case LWS_CALLBACK_HTTP_WRITEABLE:
-		if (!pss || !pss->req || !pss->req->status ||
-		    pss->req->parked)
+		if (!pss || !pss->req)
 			return 0;
-		if (http_write(pss->req) < 0) {
-			http_req_free(pss);
-			return -1;
+		if (pss->body_done && !pss->dispatched) {
+			pss->dispatched = 1;
+			http_dispatch(pss->req);
 		}
-		http_req_free(pss);
-		return lws_http_transaction_completed(wsi) ? -1 : 0;
+		if (!pss->req->status || pss->req->parked)
+			return 0;
+		return http_answer(wsi, pss);
 	case LWS_CALLBACK_CLOSED_HTTP:
 	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
 		if (pss)
@@ -722,6 +928,7 @@ tick(lws_sorted_usec_list_t *sul)
 {
 	int64_t now = clock_mono_ms();
 
+	log_flush_suppressed();
 	webhook_tick(now);
 	parked_tick(now);
 	hosts_tick(srv.r, now);
@@ -750,6 +957,7 @@ static int
 vhost(const char *name, const char *addr, int tls)
 {
 	struct lws_context_creation_info info;
+	struct in_addr a4;
 	char host[256];
 	int port;
 
@@ -758,6 +966,14 @@ vhost(const char *name, const char *addr, int tls)
 	memset(&info, 0, sizeof(info));
 	info.vhost_name = name;
 	info.port = port;
+	/*
+	 * lws 4.1 binds an IPv4 literal given as iface on its IPv6 socket as
+	 * "any": an IPv4 address gets an IPv4-only socket bound to exactly
+	 * it (0.0.0.0: every IPv4 address); "::" is every address; an IPv6
+	 * literal is bound as given.
+	 */
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
 	info.iface = host[0] && strcmp(host, "0.0.0.0") && strcmp(host, "::")
 	    ? host : NULL;
 	info.protocols = protocols;
@@ -775,6 +991,20 @@ vhost(const char *name, const char *addr, int tls)
 		return -1;
 	}
 	return 0;
+}
+
+/* The stop took too long (a peer, a worker): go now. Signal-safe. */
+static void
+on_stop_overdue(int sig)
+{
+	static const char msg[] = "relay msg=\"stopping took over 2 s: "
+	    "exiting now\"\n";
+
+	(void)sig;
+	if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0) {
+		/* nowhere to say it */
+	}
+	_exit(1);
 }
 
 static void
@@ -795,7 +1025,12 @@ server_start(struct relay *r)
 	struct lws_context_creation_info info;
 	struct relay_conf *c = r->conf;
 	static void *foreign[1];
+	struct sigaction sa;
 
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop_overdue;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGALRM, &sa, NULL);
 	srv.r = r;
 	TAILQ_INIT(&srv.parked);
 	protocols[0].tx_packet_size = (size_t)c->max_message_bytes + 64 * 1024;
@@ -841,6 +1076,11 @@ server_run(void)
 void
 server_stop(void)
 {
+	/* SIGTERM and SIGINT stop the relay within 2 s whatever it does. */
+	if (!srv.stop_asked) {
+		srv.stop_asked = 1;
+		alarm(STOP_MAX_S);
+	}
 	srv.stop = 1;
 	if (srv.ctx)
 		lws_cancel_service(srv.ctx);
@@ -850,7 +1090,7 @@ void
 server_shutdown(void)
 {
 	struct conn *c;
-	int64_t deadline = clock_mono_ms() + 2000;
+	int64_t deadline = clock_mono_ms() + DRAIN_MS;
 
 	if (srv.ctx == NULL)
 		return;
