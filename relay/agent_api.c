@@ -18,6 +18,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "sig.h"
+#include "utf8.h"
 
 #define CHECKIN_HOLD_MS 50000
 #define AGENT_SKEW_MS 300000
@@ -84,8 +85,8 @@ verify(struct http_req *q)
 	}
 	if (why) {
 		metrics.auth_failures++;
-		log_warnx("agent refused host=\"%.64s\" peer=%s why=\"%s\"", id,
-		    q->peer, why);
+		log_warnx("agent refused host=\"%.*s\" peer=%s why=\"%s\"",
+		    utf8_prec(id, 64), id, q->peer, why);
 		http_error(q, 401, "%s", why);
 		return NULL;
 	}

@@ -25,6 +25,7 @@
 #include "http.h"
 #include "log.h"
 #include "sig.h"
+#include "utf8.h"
 
 #define SESSION_TTL_S (12 * 3600)
 #define SESSION_MAX 10000
@@ -713,8 +714,8 @@ dash_static(struct http_req *q)
 	snprintf(path, sizeof(path), "%s%s", q->path,
 	    q->path[strlen(q->path) - 1] == '/' ? "index.html" : "");
 	if (resolve(path, real) < 0) {
-		log_info("dash static=refused path=\"%.200s\" peer=%s", q->path,
-		    q->peer);
+		log_info("dash static=refused path=\"%.*s\" peer=%s",
+		    utf8_prec(q->path, 200), q->path, q->peer);
 		return -1; /* the page routes by #hash: nothing else exists */
 	}
 	if (strncmp(q->path, "/assets/", 8) == 0)

@@ -32,6 +32,7 @@ fail(struct buf *out, int status, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	utf8_trim(msg);
 	buf_reset(out);
 	buf_adds(out, "{\"error\":");
 	buf_add_json_string(out, msg);
@@ -141,8 +142,8 @@ event_parse(struct relay *r, cJSON *ev, struct event_req *q, struct buf *out)
 		return fail(out, 400, "channel or channels is required");
 	for (int i = 0; i < q->nchans; i++)
 		if (channel_kind(q->chans[i], strlen(q->chans[i])) < 0)
-			return fail(out, 400, "Invalid channel name '%.200s'",
-			    q->chans[i]);
+			return fail(out, 400, "Invalid channel name '%.*s'",
+			    utf8_prec(q->chans[i], 200), q->chans[i]);
 	if (sid && !cJSON_IsNull(sid)) {
 		if (!cJSON_IsString(sid) || !socket_id_ok(sid->valuestring))
 			return fail(out, 400, "socket_id must look like 123.456");
@@ -301,7 +302,8 @@ get_channel(struct app *a, const char *name, const struct auth_param *p,
 	struct msg *cached;
 
 	if (kind < 0)
-		return fail(out, 400, "Invalid channel name '%.200s'", name);
+		return fail(out, 400, "Invalid channel name '%.*s'",
+		    utf8_prec(name, 200), name);
 	if (info && strstr(info, "user_count") && !(kind & CH_PRESENCE))
 		return fail(out, 400, "user_count is only for presence channels");
 	if (info && strstr(info, "cache") && !(kind & CH_CACHE))
@@ -425,7 +427,8 @@ route(struct app *a, const char *method, const char *rest,
 			st = terminate(a, uid, out);
 		}
 	} else
-		st = fail(out, 404, "No such resource: %s %.200s", method, rest);
+		st = fail(out, 404, "No such resource: %s %.*s", method,
+		    utf8_prec(rest, 200), rest);
 	cJSON_Delete(j);
 	return st;
 }
@@ -452,8 +455,9 @@ http_api_handle(struct relay *r, const char *method, const char *path,
 	if (auth_http_ok(a->conf, method, path, p, np, body, bodylen,
 		(int64_t)time(NULL), why, sizeof(why)) < 0) {
 		metrics.auth_failures++;
-		log_info("http auth=refused app=%s path=\"%.200s\" why=\"%s\"",
-		    a->conf->id, path, why);
+		utf8_trim(why);
+		log_info("http auth=refused app=%s path=\"%.*s\" why=\"%s\"",
+		    a->conf->id, utf8_prec(path, 200), path, why);
 		return fail(out, 401, "%s", why);
 	}
 	st = route(a, method, rest, p, np, body, bodylen, out);

@@ -81,8 +81,8 @@ subscription_error(struct conn *c, const char *ch, const char *type,
 		relay_conn_send_event(c, "pusher:subscription_error", ch,
 		    b.data);
 	buf_free(&b);
-	log_info("ws conn=%s subscribe=refused channel=\"%.200s\" why=\"%s\"",
-	    c->socket_id, ch, error);
+	log_info("ws conn=%s subscribe=refused channel=\"%.*s\" why=\"%s\"",
+	    c->socket_id, utf8_prec(ch, 200), ch, error);
 }
 
 /* Presence member from channel_data: {"user_id":..,"user_info":{..}}. */
@@ -205,13 +205,14 @@ on_subscribe(struct conn *c, cJSON *data)
 	r = channel_subscribe(c->app, c, name, uid, info, &s);
 	free(info);
 	if (r == -EEXIST)
-		relay_conn_error(c, 0, "Existing subscription to channel %s",
-		    name);
+		relay_conn_error(c, 0, "Existing subscription to channel %.*s",
+		    utf8_prec(name, 200), name);
 	else if (r == -ENOSPC)
 		subscription_error(c, name, "LimitReached", 403,
 		    "Presence channel is full (100 members)");
 	else if (r < 0)
-		relay_conn_error(c, 0, "Internal error subscribing to %s", name);
+		relay_conn_error(c, 0, "Internal error subscribing to %.*s",
+		    utf8_prec(name, 200), name);
 	else
 		subscribed(c, s);
 	return;
@@ -284,12 +285,13 @@ client_event_allowed(struct conn *c, const char *ch, struct sub **sp)
 	if (kind < 0 || !(kind & (CH_PRIVATE | CH_PRESENCE)) ||
 	    (kind & CH_ENCRYPTED)) {
 		relay_conn_error(c, 0, "Client events are only allowed on "
-		    "private- and presence- channels (not %.200s)", ch);
+		    "private- and presence- channels (not %.*s)",
+		    utf8_prec(ch, 200), ch);
 		return 0;
 	}
 	if ((*sp = channel_sub_of(c, ch)) == NULL) {
 		relay_conn_error(c, 0, "Client event rejected: not subscribed to "
-		    "%.200s", ch);
+		    "%.*s", utf8_prec(ch, 200), ch);
 		return 0;
 	}
 	if (now - c->ce_window_ms >= 1000) {
@@ -313,7 +315,8 @@ on_client_event(struct conn *c, const char *ev, const char *ch, cJSON *data)
 	struct sub *s;
 
 	if (ch == NULL) {
-		relay_conn_error(c, 0, "Client event %.200s needs a channel", ev);
+		relay_conn_error(c, 0, "Client event %.*s needs a channel",
+		    utf8_prec(ev, 200), ev);
 		return;
 	}
 	if (strlen(ev) > CHANNEL_NAME_MAX) {
@@ -368,7 +371,8 @@ dispatch(struct conn *c, const char *ev, const char *ch, cJSON *data)
 	else if (strncmp(ev, "client-", 7) == 0)
 		on_client_event(c, ev, ch, data);
 	else
-		relay_conn_error(c, 0, "Unsupported event %.200s", ev);
+		relay_conn_error(c, 0, "Unsupported event %.*s",
+		    utf8_prec(ev, 200), ev);
 }
 
 void
@@ -398,8 +402,8 @@ pusher_message(struct conn *c, const char *text, size_t len)
 	if (strncmp(ev->valuestring, "pusher:", 7) == 0 &&
 	    strcmp(ev->valuestring, "pusher:ping") != 0 &&
 	    strcmp(ev->valuestring, "pusher:pong") != 0 && !cJSON_IsObject(data)) {
-		relay_conn_error(c, 0, "%.100s needs an object in data",
-		    ev->valuestring);
+		relay_conn_error(c, 0, "%.*s needs an object in data",
+		    utf8_prec(ev->valuestring, 100), ev->valuestring);
 		goto out;
 	}
 	dispatch(c, ev->valuestring, ch, data);
