@@ -166,9 +166,10 @@ on_subscribe(struct conn *c, cJSON *data)
 		relay_conn_error(c, 0, "pusher:subscribe needs data.channel");
 		return;
 	}
-	if ((kind = channel_kind(name, strlen(name))) < 0) {
+	if ((kind = channel_kind(name, strlen(name))) < 0 ||
+	    strlen(name) > CHANNEL_SUBSCRIBE_MAX) {
 		snprintf(why, sizeof(why), "Invalid channel name: use up to %d "
-		    "of A-Z a-z 0-9 _ - = @ , . ;", CHANNEL_NAME_MAX);
+		    "of A-Z a-z 0-9 _ - = @ , . ;", CHANNEL_SUBSCRIBE_MAX);
 		subscription_error(c, name, "InvalidChannel", 400, why);
 		return;
 	}
