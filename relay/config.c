@@ -46,6 +46,9 @@ static const struct conf_key relay_keys[] = {
 	    "cap on one realtime session"},
 	{"history_seconds", CONF_INT, 10, 86400, "600", RC(history_seconds),
 	    "samples kept per host"},
+	{"max_subscriptions_per_connection", CONF_INT, 1, 1000000, "1000",
+	    RC(max_subscriptions_per_connection),
+	    "channels one connection may subscribe to"},
 	{NULL, 0, 0, 0, NULL, 0, NULL},
 };
 

@@ -54,6 +54,7 @@ struct relay_conf {
 	long session_grace_s;
 	long max_session_s;
 	long history_seconds;
+	long max_subscriptions_per_connection;
 	struct app_conf *apps;
 	int napps;
 	struct account_conf *accounts;

@@ -188,8 +188,14 @@ on_subscribe(struct conn *c, cJSON *data)
 			if (!auth_channel_ok(c->app->conf, c->socket_id, name,
 				NULL, auth))
 				goto bad_auth;
-		} else if (!cdata || !auth_channel_ok(c->app->conf,
-			c->socket_id, name, cdata, auth))
+		} else if (!cdata) {
+			metrics.auth_failures++;
+			subscription_error(c, name, "AuthError", 401,
+			    "A presence channel needs channel_data (or a "
+			    "signed-in connection)");
+			return;
+		} else if (!auth_channel_ok(c->app->conf, c->socket_id, name,
+			cdata, auth))
 			goto bad_auth;
 		else if ((r = presence_member(cdata, uid, sizeof(uid),
 			      &info)) < 0) {
@@ -200,9 +206,18 @@ on_subscribe(struct conn *c, cJSON *data)
 			return;
 		}
 	} else if ((kind & CH_PRIVATE) &&
-	    !auth_channel_ok(c->app->conf, c->socket_id, name, NULL, auth))
-		goto bad_auth;
+	    !auth_channel_ok(c->app->conf, c->socket_id, name, cdata, auth))
+		goto bad_auth; /* channel_data signed too, as hosted Pusher */
 
+	if (c->nsubs >= c->relay->conf->max_subscriptions_per_connection &&
+	    channel_sub_of(c, name) == NULL) {
+		free(info);
+		snprintf(why, sizeof(why), "This connection has the most "
+		    "subscriptions allowed (%ld): unsubscribe from one first",
+		    c->relay->conf->max_subscriptions_per_connection);
+		subscription_error(c, name, "LimitReached", 403, why);
+		return;
+	}
 	r = channel_subscribe(c->app, c, name, uid, info, &s);
 	free(info);
 	if (r == -EEXIST)
@@ -219,8 +234,10 @@ on_subscribe(struct conn *c, cJSON *data)
 	return;
 bad_auth:
 	metrics.auth_failures++;
+	/* Every path above checked channel_data exactly when it was sent. */
 	snprintf(why, sizeof(why), "Invalid signature for %.*s: expected "
-	    "HMAC-SHA256 of \"%s:%.*s%s\"", 100, name, c->socket_id, 100, name,
+	    "HMAC-SHA256 of \"%s:%.*s%s\"", utf8_prec(name, 100), name,
+	    c->socket_id, utf8_prec(name, 100), name,
 	    cdata ? ":<channel_data>" : "");
 	subscription_error(c, name, "AuthError", 401, why);
 }
