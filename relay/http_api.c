@@ -15,6 +15,7 @@
 #include "channel.h"
 #include "clock.h"
 #include "http_api.h"
+#include "json_check.h"
 #include "log.h"
 #include "metrics.h"
 #include "utf8.h"
@@ -383,12 +384,24 @@ route(struct app *a, const char *method, const char *rest,
 
 	if (post && !utf8_valid((const unsigned char *)body, bodylen))
 		return fail(out, 400, "Request body is not valid UTF-8");
+	/* cJSON would cut a string at its NUL: refuse rather than cut. */
+	if (post && json_has_nul(body ? body : "", bodylen))
+		return fail(out, 400, "Request body holds a NUL character "
+		    "(\\u0000), which the relay cannot deliver intact");
 	if (post) {
+		const char *dup;
+
 		j = cJSON_ParseWithLength(body ? body : "", bodylen);
 		if (!cJSON_IsObject(j) && !(bodylen == 0 &&
 		    strstr(rest, "terminate_connections"))) {
 			cJSON_Delete(j);
 			return fail(out, 400, "Request body is not a JSON object");
+		}
+		if ((dup = json_dup_key(j)) != NULL) {
+			st = fail(out, 400, "Request body has a duplicate key "
+			    "\"%.*s\"", utf8_prec(dup, 100), dup);
+			cJSON_Delete(j);
+			return st;
 		}
 	}
 	if (post && strcmp(rest, "events") == 0)

@@ -14,6 +14,7 @@
 #include "channel.h"
 #include "clock.h"
 #include "host.h"
+#include "json_check.h"
 #include "log.h"
 #include "metrics.h"
 #include "pusher.h"
@@ -96,6 +97,10 @@ presence_member(const char *channel_data, char *id, size_t idlen,
 	*info = NULL;
 	if (!cJSON_IsObject(j))
 		goto out;
+	if (json_dup_key(j) != NULL) {
+		r = -EEXIST;
+		goto out;
+	}
 	uid = cJSON_GetObjectItemCaseSensitive(j, "user_id");
 	if (cJSON_IsString(uid) && uid->valuestring[0] &&
 	    strlen(uid->valuestring) < idlen)
@@ -201,6 +206,7 @@ on_subscribe(struct conn *c, cJSON *data)
 			      &info)) < 0) {
 			subscription_error(c, name, "InvalidChannelData", 400,
 			    r == -EMSGSIZE ? "user_info is over 1 KB"
+			    : r == -EEXIST ? "channel_data has a duplicate key"
 			    : "channel_data needs a user_id (string or number, "
 			      "at most 128 characters)");
 			return;
@@ -271,6 +277,10 @@ on_signin(struct conn *c, cJSON *data)
 		return;
 	}
 	u = cJSON_Parse(udata);
+	if (json_dup_key(u) != NULL) {
+		relay_conn_error(c, 0, "user_data has a duplicate key");
+		goto out;
+	}
 	id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(u, "id"));
 	if (!id || !*id || strlen(id) > PRESENCE_MAX_ID) {
 		relay_conn_error(c, 0, "user_data needs an id: a non-empty "
@@ -397,10 +407,16 @@ void
 pusher_message(struct conn *c, const char *text, size_t len)
 {
 	cJSON *j = NULL, *ev, *data, *parsed = NULL;
-	const char *ch;
+	const char *ch, *dup;
 
 	if (!utf8_valid((const unsigned char *)text, len)) {
 		relay_conn_error(c, 0, "Invalid UTF-8 in text frame");
+		return;
+	}
+	/* cJSON would cut a string at its NUL: refuse rather than cut. */
+	if (json_has_nul(text, len)) {
+		relay_conn_error(c, 0, "Message refused: it holds a NUL "
+		    "character (\\u0000), which the relay cannot forward intact");
 		return;
 	}
 	j = cJSON_ParseWithLength(text, len);
@@ -410,13 +426,29 @@ pusher_message(struct conn *c, const char *text, size_t len)
 		    "with a string \"event\"");
 		goto out;
 	}
+	if ((dup = json_dup_key(j)) != NULL) {
+		relay_conn_error(c, 0, "Invalid message: duplicate key \"%.*s\"",
+		    utf8_prec(dup, 100), dup);
+		goto out;
+	}
 	ch = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j,
 	    "channel"));
 	data = cJSON_GetObjectItemCaseSensitive(j, "data");
 	/* Protocol 1.2: pusher:* data may come as an object or a string. */
 	if (cJSON_IsString(data) && strncmp(ev->valuestring, "pusher:", 7) ==
+	    0 && json_has_nul(data->valuestring, strlen(data->valuestring))) {
+		relay_conn_error(c, 0, "Message refused: its data holds a NUL "
+		    "character (\\u0000)");
+		goto out;
+	}
+	if (cJSON_IsString(data) && strncmp(ev->valuestring, "pusher:", 7) ==
 	    0 && (parsed = cJSON_Parse(data->valuestring)) != NULL)
 		data = parsed;
+	if (parsed && (dup = json_dup_key(parsed)) != NULL) {
+		relay_conn_error(c, 0, "Invalid message: duplicate key \"%.*s\" "
+		    "in data", utf8_prec(dup, 100), dup);
+		goto out;
+	}
 	if (strncmp(ev->valuestring, "pusher:", 7) == 0 &&
 	    strcmp(ev->valuestring, "pusher:ping") != 0 &&
 	    strcmp(ev->valuestring, "pusher:pong") != 0 && !cJSON_IsObject(data)) {
