@@ -122,6 +122,22 @@ test('login_body_with_duplicate_keys_is_400', async () => {
   assert.equal(r.status, 400, r.body);
 });
 
+test('checkin_body_with_duplicate_keys_is_400', async () => {
+  const body = (extra) => `{"host":"H","version":"0.0.0","last_seq":1${extra}}`;
+  const dup = await sno.agentPost(relay.port, 'H', H.key, '/agent/v1/checkin',
+    body(',"host":"G"'));
+  assert.equal(dup.status, 400, dup.body);
+  assert.match(dup.json.error, /duplicate/);
+  // The body the agent sends is fine (a viewer makes the answer immediate).
+  const c = await sno.connectMetricsPusher(relay);
+  clients.push(c);
+  await subscribe(c, 'private-host-H');
+  const ok = await sno.agentPost(relay.port, 'H', H.key, '/agent/v1/checkin', body(''));
+  assert.equal(ok.status, 200, ok.body);
+  assert.equal(ok.json.stream, true);
+  c.disconnect();
+});
+
 // ---- 8: the login throttle holds under concurrency ----
 
 test('sixty_concurrent_wrong_logins_from_one_address_get_at_most_ten_checks', async () => {
