@@ -1,4 +1,5 @@
 /* Duplicate keys and NULs in JSON; see json_check.h. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -78,4 +79,99 @@ json_has_nul(const char *text, size_t len)
 		i++;
 	}
 	return 0;
+}
+
+static const char *
+skip_space(const char *p, const char *end)
+{
+	while (p < end && (unsigned char)*p <= ' ') /* as cJSON skips */
+		p++;
+	return p;
+}
+
+/* The end of the one JSON value at p, or NULL. */
+static const char *
+value_end(const char *p, const char *end)
+{
+	const char *vend = NULL;
+	cJSON *v = cJSON_ParseWithLengthOpts(p, (size_t)(end - p), &vend, 0);
+
+	if (v == NULL)
+		return NULL;
+	cJSON_Delete(v);
+	return vend;
+}
+
+int
+json_array_spans(const char *text, size_t len, const char **at, size_t *n,
+    int max)
+{
+	const char *p = text, *end = text + len, *vend;
+	int k = 0;
+
+	p = skip_space(p, end);
+	if (p == end || *p++ != '[')
+		return -EINVAL;
+	for (;;) {
+		p = skip_space(p, end);
+		if (k == max || p == end || (vend = value_end(p, end)) == NULL)
+			return -EINVAL;
+		at[k] = p;
+		n[k++] = (size_t)(vend - p);
+		p = skip_space(vend, end);
+		if (p < end && *p == ',') {
+			p++;
+			continue;
+		}
+		if (p < end && *p == ']')
+			break;
+		return -EINVAL;
+	}
+	for (p++; p < end; p++)
+		if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r' &&
+		    *p != '\0')
+			return -EINVAL;
+	return k;
+}
+
+int
+json_member_span(const char *text, size_t len, const char *key,
+    const char **at, size_t *n)
+{
+	const char *p = text, *end = text + len, *vend;
+	cJSON *k;
+	int match;
+
+	p = skip_space(p, end);
+	if (p == end || *p++ != '{')
+		return -EINVAL;
+	if ((p = skip_space(p, end)) < end && *p == '}')
+		return 0;
+	for (;;) {
+		p = skip_space(p, end);
+		k = cJSON_ParseWithLengthOpts(p, (size_t)(end - p), &vend, 0);
+		if (!cJSON_IsString(k)) {
+			cJSON_Delete(k);
+			return -EINVAL;
+		}
+		match = strcmp(k->valuestring, key) == 0;
+		cJSON_Delete(k);
+		p = skip_space(vend, end);
+		if (p == end || *p++ != ':')
+			return -EINVAL;
+		p = skip_space(p, end);
+		if ((vend = value_end(p, end)) == NULL)
+			return -EINVAL;
+		if (match) {
+			*at = p;
+			*n = (size_t)(vend - p);
+			return 1;
+		}
+		p = skip_space(vend, end);
+		if (p < end && *p == ',') {
+			p++;
+			continue;
+		}
+		return p < end && *p == '}' ? 0 : -EINVAL;
+	}
 }

@@ -26,4 +26,23 @@ const char *json_dup_key(const cJSON *item);
  */
 int json_has_nul(const char *text, size_t len);
 
+/*
+ * The texts of a JSON array's elements, as sent (never re-printed: cJSON
+ * prints numbers through doubles with 15 digits). Finds at most max
+ * elements of the array text[0..len); element i is at[i][0..n[i]).
+ * Whitespace (or NULs) may follow the array. Returns the count, or -EINVAL
+ * when text is not one JSON array of 1 to max values.
+ */
+int json_array_spans(const char *text, size_t len, const char **at,
+    size_t *n, int max);
+
+/*
+ * The text of the value of key in the JSON object text[0..len), as sent:
+ * 1 with *at, *n set, 0 when the object has no such key, -EINVAL when text
+ * is not a JSON object. Finds the first of two equal keys (refuse those
+ * first with json_dup_key).
+ */
+int json_member_span(const char *text, size_t len, const char *key,
+    const char **at, size_t *n);
+
 #endif

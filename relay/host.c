@@ -14,6 +14,7 @@
 #include "channel.h"
 #include "clock.h"
 #include "host.h"
+#include "json_check.h"
 #include "log.h"
 #include "sample.h"
 
@@ -265,56 +266,6 @@ out:
 	return st;
 }
 
-static const char *
-skip_space(const char *p, const char *end)
-{
-	while (p < end && (unsigned char)*p <= ' ') /* as cJSON skips */
-		p++;
-	return p;
-}
-
-/*
- * Finds the texts of the elements of the JSON array body[0..len): at most
- * max, each starting at its first byte. Returns their count, or -EINVAL
- * when body is not one JSON array of 1 to max values.
- */
-static int
-array_spans(const char *body, size_t len, const char **at, size_t *n, int max)
-{
-	const char *p = body, *end = body + len, *vend;
-	int k = 0;
-	cJSON *v;
-
-	p = skip_space(p, end);
-	if (p == end || *p++ != '[')
-		return -EINVAL;
-	for (;;) {
-		p = skip_space(p, end);
-		if (k == max || p == end)
-			return -EINVAL;
-		v = cJSON_ParseWithLengthOpts(p, (size_t)(end - p), &vend, 0);
-		if (v == NULL)
-			return -EINVAL;
-		cJSON_Delete(v);
-		at[k] = p;
-		n[k++] = (size_t)(vend - p);
-		p = skip_space(vend, end);
-		if (p < end && *p == ',') {
-			p++;
-			continue;
-		}
-		if (p < end && *p == ']')
-			break;
-		return -EINVAL;
-	}
-	/* After the array: whitespace only (or NULs, as before). */
-	for (p++; p < end; p++)
-		if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r' &&
-		    *p != '\0')
-			return -EINVAL;
-	return k;
-}
-
 int
 host_samples(struct host *h, const char *body, size_t len, struct buf *out)
 {
@@ -324,7 +275,8 @@ host_samples(struct host *h, const char *body, size_t len, struct buf *out)
 	int st = 200, k;
 
 	buf_init(&err, 1024);
-	if ((k = array_spans(body, len, at, n, SAMPLE_BATCH_MAX)) < 1) {
+	/* Each sample's own text: see one_sample. */
+	if ((k = json_array_spans(body, len, at, n, SAMPLE_BATCH_MAX)) < 1) {
 		buf_printf(&err, "body must be a JSON array of 1 to %d samples",
 		    SAMPLE_BATCH_MAX);
 		st = 400;

@@ -96,9 +96,11 @@ struct event_req {
 	const char *info;
 };
 
-/* Validates one event object; returns 0 or an HTTP status with out set. */
+/* Validates one event object, whose text is raw[0..rawlen); returns 0 or
+ * an HTTP status with out set. */
 static int
-event_parse(struct relay *r, cJSON *ev, struct event_req *q, struct buf *out)
+event_parse(struct relay *r, cJSON *ev, const char *raw, size_t rawlen,
+    struct event_req *q, struct buf *out)
 {
 	cJSON *name = cJSON_GetObjectItemCaseSensitive(ev, "name");
 	cJSON *data = cJSON_GetObjectItemCaseSensitive(ev, "data");
@@ -107,6 +109,8 @@ event_parse(struct relay *r, cJSON *ev, struct event_req *q, struct buf *out)
 	cJSON *sid = cJSON_GetObjectItemCaseSensitive(ev, "socket_id");
 	cJSON *info = cJSON_GetObjectItemCaseSensitive(ev, "info");
 	cJSON *it;
+	const char *at;
+	size_t n;
 
 	memset(q, 0, sizeof(*q));
 	if (!cJSON_IsObject(ev))
@@ -118,8 +122,14 @@ event_parse(struct relay *r, cJSON *ev, struct event_req *q, struct buf *out)
 	q->name = name->valuestring;
 	if (data == NULL)
 		return fail(out, 400, "data is missing");
-	q->data = cJSON_IsString(data) ? strdup(data->valuestring)
-				       : cJSON_PrintUnformatted(data);
+	/* Data that is not a string goes on as sent, not re-printed
+	 * (cJSON prints numbers through doubles with 15 digits). */
+	if (cJSON_IsString(data))
+		q->data = strdup(data->valuestring);
+	else if (json_member_span(raw, rawlen, "data", &at, &n) == 1)
+		q->data = strndup(at, n);
+	else
+		q->data = cJSON_PrintUnformatted(data);
 	if (q->data == NULL)
 		return fail(out, 400, "data could not be read");
 	q->dlen = strlen(q->data);
@@ -207,12 +217,13 @@ event_info(struct app *a, const struct event_req *q, int batch,
 }
 
 static int
-post_events(struct app *a, cJSON *body, struct buf *out)
+post_events(struct app *a, cJSON *body, const char *raw, size_t rawlen,
+    struct buf *out)
 {
 	struct event_req q;
 	int st;
 
-	if ((st = event_parse(a->relay, body, &q, out)) != 0)
+	if ((st = event_parse(a->relay, body, raw, rawlen, &q, out)) != 0)
 		goto out;
 	if (event_publish(a, &q) < 0 || event_info(a, &q, 0, out) < 0)
 		st = fail(out, 500, "Out of memory");
@@ -224,9 +235,12 @@ out:
 }
 
 static int
-post_batch(struct app *a, cJSON *body, struct buf *out)
+post_batch(struct app *a, cJSON *body, const char *raw, size_t rawlen,
+    struct buf *out)
 {
 	cJSON *batch = cJSON_GetObjectItemCaseSensitive(body, "batch"), *ev;
+	const char *at[HTTP_API_MAX_BATCH], *bat = NULL;
+	size_t lens[HTTP_API_MAX_BATCH], blen = 0;
 	struct event_req *qs;
 	int n, i = 0, st = 200, any_info = 0;
 
@@ -235,13 +249,18 @@ post_batch(struct app *a, cJSON *body, struct buf *out)
 	if ((n = cJSON_GetArraySize(batch)) > HTTP_API_MAX_BATCH)
 		return fail(out, 400, "At most %d events per batch (got %d)",
 		    HTTP_API_MAX_BATCH, n);
+	/* The events' own texts, for their data (see event_parse). */
+	if (n > 0 && (json_member_span(raw, rawlen, "batch", &bat, &blen) != 1
+	    || json_array_spans(bat, blen, at, lens, HTTP_API_MAX_BATCH) != n))
+		return fail(out, 400, "batch must be an array of events");
 	if ((qs = calloc((size_t)n + 1, sizeof(*qs))) == NULL)
 		return fail(out, 500, "Out of memory");
 	/* Validate all first: a batch is published whole or not at all. */
 	cJSON_ArrayForEach(ev, batch) {
-		if ((st = event_parse(a->relay, ev, &qs[i++], out)) != 0)
+		if ((st = event_parse(a->relay, ev, at[i], lens[i], &qs[i],
+		    out)) != 0)
 			goto out;
-		any_info |= qs[i - 1].info != NULL;
+		any_info |= qs[i++].info != NULL;
 	}
 	st = 200;
 	for (i = 0; i < n; i++)
@@ -405,9 +424,9 @@ route(struct app *a, const char *method, const char *rest,
 		}
 	}
 	if (post && strcmp(rest, "events") == 0)
-		st = post_events(a, j, out);
+		st = post_events(a, j, body, bodylen, out);
 	else if (post && strcmp(rest, "batch_events") == 0)
-		st = post_batch(a, j, out);
+		st = post_batch(a, j, body, bodylen, out);
 	else if (!post && strcmp(rest, "channels") == 0)
 		st = get_channels(a, p, np, out);
 	else if (!post && strncmp(rest, "channels/", 9) == 0) {

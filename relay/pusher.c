@@ -334,8 +334,10 @@ client_event_allowed(struct conn *c, const char *ch, struct sub **sp)
 	return 1;
 }
 
+/* raw[0..rawlen) is data's own text in the frame (NULL: not found). */
 static void
-on_client_event(struct conn *c, const char *ev, const char *ch, cJSON *data)
+on_client_event(struct conn *c, const char *ev, const char *ch, cJSON *data,
+    const char *raw, size_t rawlen)
 {
 	const char *uid;
 	char *text = NULL;
@@ -354,8 +356,12 @@ on_client_event(struct conn *c, const char *ev, const char *ch, cJSON *data)
 	}
 	if (!client_event_allowed(c, ch, &s))
 		return;
+	/* Data that is not a string goes on as sent, not re-printed
+	 * (cJSON prints numbers through doubles with 15 digits). */
 	if (cJSON_IsString(data))
 		text = strdup(data->valuestring);
+	else if (raw)
+		text = strndup(raw, rawlen);
 	else
 		text = data ? cJSON_PrintUnformatted(data) : strdup("{}");
 	if (text == NULL)
@@ -378,7 +384,8 @@ on_client_event(struct conn *c, const char *ev, const char *ch, cJSON *data)
 }
 
 static void
-dispatch(struct conn *c, const char *ev, const char *ch, cJSON *data)
+dispatch(struct conn *c, const char *ev, const char *ch, cJSON *data,
+    const char *raw, size_t rawlen)
 {
 	if (strcmp(ev, "pusher:ping") == 0) {
 		struct msg *m = relay_frame("pusher:pong", NULL, "{}", 2, 0,
@@ -397,7 +404,7 @@ dispatch(struct conn *c, const char *ev, const char *ch, cJSON *data)
 	else if (strcmp(ev, "pusher:signin") == 0)
 		on_signin(c, data);
 	else if (strncmp(ev, "client-", 7) == 0)
-		on_client_event(c, ev, ch, data);
+		on_client_event(c, ev, ch, data, raw, rawlen);
 	else
 		relay_conn_error(c, 0, "Unsupported event %.*s",
 		    utf8_prec(ev, 200), ev);
@@ -407,7 +414,8 @@ void
 pusher_message(struct conn *c, const char *text, size_t len)
 {
 	cJSON *j = NULL, *ev, *data, *parsed = NULL;
-	const char *ch, *dup;
+	const char *ch, *dup, *raw = NULL;
+	size_t rawlen = 0;
 
 	if (!utf8_valid((const unsigned char *)text, len)) {
 		relay_conn_error(c, 0, "Invalid UTF-8 in text frame");
@@ -456,7 +464,10 @@ pusher_message(struct conn *c, const char *text, size_t len)
 		    utf8_prec(ev->valuestring, 100), ev->valuestring);
 		goto out;
 	}
-	dispatch(c, ev->valuestring, ch, data);
+	if (strncmp(ev->valuestring, "client-", 7) != 0 ||
+	    json_member_span(text, len, "data", &raw, &rawlen) != 1)
+		raw = NULL;
+	dispatch(c, ev->valuestring, ch, data, raw, rawlen);
 out:
 	cJSON_Delete(parsed);
 	cJSON_Delete(j);

@@ -280,3 +280,29 @@ test('duplicate_keys_in_http_api_bodies_are_400', async () => {
   await waitMessage(healthy, 'after-dup', 'health', 3000);
   assert.deepEqual(messages({ received: healthy.received.slice(from) }, 'dup'), []);
 });
+
+// ---- 5 and 7: data that is not a string goes on as sent ----
+
+test('object_data_is_forwarded_as_sent_not_reprinted', async () => {
+  const text = '{"n":9007199254740993,"f":0.1000000000000000055511151231257827}';
+  const a = await raw();
+  const b = await raw();
+  for (const c of [a, b]) {
+    const r = await rawSubscribe(c, 'private-exact', { auth: authFor(c.socketId, 'private-exact') });
+    assert.equal(r.event, 'pusher_internal:subscription_succeeded', JSON.stringify(r));
+  }
+  a.send(`{"event":"client-exact","channel":"private-exact","data":${text}}`);
+  const ce = await waitMessage(b, 'client-exact', 'private-exact', 3000);
+  assert.equal(ce.rawData, text);
+  // The HTTP API, single and batch.
+  const one = await signedRequest(relay, 'POST', '/apps/1/events',
+    `{"name":"exact1","channel":"private-exact","data":${text}}`);
+  assert.equal(one.status, 200, one.body);
+  assert.equal((await waitMessage(b, 'exact1', 'private-exact', 3000)).rawData, text);
+  const batch = await signedRequest(relay, 'POST', '/apps/1/batch_events',
+    `{"batch":[{"name":"exact2","channel":"private-exact","data":${text}},` +
+    `{"name":"exact3","channel":"private-exact","data":[${text}]}]}`);
+  assert.equal(batch.status, 200, batch.body);
+  assert.equal((await waitMessage(b, 'exact2', 'private-exact', 3000)).rawData, text);
+  assert.equal((await waitMessage(b, 'exact3', 'private-exact', 3000)).rawData, `[${text}]`);
+});

@@ -2,6 +2,7 @@
  * Duplicate keys and NULs in JSON (issue 9, defects 5 and 14): the relay
  * refuses what cJSON and a browser's JSON.parse would read differently.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -83,6 +84,44 @@ nul_characters_are_found(void **state)
 	assert_false(json_has_nul("{}", 2));
 }
 
+static void
+spans_are_the_texts_as_sent(void **state)
+{
+	static const char arr[] = " [ {\"n\":9007199254740993} ,\"a]\",[1,2]]\n";
+	static const char obj[] = "{\"name\":\"x\", \"d\\u0061ta\" : "
+	    "{\"n\": 1.50} ,\"z\":[]}";
+	const char *at[4], *v;
+	size_t n[4], vn;
+
+	(void)state;
+	assert_int_equal(json_array_spans(arr, sizeof(arr) - 1, at, n, 4), 3);
+	assert_int_equal(n[0], 22);
+	assert_memory_equal(at[0], "{\"n\":9007199254740993}", 22);
+	assert_memory_equal(at[1], "\"a]\"", n[1]);
+	assert_memory_equal(at[2], "[1,2]", n[2]);
+	assert_int_equal(json_array_spans(arr, sizeof(arr) - 1, at, n, 2),
+	    -EINVAL);
+	assert_int_equal(json_array_spans("[]", 2, at, n, 4), -EINVAL);
+	assert_int_equal(json_array_spans("[1] x", 5, at, n, 4), -EINVAL);
+	assert_int_equal(json_array_spans("{}", 2, at, n, 4), -EINVAL);
+	assert_int_equal(json_array_spans("[1,]", 4, at, n, 4), -EINVAL);
+
+	/* The key is matched unescaped; the value is the text as sent. */
+	assert_int_equal(json_member_span(obj, sizeof(obj) - 1, "data", &v,
+	    &vn), 1);
+	assert_int_equal(vn, 11);
+	assert_memory_equal(v, "{\"n\": 1.50}", 11);
+	assert_int_equal(json_member_span(obj, sizeof(obj) - 1, "z", &v, &vn),
+	    1);
+	assert_memory_equal(v, "[]", 2);
+	assert_int_equal(json_member_span(obj, sizeof(obj) - 1, "nope", &v,
+	    &vn), 0);
+	assert_int_equal(json_member_span("{}", 2, "a", &v, &vn), 0);
+	assert_int_equal(json_member_span("[1]", 3, "a", &v, &vn), -EINVAL);
+	assert_int_equal(json_member_span("{\"a\" 1}", 7, "a", &v, &vn),
+	    -EINVAL);
+}
+
 int
 main(void)
 {
@@ -90,6 +129,7 @@ main(void)
 		cmocka_unit_test(duplicate_keys_are_found_at_any_depth),
 		cmocka_unit_test(duplicate_keys_in_a_large_object),
 		cmocka_unit_test(nul_characters_are_found),
+		cmocka_unit_test(spans_are_the_texts_as_sent),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
