@@ -92,6 +92,8 @@ presence_member(const char *channel_data, char *id, size_t idlen,
     char **info)
 {
 	cJSON *j = cJSON_Parse(channel_data), *uid, *ui;
+	const char *at;
+	size_t n;
 	int r = -EINVAL;
 
 	*info = NULL;
@@ -99,6 +101,10 @@ presence_member(const char *channel_data, char *id, size_t idlen,
 		goto out;
 	if (json_dup_key(j) != NULL) {
 		r = -EEXIST;
+		goto out;
+	}
+	if (json_has_nul(channel_data, strlen(channel_data))) {
+		r = -EILSEQ; /* cJSON would cut the user id there */
 		goto out;
 	}
 	uid = cJSON_GetObjectItemCaseSensitive(j, "user_id");
@@ -111,7 +117,13 @@ presence_member(const char *channel_data, char *id, size_t idlen,
 		goto out;
 	ui = cJSON_GetObjectItemCaseSensitive(j, "user_info");
 	if (ui && !cJSON_IsNull(ui)) {
-		if ((*info = cJSON_PrintUnformatted(ui)) == NULL)
+		/* As sent: a re-print changes numbers (15 digits). */
+		if (json_member_span(channel_data, strlen(channel_data),
+			"user_info", &at, &n) == 1)
+			*info = strndup(at, n);
+		else
+			*info = cJSON_PrintUnformatted(ui);
+		if (*info == NULL)
 			goto out;
 		if (strlen(*info) > PRESENCE_MAX_INFO) {
 			free(*info);
@@ -207,6 +219,7 @@ on_subscribe(struct conn *c, cJSON *data)
 			subscription_error(c, name, "InvalidChannelData", 400,
 			    r == -EMSGSIZE ? "user_info is over 1 KB"
 			    : r == -EEXIST ? "channel_data has a duplicate key"
+			    : r == -EILSEQ ? "channel_data holds a NUL character"
 			    : "channel_data needs a user_id (string or number, "
 			      "at most 128 characters)");
 			return;
@@ -277,8 +290,10 @@ on_signin(struct conn *c, cJSON *data)
 		return;
 	}
 	u = cJSON_Parse(udata);
-	if (json_dup_key(u) != NULL) {
-		relay_conn_error(c, 0, "user_data has a duplicate key");
+	if (json_dup_key(u) != NULL ||
+	    json_has_nul(udata, strlen(udata))) {
+		relay_conn_error(c, 0, "user_data has a duplicate key or a NUL "
+		    "character");
 		goto out;
 	}
 	id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(u, "id"));

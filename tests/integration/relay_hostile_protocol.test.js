@@ -306,3 +306,21 @@ test('object_data_is_forwarded_as_sent_not_reprinted', async () => {
   assert.equal((await waitMessage(b, 'exact2', 'private-exact', 3000)).rawData, text);
   assert.equal((await waitMessage(b, 'exact3', 'private-exact', 3000)).rawData, `[${text}]`);
 });
+
+test('presence_user_info_as_sent_and_nul_in_channel_data_refused', async () => {
+  const crypto = require('node:crypto');
+  const sign = (sid, ch, cd) => `${relay.app.key}:` + crypto.createHmac('sha256', relay.app.secret)
+    .update(`${sid}:${ch}:${cd}`).digest('hex');
+  const c = await raw();
+  const cd = '{"user_id":"big","user_info":{"n":9007199254740993}}';
+  const r = await rawSubscribe(c, 'presence-exact',
+    { auth: sign(c.socketId, 'presence-exact', cd), channel_data: cd });
+  assert.equal(r.event, 'pusher_internal:subscription_succeeded', JSON.stringify(r));
+  assert.match(r.rawData, /"big":\{"n":9007199254740993\}/);
+  // A user id with a NUL would be cut to "a" (another user): refused.
+  const nul = '{"user_id":"a\\u0000b"}';
+  const n = await rawSubscribe(c, 'presence-nul',
+    { auth: sign(c.socketId, 'presence-nul', nul), channel_data: nul });
+  assert.equal(n.event, 'pusher:subscription_error', JSON.stringify(n));
+  assert.match(n.data.error, /NUL/);
+});
