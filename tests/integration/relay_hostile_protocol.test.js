@@ -51,14 +51,18 @@ async function raw(r = relay) {
   return c;
 }
 
-// Sends a ping and waits for its pong; returns the messages that arrived
-// between from and the pong (everything the relay answered before it).
-async function upToPong(c, from) {
+// Waits until the relay has answered everything sent on c so far: it
+// subscribes to a fresh channel and waits for the answer, which comes in
+// order (a pong would not do: the relay sends pongs ahead of its backlog).
+// Returns the messages between from and that answer.
+async function answered(c, from) {
   assert.ok(c.isOpen(), `connection closed: ${JSON.stringify(c.closed)}`);
-  c.send({ event: 'pusher:ping', data: {} });
-  const pong = await waitFor(() => c.msgs.slice(from).find((m) => m.event === 'pusher:pong'),
-    3000, `pong (got ${JSON.stringify(c.msgs.slice(from))}, closed ${JSON.stringify(c.closed)})`);
-  return c.msgs.slice(from, c.msgs.indexOf(pong));
+  const mark = `barrier-${Date.now()}-${Math.random().toString(36).slice(2)}`;
+  c.send({ event: 'pusher:subscribe', data: { channel: mark } });
+  const end = await waitFor(() => c.msgs.slice(from).find((m) => m.channel === mark),
+    3000, `answer to the barrier (got ${JSON.stringify(c.msgs.slice(from))}, ` +
+    `closed ${JSON.stringify(c.closed)})`);
+  return c.msgs.slice(from, c.msgs.indexOf(end));
 }
 
 function authFor(socketId, channel, channelData) {
@@ -132,7 +136,7 @@ test('error_texts_with_long_multibyte_names_stay_valid_utf8', async () => {
   c.send({ event: 'client-x', data: {} });
   c.send({ event: `client-${e150}`, data: {} }); // Client event ... needs a channel
   c.send({ event: 'pusher:subscribe', data: { channel: `private-${e150}`, auth: 'x:y' } });
-  const got = await upToPong(c, from);
+  const got = await answered(c, from);
   assert.ok(got.filter((m) => m.event === 'pusher:error').length >= 4, JSON.stringify(got));
   for (const t of c.texts) assertCleanUtf8(Buffer.from(t.text, 'utf8'), 'a frame');
   assert.equal(c.closed, null);
@@ -204,7 +208,7 @@ test('subscriptions_beyond_the_cap_are_refused_per_channel', async () => {
   assert.match(r.data.error, /3/);
   // The connection stays, its subscriptions still work, and one freed
   // slot can be used again.
-  await upToPong(c, c.msgs.length);
+  await answered(c, c.msgs.length);
   await sdkFor(capped).trigger('cap-2', 'still', {});
   await waitMessage(c, 'still', 'cap-2', 3000);
   c.send({ event: 'pusher:unsubscribe', data: { channel: 'cap-1' } });
@@ -223,7 +227,7 @@ test('default_cap_is_1000_subscriptions', async () => {
   assert.equal(ok.length, 1000);
   assert.equal(refused.length, 1);
   assert.equal(refused[0].channel, 'many-1000');
-  await upToPong(c, c.msgs.length);
+  await answered(c, c.msgs.length);
 });
 
 // ---- 11: channel names up to 164 characters on subscribe ----
@@ -249,7 +253,7 @@ test('duplicate_keys_in_pusher_messages_are_refused', async () => {
   const from = c.msgs.length;
   c.send('{"event":"pusher:subscribe","data":{"channel":"dup-a","channel":"dup-b"}}');
   c.send('{"event":"pusher:subscribe","event":"pusher:ping","data":{"channel":"dup-c"}}');
-  const got = await upToPong(c, from);
+  const got = await answered(c, from);
   assert.deepEqual(got.filter((m) => m.event === 'pusher_internal:subscription_succeeded'), [],
     `a message with duplicate keys was acted on: ${JSON.stringify(got)}`);
   assert.ok(got.filter((m) => m.event === 'pusher:error' ||
