@@ -10,7 +10,9 @@
 
 #include <cJSON.h>
 
+#include "json_check.h"
 #include "sample.h"
+#include "utf8.h"
 
 int
 sample_host_valid(const char *s)
@@ -86,9 +88,21 @@ sample_check(const cJSON *root, char *err, size_t errlen)
 {
 	const struct sample_int_field *f;
 	const cJSON *host, *procs, *row;
+	const char *dup;
 
 	if (!cJSON_IsObject(root)) {
 		snprintf(err, errlen, "sample is not a JSON object");
+		return -EINVAL;
+	}
+	/* The relay would check the first, a browser keep the last. */
+	if ((dup = json_dup_key(root)) != NULL) {
+		snprintf(err, errlen, "duplicate key \"%.*s\"",
+		    utf8_prec(dup, 64), dup);
+		return -EINVAL;
+	}
+	if (cJSON_GetObjectItemCaseSensitive(root, "relay_ms")) {
+		snprintf(err, errlen, "relay_ms: set by the relay, not by a "
+		    "sample");
 		return -EINVAL;
 	}
 	for (f = sample_ints; f->path; f++) {
@@ -146,7 +160,10 @@ sample_validate(const char *json, size_t len, char *err, size_t errlen,
 		goto out;
 	}
 	root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
-	if (root == NULL || !sample_only_space(end, json + len)) {
+	/* A raw NUL would cut a cJSON string; \u0000 is fine (the relay
+	 * forwards the sample's own text). */
+	if (root == NULL || !sample_only_space(end, json + len) ||
+	    memchr(json, 0, (size_t)(end - json)) != NULL) {
 		snprintf(err, errlen, "sample is not valid JSON");
 		r = -EINVAL;
 		goto out;

@@ -1,4 +1,6 @@
 /* Table-free UTF-8 validator; see utf8.h. */
+#include <string.h>
+
 #include "utf8.h"
 
 int
@@ -41,4 +43,59 @@ utf8_valid(const unsigned char *p, size_t n)
 		i += need + 1;
 	}
 	return 1;
+}
+
+/* Bytes of the character a lead byte starts (1 for ASCII or a stray). */
+static size_t
+utf8_seq_len(unsigned char c)
+{
+	if (c >= 0xf0)
+		return 4;
+	if (c >= 0xe0)
+		return 3;
+	if (c >= 0xc0)
+		return 2;
+	return 1;
+}
+
+size_t
+utf8_prefix(const char *s, size_t n, size_t max)
+{
+	size_t i = max, k;
+
+	if (n <= max)
+		return n;
+	/* s[max] is the first byte left out: if it continues a character,
+	 * leave out that character's lead byte too (at most 3 back). */
+	for (k = 0; k < 3 && i > 0 && ((unsigned char)s[i] & 0xc0) == 0x80;
+	     k++)
+		i--;
+	if (((unsigned char)s[i] & 0xc0) == 0x80)
+		return max; /* not UTF-8: nothing to keep whole */
+	return i;
+}
+
+int
+utf8_prec(const char *s, size_t max)
+{
+	size_t n = strnlen(s, max + 1);
+
+	return (int)utf8_prefix(s, n, max);
+}
+
+size_t
+utf8_trim(char *s)
+{
+	size_t len = strlen(s), j = len;
+
+	while (j > 0 && len - j < 3 && ((unsigned char)s[j - 1] & 0xc0) ==
+	    0x80)
+		j--;
+	if (j == 0 || ((unsigned char)s[j - 1] & 0xc0) != 0xc0)
+		return len; /* ends in ASCII or a whole character */
+	if (len - (j - 1) < utf8_seq_len((unsigned char)s[j - 1])) {
+		s[j - 1] = '\0';
+		return j - 1;
+	}
+	return len;
 }

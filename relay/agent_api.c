@@ -10,14 +10,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
 #include <libwebsockets.h>
 
 #include "clock.h"
 #include "host.h"
 #include "http.h"
+#include "json_check.h"
 #include "log.h"
 #include "metrics.h"
 #include "sig.h"
+#include "utf8.h"
 
 #define CHECKIN_HOLD_MS 50000
 #define AGENT_SKEW_MS 300000
@@ -84,8 +87,8 @@ verify(struct http_req *q)
 	}
 	if (why) {
 		metrics.auth_failures++;
-		log_warnx("agent refused host=\"%.64s\" peer=%s why=\"%s\"", id,
-		    q->peer, why);
+		log_warnx("agent refused host=\"%.*s\" peer=%s why=\"%s\"",
+		    utf8_prec(id, 64), id, q->peer, why);
 		http_error(q, 401, "%s", why);
 		return NULL;
 	}
@@ -94,10 +97,34 @@ verify(struct http_req *q)
 	return h;
 }
 
+/* A check-in body, when there is one, is {"host":..,"version":..,
+ * "last_seq":..} for the signed host, with no key twice; else the why. */
+static const char *
+checkin_body_bad(const struct http_req *q, const struct host *h)
+{
+	cJSON *j;
+	const char *host, *why = NULL;
+
+	if (q->body.len == 0)
+		return NULL;
+	j = cJSON_ParseWithLength(q->body.data, q->body.len);
+	host = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j,
+	    "host"));
+	if (!cJSON_IsObject(j))
+		why = "check-in body is not a JSON object";
+	else if (json_dup_key(j) != NULL)
+		why = "check-in body has a duplicate key";
+	else if (host && strcmp(host, h->conf->name) != 0)
+		why = "check-in body is for another host";
+	cJSON_Delete(j);
+	return why;
+}
+
 void
 agent_api_handle(struct http_req *q)
 {
 	struct host *h;
+	const char *why;
 	int st;
 
 	if (strcmp(q->method, "POST") != 0) {
@@ -107,7 +134,9 @@ agent_api_handle(struct http_req *q)
 	if ((h = verify(q)) == NULL)
 		return;
 	if (strcmp(q->path, "/agent/v1/checkin") == 0) {
-		if (host_should_stream(h, clock_mono_ms()))
+		if ((why = checkin_body_bad(q, h)) != NULL)
+			http_error(q, 400, "%s", why);
+		else if (host_should_stream(h, clock_mono_ms()))
 			checkin_answer(q, 1);
 		else {
 			q->host = h;

@@ -9,6 +9,7 @@
 #include "relay.h"
 
 #define CHANNEL_NAME_MAX 200
+#define CHANNEL_SUBSCRIBE_MAX 164	/* hosted Pusher's limit on subscribe */
 #define PRESENCE_MAX_MEMBERS 100
 #define PRESENCE_MAX_INFO 1024
 #define PRESENCE_MAX_ID 128

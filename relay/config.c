@@ -47,15 +47,18 @@ static const struct conf_key relay_keys[] = {
 	{"history_seconds", CONF_INT, 10, 86400, "600", RC(history_seconds),
 	    "samples kept per host"},
 
-	/* issue 9: where browsers load the dashboard from (Origin check) */
+	/* where browsers load the dashboard from (the Origin check) */
 	{"public_url", CONF_STR, 0, 4096, NULL, RC(public_url),
 	    "comma-separated scheme://host[:port] the dashboard is served "
 	    "from; default from listen and tls_listen"},
 
-	/* issue 9: who may read /metrics */
+	/* who may read /metrics */
 	{"metrics_token", CONF_STR, 16, 256, NULL, RC(metrics_token),
 	    "/metrics needs Authorization: Bearer TOKEN; unset: loopback "
 	    "peers only"},
+	{"max_subscriptions_per_connection", CONF_INT, 1, 1000000, "1000",
+	    RC(max_subscriptions_per_connection),
+	    "channels one connection may subscribe to"},
 	{NULL, 0, 0, 0, NULL, 0, NULL},
 };
 

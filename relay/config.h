@@ -56,6 +56,7 @@ struct relay_conf {
 	long history_seconds;
 	char *public_url;	/* origins the dashboard is served from */
 	char *metrics_token;	/* Bearer token for /metrics, or NULL */
+	long max_subscriptions_per_connection;
 	struct app_conf *apps;
 	int napps;
 	struct account_conf *accounts;

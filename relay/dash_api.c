@@ -21,10 +21,12 @@
 
 #include "clock.h"
 #include "hmap.h"
+#include "json_check.h"
 #include "host.h"
 #include "http.h"
 #include "log.h"
 #include "sig.h"
+#include "utf8.h"
 
 #define SESSION_TTL_S (12 * 3600)
 #define SESSION_MAX 10000
@@ -32,6 +34,12 @@
 #define FAIL_LOCK 10		/* failures in the window: answer 429 */
 #define FAIL_DELAY_MAX_MS 5000
 #define LOGIN_TIMEOUT_MS 30000
+/* Checks at once (each held until its refusal is answered, so the delay
+ * paces them): of one user, of one address, and queued on the worker. */
+#define LOGIN_INFLIGHT_USER 2
+#define LOGIN_INFLIGHT_ADDR 4
+#define LOGIN_SLOTS 4		/* the larger of the two */
+#define LOGIN_QUEUE_MAX 16
 
 struct session {
 	struct hnode node;
@@ -46,6 +54,7 @@ struct failures {
 	char key[160];		/* "u:NAME", "a:ADDRESS" or "p:NAME@ADDRESS" */
 	int count;
 	int64_t first_ms;
+	int64_t busy[LOGIN_SLOTS];	/* check slots: busy until (mono ms) */
 	TAILQ_ENTRY(failures) entry;
 };
 
@@ -56,6 +65,9 @@ struct job {
 	char *hash;		/* NULL: unknown user, verify a dummy */
 	char *password;
 	const struct user_conf *user;
+	char name[129];		/* the user name sent */
+	char peer[64];
+	int uslot, aslot;	/* check slots held for "u:name", "a:peer" */
 	int ok;
 };
 STAILQ_HEAD(joblist, job);
@@ -70,6 +82,7 @@ static struct {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct joblist todo, done;	/* under mu */
+	int pending;			/* jobs not yet answered (loop only) */
 	int started, stop;
 	char root[PATH_MAX];		/* realpath of web_root */
 } da = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
@@ -245,7 +258,11 @@ set_cookie(struct http_req *q, const char *token, long max_age)
  * Failures are counted per address, per user at an address ("p") and per
  * user. The first two lock (429) at FAIL_LOCK; the per-user count only
  * slows the refusals, so wrong passwords sent from elsewhere never lock a
- * user out of the right one.
+ * user out of the right one. A check is counted when it starts (a success
+ * takes it back), so concurrent guesses cannot pass the lock; at most
+ * LOGIN_INFLIGHT_USER checks of one user and LOGIN_INFLIGHT_ADDR of one
+ * address run at once, each slot held until its refusal is answered; and
+ * at most LOGIN_QUEUE_MAX wait for the one argon2 worker (503 beyond).
  */
 
 static struct failures *
@@ -333,6 +350,32 @@ fail_forget(const char *kind, const char *who)
 	}
 }
 
+/* Takes a check slot of kind:who among its first max, busy until until;
+ * the slot's index, or -1 when all are busy. */
+static int
+slot_take(const char *kind, const char *who, int max, int64_t until)
+{
+	struct failures *f = fail_get(kind, who, 1);
+	int64_t now = clock_mono_ms();
+
+	for (int i = 0; f && i < max; i++)
+		if (f->busy[i] <= now) {
+			f->busy[i] = until;
+			return i;
+		}
+	return -1;
+}
+
+/* Keeps slot i of kind:who busy until until (0 frees it). */
+static void
+slot_hold(const char *kind, const char *who, int i, int64_t until)
+{
+	struct failures *f = fail_get(kind, who, 0);
+
+	if (f && i >= 0 && i < LOGIN_SLOTS)
+		f->busy[i] = until;
+}
+
 void
 dash_api_tick(int64_t now)
 {
@@ -374,33 +417,43 @@ static void
 login_result(struct job *j)
 {
 	struct http_req *q = http_parked(j->req_id);
-	const char *name = j->user ? j->user->name : "?";
+	const char *name = j->name;
+	struct failures *fu;
 	struct session *s;
 	char body[512], pair[160];
 	int fails;
+	int64_t due;
 
-	if (q == NULL)
-		return; /* the client went away */
+	da.pending--;
 	if (!j->ok) {
-		fail_add("u", name);
-		fail_add("a", q->peer);
-		fail_add("p", fail_pair(name, q->peer, pair, sizeof(pair)));
-		fails = fail_delay_count(name, q->peer);
-		log_info("dash login=refused user=\"%s\" peer=%s failures=%d",
-		    j->user ? j->user->name : "(unknown)", q->peer, fails);
+		/* Counted when the check began; the slots stay busy until
+		 * the refusal is answered, whether or not anyone waits. */
+		fails = fail_delay_count(name, j->peer);
 		/* 250 ms, 500 ms, 1 s ... up to 5 s before the answer. */
-		http_park(q, clock_mono_ms() + (fails >= 6 ? FAIL_DELAY_MAX_MS
-		    : 125LL << fails), login_refused);
+		due = clock_mono_ms() + (fails >= 6 ? FAIL_DELAY_MAX_MS
+		    : 125LL << fails);
+		slot_hold("u", name, j->uslot, due);
+		slot_hold("a", j->peer, j->aslot, due);
+		log_info("dash login=refused user=\"%s\" peer=%s failures=%d",
+		    j->user ? j->user->name : "(unknown)", j->peer, fails);
+		if (q)
+			http_park(q, due, login_refused);
 		return;
 	}
+	/* The per-user count stays for its window (a login of the real
+	 * user must not speed up guessing from elsewhere), less this
+	 * check's own, counted in advance. */
+	if ((fu = fail_get("u", name, 0)) != NULL && fu->count > 0)
+		fu->count--;
+	slot_hold("u", name, j->uslot, 0);
+	fail_forget("a", j->peer);
+	fail_forget("p", fail_pair(name, j->peer, pair, sizeof(pair)));
+	if (q == NULL)
+		return; /* the client went away */
 	if ((s = session_new(j->user)) == NULL) {
 		http_error(q, 500, "out of memory");
 		return;
 	}
-	/* The per-user count stays for its window: a login of the real
-	 * user must not speed up guessing from elsewhere. */
-	fail_forget("a", q->peer);
-	fail_forget("p", fail_pair(name, q->peer, pair, sizeof(pair)));
 	set_cookie(q, s->token, SESSION_TTL_S);
 	snprintf(body, sizeof(body), "{\"user\":\"%s\",\"account\":\"%s\"}",
 	    j->user->name, j->user->account);
@@ -441,27 +494,59 @@ login(struct http_req *q)
 	    cJSON_GetObjectItemCaseSensitive(b, "password"));
 	const struct user_conf *u;
 	struct job *j = NULL;
+	int64_t hold = clock_mono_ms() + LOGIN_TIMEOUT_MS;
+	int us, as;
+	char pair[160];
 
-	if (!user || !pw || strlen(user) > 128 || strlen(pw) > 1024) {
+	if (!user || !pw || strlen(user) > 128 || strlen(pw) > 1024 ||
+	    json_dup_key(b) != NULL) {
 		http_error(q, 400, "send {\"user\":\"...\",\"password\":\"...\"}");
 		goto out;
 	}
+	/* Checks under way count as failures already: concurrent guesses
+	 * cannot all slip in before the first is counted. */
 	if (fail_count(user, q->peer) >= FAIL_LOCK) {
 		http_header_add(q, "retry-after:", "900");
 		http_error(q, 429, "too many failed logins; try again later");
+		goto out;
+	}
+	if (da.pending >= LOGIN_QUEUE_MAX) {
+		http_header_add(q, "retry-after:", "5");
+		http_error(q, 503, "too many logins are being checked; try "
+		    "again in a few seconds");
+		goto out;
+	}
+	if ((us = slot_take("u", user, LOGIN_INFLIGHT_USER, hold)) < 0 ||
+	    (as = slot_take("a", q->peer, LOGIN_INFLIGHT_ADDR, hold)) < 0) {
+		if (us >= 0)
+			slot_hold("u", user, us, 0);
+		http_header_add(q, "retry-after:", "5");
+		http_error(q, 429, "another login %s is being checked; try "
+		    "again in a few seconds", us < 0 ? "of this user"
+		    : "from this address");
 		goto out;
 	}
 	u = relay_conf_user(r->conf, user);
 	if ((j = calloc(1, sizeof(*j))) == NULL ||
 	    (j->password = strdup(pw)) == NULL ||
 	    (u && (j->hash = strdup(u->password_hash)) == NULL)) {
+		slot_hold("u", user, us, 0);
+		slot_hold("a", q->peer, as, 0);
 		http_error(q, 500, "out of memory");
 		if (j)
 			job_free(j);
 		goto out;
 	}
+	fail_add("u", user);
+	fail_add("a", q->peer);
+	fail_add("p", fail_pair(user, q->peer, pair, sizeof(pair)));
 	j->req_id = q->id;
 	j->user = u;
+	snprintf(j->name, sizeof(j->name), "%s", user);
+	snprintf(j->peer, sizeof(j->peer), "%s", q->peer);
+	j->uslot = us;
+	j->aslot = as;
+	da.pending++;
 	http_park(q, clock_mono_ms() + LOGIN_TIMEOUT_MS, login_timeout);
 	pthread_mutex_lock(&da.mu);
 	STAILQ_INSERT_TAIL(&da.todo, j, entry);
@@ -705,8 +790,8 @@ dash_static(struct http_req *q)
 	snprintf(path, sizeof(path), "%s%s", q->path,
 	    q->path[strlen(q->path) - 1] == '/' ? "index.html" : "");
 	if (resolve(path, real) < 0) {
-		log_info("dash static=refused path=\"%.200s\" peer=%s", q->path,
-		    q->peer);
+		log_info("dash static=refused path=\"%.*s\" peer=%s",
+		    utf8_prec(q->path, 200), q->path, q->peer);
 		return -1; /* the page routes by #hash: nothing else exists */
 	}
 	if (strncmp(q->path, "/assets/", 8) == 0)

@@ -14,8 +14,11 @@
 #include "channel.h"
 #include "clock.h"
 #include "host.h"
+#include "json_check.h"
 #include "log.h"
 #include "sample.h"
+
+#define HOST_SEQ_AHEAD_MS 300000 /* as the agent API's clock skew */
 
 int
 hosts_init(struct relay *r)
@@ -209,18 +212,24 @@ remember(struct host *h, long long seq, const char *json, size_t len)
 	return 0;
 }
 
-/* Checks, stamps, keeps and publishes one sample; 0 or an HTTP status. */
+/*
+ * Checks, stamps, keeps and publishes one sample, text[0..len) as the agent
+ * sent it (never re-printed: cJSON prints numbers through doubles with 15
+ * digits, which changed integers near 2^53). 0 or an HTTP status.
+ */
 static int
-one_sample(struct host *h, cJSON *s, struct buf *err)
+one_sample(struct host *h, const char *text, size_t len, struct buf *err)
 {
-	char why[256], host[SAMPLE_HOST_MAX + 1], *text = NULL;
+	char why[256], host[SAMPLE_HOST_MAX + 1];
 	long long seq;
 	struct buf b;
 	int st = 0, r;
 
-	if ((text = cJSON_PrintUnformatted(s)) == NULL)
-		return 500;
-	r = sample_validate(text, strlen(text), why, sizeof(why), &seq, host,
+	if (len < 2 || text[0] != '{') {
+		buf_printf(err, "sample rejected: sample is not a JSON object");
+		return 400;
+	}
+	r = sample_validate(text, len, why, sizeof(why), &seq, host,
 	    sizeof(host));
 	if (r < 0) {
 		buf_printf(err, "sample rejected: %s", why);
@@ -233,40 +242,48 @@ one_sample(struct host *h, cJSON *s, struct buf *err)
 		st = 403;
 		goto out;
 	}
+	/* Agents start seq at the Unix time in ms (docs/sample-format.md):
+	 * one far ahead would make every later sample a duplicate. */
+	if (seq > clock_wall_ms() + HOST_SEQ_AHEAD_MS) {
+		buf_printf(err, "sample rejected: seq %lld is ahead of the "
+		    "relay's clock (%lld ms) by more than %d s", seq,
+		    (long long)clock_wall_ms(), HOST_SEQ_AHEAD_MS / 1000);
+		st = 400;
+		goto out;
+	}
 	if (seq <= h->last_seq)
 		goto out; /* a duplicate: acknowledged, dropped */
 	buf_init(&b, (size_t)SAMPLE_MAX_BYTES + 64);
-	if (buf_printf(&b, "{\"relay_ms\":%lld,%s", (long long)clock_wall_ms(),
-		text + 1) == 0 && remember(h, seq, b.data, b.len) == 0) {
+	if (buf_printf(&b, "{\"relay_ms\":%lld,", (long long)clock_wall_ms())
+		== 0 && buf_add(&b, text + 1, len - 1) == 0 &&
+	    remember(h, seq, b.data, b.len) == 0) {
 		h->last_seq = seq;
 		publish(h, "sample", b.data, b.len);
 	} else
 		st = 500;
 	buf_free(&b);
 out:
-	cJSON_free(text);
 	return st;
 }
 
 int
 host_samples(struct host *h, const char *body, size_t len, struct buf *out)
 {
-	cJSON *arr = cJSON_ParseWithLength(body, len), *s;
+	const char *at[SAMPLE_BATCH_MAX];
+	size_t n[SAMPLE_BATCH_MAX];
 	struct buf err;
-	int st = 200;
+	int st = 200, k;
 
 	buf_init(&err, 1024);
-	if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) < 1 ||
-	    cJSON_GetArraySize(arr) > SAMPLE_BATCH_MAX) {
+	/* Each sample's own text: see one_sample. */
+	if ((k = json_array_spans(body, len, at, n, SAMPLE_BATCH_MAX)) < 1) {
 		buf_printf(&err, "body must be a JSON array of 1 to %d samples",
 		    SAMPLE_BATCH_MAX);
 		st = 400;
 	}
-	cJSON_ArrayForEach(s, arr) {
-		if (st != 200 || (st = one_sample(h, s, &err)) != 0)
-			break;
-		st = 200;
-	}
+	for (int i = 0; st == 200 && i < k; i++)
+		if ((st = one_sample(h, at[i], n[i], &err)) == 0)
+			st = 200;
 	buf_reset(out);
 	if (st == 200)
 		buf_printf(out, "{\"stream\":%s,\"acked_seq\":%lld}",
@@ -280,7 +297,6 @@ host_samples(struct host *h, const char *body, size_t len, struct buf *out)
 		    h->conf->name, err.data ? err.data : "");
 	}
 	buf_free(&err);
-	cJSON_Delete(arr);
 	return st;
 }
 

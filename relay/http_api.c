@@ -15,6 +15,7 @@
 #include "channel.h"
 #include "clock.h"
 #include "http_api.h"
+#include "json_check.h"
 #include "log.h"
 #include "metrics.h"
 #include "utf8.h"
@@ -32,6 +33,7 @@ fail(struct buf *out, int status, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	utf8_trim(msg);
 	buf_reset(out);
 	buf_adds(out, "{\"error\":");
 	buf_add_json_string(out, msg);
@@ -94,9 +96,11 @@ struct event_req {
 	const char *info;
 };
 
-/* Validates one event object; returns 0 or an HTTP status with out set. */
+/* Validates one event object, whose text is raw[0..rawlen); returns 0 or
+ * an HTTP status with out set. */
 static int
-event_parse(struct relay *r, cJSON *ev, struct event_req *q, struct buf *out)
+event_parse(struct relay *r, cJSON *ev, const char *raw, size_t rawlen,
+    struct event_req *q, struct buf *out)
 {
 	cJSON *name = cJSON_GetObjectItemCaseSensitive(ev, "name");
 	cJSON *data = cJSON_GetObjectItemCaseSensitive(ev, "data");
@@ -105,6 +109,8 @@ event_parse(struct relay *r, cJSON *ev, struct event_req *q, struct buf *out)
 	cJSON *sid = cJSON_GetObjectItemCaseSensitive(ev, "socket_id");
 	cJSON *info = cJSON_GetObjectItemCaseSensitive(ev, "info");
 	cJSON *it;
+	const char *at;
+	size_t n;
 
 	memset(q, 0, sizeof(*q));
 	if (!cJSON_IsObject(ev))
@@ -116,8 +122,14 @@ event_parse(struct relay *r, cJSON *ev, struct event_req *q, struct buf *out)
 	q->name = name->valuestring;
 	if (data == NULL)
 		return fail(out, 400, "data is missing");
-	q->data = cJSON_IsString(data) ? strdup(data->valuestring)
-				       : cJSON_PrintUnformatted(data);
+	/* Data that is not a string goes on as sent, not re-printed
+	 * (cJSON prints numbers through doubles with 15 digits). */
+	if (cJSON_IsString(data))
+		q->data = strdup(data->valuestring);
+	else if (json_member_span(raw, rawlen, "data", &at, &n) == 1)
+		q->data = strndup(at, n);
+	else
+		q->data = cJSON_PrintUnformatted(data);
 	if (q->data == NULL)
 		return fail(out, 400, "data could not be read");
 	q->dlen = strlen(q->data);
@@ -141,8 +153,8 @@ event_parse(struct relay *r, cJSON *ev, struct event_req *q, struct buf *out)
 		return fail(out, 400, "channel or channels is required");
 	for (int i = 0; i < q->nchans; i++)
 		if (channel_kind(q->chans[i], strlen(q->chans[i])) < 0)
-			return fail(out, 400, "Invalid channel name '%.200s'",
-			    q->chans[i]);
+			return fail(out, 400, "Invalid channel name '%.*s'",
+			    utf8_prec(q->chans[i], 200), q->chans[i]);
 	if (sid && !cJSON_IsNull(sid)) {
 		if (!cJSON_IsString(sid) || !socket_id_ok(sid->valuestring))
 			return fail(out, 400, "socket_id must look like 123.456");
@@ -205,12 +217,13 @@ event_info(struct app *a, const struct event_req *q, int batch,
 }
 
 static int
-post_events(struct app *a, cJSON *body, struct buf *out)
+post_events(struct app *a, cJSON *body, const char *raw, size_t rawlen,
+    struct buf *out)
 {
 	struct event_req q;
 	int st;
 
-	if ((st = event_parse(a->relay, body, &q, out)) != 0)
+	if ((st = event_parse(a->relay, body, raw, rawlen, &q, out)) != 0)
 		goto out;
 	if (event_publish(a, &q) < 0 || event_info(a, &q, 0, out) < 0)
 		st = fail(out, 500, "Out of memory");
@@ -222,9 +235,12 @@ out:
 }
 
 static int
-post_batch(struct app *a, cJSON *body, struct buf *out)
+post_batch(struct app *a, cJSON *body, const char *raw, size_t rawlen,
+    struct buf *out)
 {
 	cJSON *batch = cJSON_GetObjectItemCaseSensitive(body, "batch"), *ev;
+	const char *at[HTTP_API_MAX_BATCH], *bat = NULL;
+	size_t lens[HTTP_API_MAX_BATCH], blen = 0;
 	struct event_req *qs;
 	int n, i = 0, st = 200, any_info = 0;
 
@@ -233,13 +249,18 @@ post_batch(struct app *a, cJSON *body, struct buf *out)
 	if ((n = cJSON_GetArraySize(batch)) > HTTP_API_MAX_BATCH)
 		return fail(out, 400, "At most %d events per batch (got %d)",
 		    HTTP_API_MAX_BATCH, n);
+	/* The events' own texts, for their data (see event_parse). */
+	if (n > 0 && (json_member_span(raw, rawlen, "batch", &bat, &blen) != 1
+	    || json_array_spans(bat, blen, at, lens, HTTP_API_MAX_BATCH) != n))
+		return fail(out, 400, "batch must be an array of events");
 	if ((qs = calloc((size_t)n + 1, sizeof(*qs))) == NULL)
 		return fail(out, 500, "Out of memory");
 	/* Validate all first: a batch is published whole or not at all. */
 	cJSON_ArrayForEach(ev, batch) {
-		if ((st = event_parse(a->relay, ev, &qs[i++], out)) != 0)
+		if ((st = event_parse(a->relay, ev, at[i], lens[i], &qs[i],
+		    out)) != 0)
 			goto out;
-		any_info |= qs[i - 1].info != NULL;
+		any_info |= qs[i++].info != NULL;
 	}
 	st = 200;
 	for (i = 0; i < n; i++)
@@ -301,7 +322,8 @@ get_channel(struct app *a, const char *name, const struct auth_param *p,
 	struct msg *cached;
 
 	if (kind < 0)
-		return fail(out, 400, "Invalid channel name '%.200s'", name);
+		return fail(out, 400, "Invalid channel name '%.*s'",
+		    utf8_prec(name, 200), name);
 	if (info && strstr(info, "user_count") && !(kind & CH_PRESENCE))
 		return fail(out, 400, "user_count is only for presence channels");
 	if (info && strstr(info, "cache") && !(kind & CH_CACHE))
@@ -381,18 +403,30 @@ route(struct app *a, const char *method, const char *rest,
 
 	if (post && !utf8_valid((const unsigned char *)body, bodylen))
 		return fail(out, 400, "Request body is not valid UTF-8");
+	/* cJSON would cut a string at its NUL: refuse rather than cut. */
+	if (post && json_has_nul(body ? body : "", bodylen))
+		return fail(out, 400, "Request body holds a NUL character "
+		    "(\\u0000), which the relay cannot deliver intact");
 	if (post) {
+		const char *dup;
+
 		j = cJSON_ParseWithLength(body ? body : "", bodylen);
 		if (!cJSON_IsObject(j) && !(bodylen == 0 &&
 		    strstr(rest, "terminate_connections"))) {
 			cJSON_Delete(j);
 			return fail(out, 400, "Request body is not a JSON object");
 		}
+		if ((dup = json_dup_key(j)) != NULL) {
+			st = fail(out, 400, "Request body has a duplicate key "
+			    "\"%.*s\"", utf8_prec(dup, 100), dup);
+			cJSON_Delete(j);
+			return st;
+		}
 	}
 	if (post && strcmp(rest, "events") == 0)
-		st = post_events(a, j, out);
+		st = post_events(a, j, body, bodylen, out);
 	else if (post && strcmp(rest, "batch_events") == 0)
-		st = post_batch(a, j, out);
+		st = post_batch(a, j, body, bodylen, out);
 	else if (!post && strcmp(rest, "channels") == 0)
 		st = get_channels(a, p, np, out);
 	else if (!post && strncmp(rest, "channels/", 9) == 0) {
@@ -425,7 +459,8 @@ route(struct app *a, const char *method, const char *rest,
 			st = terminate(a, uid, out);
 		}
 	} else
-		st = fail(out, 404, "No such resource: %s %.200s", method, rest);
+		st = fail(out, 404, "No such resource: %s %.*s", method,
+		    utf8_prec(rest, 200), rest);
 	cJSON_Delete(j);
 	return st;
 }
@@ -452,8 +487,9 @@ http_api_handle(struct relay *r, const char *method, const char *path,
 	if (auth_http_ok(a->conf, method, path, p, np, body, bodylen,
 		(int64_t)time(NULL), why, sizeof(why)) < 0) {
 		metrics.auth_failures++;
-		log_info("http auth=refused app=%s path=\"%.200s\" why=\"%s\"",
-		    a->conf->id, path, why);
+		utf8_trim(why);
+		log_info("http auth=refused app=%s path=\"%.*s\" why=\"%s\"",
+		    a->conf->id, utf8_prec(path, 200), path, why);
 		return fail(out, 401, "%s", why);
 	}
 	st = route(a, method, rest, p, np, body, bodylen, out);

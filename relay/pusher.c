@@ -14,6 +14,7 @@
 #include "channel.h"
 #include "clock.h"
 #include "host.h"
+#include "json_check.h"
 #include "log.h"
 #include "metrics.h"
 #include "pusher.h"
@@ -81,8 +82,8 @@ subscription_error(struct conn *c, const char *ch, const char *type,
 		relay_conn_send_event(c, "pusher:subscription_error", ch,
 		    b.data);
 	buf_free(&b);
-	log_info("ws conn=%s subscribe=refused channel=\"%.200s\" why=\"%s\"",
-	    c->socket_id, ch, error);
+	log_info("ws conn=%s subscribe=refused channel=\"%.*s\" why=\"%s\"",
+	    c->socket_id, utf8_prec(ch, 200), ch, error);
 }
 
 /* Presence member from channel_data: {"user_id":..,"user_info":{..}}. */
@@ -91,11 +92,21 @@ presence_member(const char *channel_data, char *id, size_t idlen,
     char **info)
 {
 	cJSON *j = cJSON_Parse(channel_data), *uid, *ui;
+	const char *at;
+	size_t n;
 	int r = -EINVAL;
 
 	*info = NULL;
 	if (!cJSON_IsObject(j))
 		goto out;
+	if (json_dup_key(j) != NULL) {
+		r = -EEXIST;
+		goto out;
+	}
+	if (json_has_nul(channel_data, strlen(channel_data))) {
+		r = -EILSEQ; /* cJSON would cut the user id there */
+		goto out;
+	}
 	uid = cJSON_GetObjectItemCaseSensitive(j, "user_id");
 	if (cJSON_IsString(uid) && uid->valuestring[0] &&
 	    strlen(uid->valuestring) < idlen)
@@ -106,7 +117,13 @@ presence_member(const char *channel_data, char *id, size_t idlen,
 		goto out;
 	ui = cJSON_GetObjectItemCaseSensitive(j, "user_info");
 	if (ui && !cJSON_IsNull(ui)) {
-		if ((*info = cJSON_PrintUnformatted(ui)) == NULL)
+		/* As sent: a re-print changes numbers (15 digits). */
+		if (json_member_span(channel_data, strlen(channel_data),
+			"user_info", &at, &n) == 1)
+			*info = strndup(at, n);
+		else
+			*info = cJSON_PrintUnformatted(ui);
+		if (*info == NULL)
 			goto out;
 		if (strlen(*info) > PRESENCE_MAX_INFO) {
 			free(*info);
@@ -166,9 +183,10 @@ on_subscribe(struct conn *c, cJSON *data)
 		relay_conn_error(c, 0, "pusher:subscribe needs data.channel");
 		return;
 	}
-	if ((kind = channel_kind(name, strlen(name))) < 0) {
+	if ((kind = channel_kind(name, strlen(name))) < 0 ||
+	    strlen(name) > CHANNEL_SUBSCRIBE_MAX) {
 		snprintf(why, sizeof(why), "Invalid channel name: use up to %d "
-		    "of A-Z a-z 0-9 _ - = @ , . ;", CHANNEL_NAME_MAX);
+		    "of A-Z a-z 0-9 _ - = @ , . ;", CHANNEL_SUBSCRIBE_MAX);
 		subscription_error(c, name, "InvalidChannel", 400, why);
 		return;
 	}
@@ -187,38 +205,58 @@ on_subscribe(struct conn *c, cJSON *data)
 			if (!auth_channel_ok(c->app->conf, c->socket_id, name,
 				NULL, auth))
 				goto bad_auth;
-		} else if (!cdata || !auth_channel_ok(c->app->conf,
-			c->socket_id, name, cdata, auth))
+		} else if (!cdata) {
+			metrics.auth_failures++;
+			subscription_error(c, name, "AuthError", 401,
+			    "A presence channel needs channel_data (or a "
+			    "signed-in connection)");
+			return;
+		} else if (!auth_channel_ok(c->app->conf, c->socket_id, name,
+			cdata, auth))
 			goto bad_auth;
 		else if ((r = presence_member(cdata, uid, sizeof(uid),
 			      &info)) < 0) {
 			subscription_error(c, name, "InvalidChannelData", 400,
 			    r == -EMSGSIZE ? "user_info is over 1 KB"
+			    : r == -EEXIST ? "channel_data has a duplicate key"
+			    : r == -EILSEQ ? "channel_data holds a NUL character"
 			    : "channel_data needs a user_id (string or number, "
 			      "at most 128 characters)");
 			return;
 		}
 	} else if ((kind & CH_PRIVATE) &&
-	    !auth_channel_ok(c->app->conf, c->socket_id, name, NULL, auth))
-		goto bad_auth;
+	    !auth_channel_ok(c->app->conf, c->socket_id, name, cdata, auth))
+		goto bad_auth; /* channel_data signed too, as hosted Pusher */
 
+	if (c->nsubs >= c->relay->conf->max_subscriptions_per_connection &&
+	    channel_sub_of(c, name) == NULL) {
+		free(info);
+		snprintf(why, sizeof(why), "This connection has the most "
+		    "subscriptions allowed (%ld): unsubscribe from one first",
+		    c->relay->conf->max_subscriptions_per_connection);
+		subscription_error(c, name, "LimitReached", 403, why);
+		return;
+	}
 	r = channel_subscribe(c->app, c, name, uid, info, &s);
 	free(info);
 	if (r == -EEXIST)
-		relay_conn_error(c, 0, "Existing subscription to channel %s",
-		    name);
+		relay_conn_error(c, 0, "Existing subscription to channel %.*s",
+		    utf8_prec(name, 200), name);
 	else if (r == -ENOSPC)
 		subscription_error(c, name, "LimitReached", 403,
 		    "Presence channel is full (100 members)");
 	else if (r < 0)
-		relay_conn_error(c, 0, "Internal error subscribing to %s", name);
+		relay_conn_error(c, 0, "Internal error subscribing to %.*s",
+		    utf8_prec(name, 200), name);
 	else
 		subscribed(c, s);
 	return;
 bad_auth:
 	metrics.auth_failures++;
+	/* Every path above checked channel_data exactly when it was sent. */
 	snprintf(why, sizeof(why), "Invalid signature for %.*s: expected "
-	    "HMAC-SHA256 of \"%s:%.*s%s\"", 100, name, c->socket_id, 100, name,
+	    "HMAC-SHA256 of \"%s:%.*s%s\"", utf8_prec(name, 100), name,
+	    c->socket_id, utf8_prec(name, 100), name,
 	    cdata ? ":<channel_data>" : "");
 	subscription_error(c, name, "AuthError", 401, why);
 }
@@ -252,6 +290,12 @@ on_signin(struct conn *c, cJSON *data)
 		return;
 	}
 	u = cJSON_Parse(udata);
+	if (json_dup_key(u) != NULL ||
+	    json_has_nul(udata, strlen(udata))) {
+		relay_conn_error(c, 0, "user_data has a duplicate key or a NUL "
+		    "character");
+		goto out;
+	}
 	id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(u, "id"));
 	if (!id || !*id || strlen(id) > PRESENCE_MAX_ID) {
 		relay_conn_error(c, 0, "user_data needs an id: a non-empty "
@@ -284,12 +328,13 @@ client_event_allowed(struct conn *c, const char *ch, struct sub **sp)
 	if (kind < 0 || !(kind & (CH_PRIVATE | CH_PRESENCE)) ||
 	    (kind & CH_ENCRYPTED)) {
 		relay_conn_error(c, 0, "Client events are only allowed on "
-		    "private- and presence- channels (not %.200s)", ch);
+		    "private- and presence- channels (not %.*s)",
+		    utf8_prec(ch, 200), ch);
 		return 0;
 	}
 	if ((*sp = channel_sub_of(c, ch)) == NULL) {
 		relay_conn_error(c, 0, "Client event rejected: not subscribed to "
-		    "%.200s", ch);
+		    "%.*s", utf8_prec(ch, 200), ch);
 		return 0;
 	}
 	if (now - c->ce_window_ms >= 1000) {
@@ -304,8 +349,10 @@ client_event_allowed(struct conn *c, const char *ch, struct sub **sp)
 	return 1;
 }
 
+/* raw[0..rawlen) is data's own text in the frame (NULL: not found). */
 static void
-on_client_event(struct conn *c, const char *ev, const char *ch, cJSON *data)
+on_client_event(struct conn *c, const char *ev, const char *ch, cJSON *data,
+    const char *raw, size_t rawlen)
 {
 	const char *uid;
 	char *text = NULL;
@@ -313,7 +360,8 @@ on_client_event(struct conn *c, const char *ev, const char *ch, cJSON *data)
 	struct sub *s;
 
 	if (ch == NULL) {
-		relay_conn_error(c, 0, "Client event %.200s needs a channel", ev);
+		relay_conn_error(c, 0, "Client event %.*s needs a channel",
+		    utf8_prec(ev, 200), ev);
 		return;
 	}
 	if (strlen(ev) > CHANNEL_NAME_MAX) {
@@ -323,8 +371,12 @@ on_client_event(struct conn *c, const char *ev, const char *ch, cJSON *data)
 	}
 	if (!client_event_allowed(c, ch, &s))
 		return;
+	/* Data that is not a string goes on as sent, not re-printed
+	 * (cJSON prints numbers through doubles with 15 digits). */
 	if (cJSON_IsString(data))
 		text = strdup(data->valuestring);
+	else if (raw)
+		text = strndup(raw, rawlen);
 	else
 		text = data ? cJSON_PrintUnformatted(data) : strdup("{}");
 	if (text == NULL)
@@ -347,7 +399,8 @@ on_client_event(struct conn *c, const char *ev, const char *ch, cJSON *data)
 }
 
 static void
-dispatch(struct conn *c, const char *ev, const char *ch, cJSON *data)
+dispatch(struct conn *c, const char *ev, const char *ch, cJSON *data,
+    const char *raw, size_t rawlen)
 {
 	if (strcmp(ev, "pusher:ping") == 0) {
 		struct msg *m = relay_frame("pusher:pong", NULL, "{}", 2, 0,
@@ -366,19 +419,27 @@ dispatch(struct conn *c, const char *ev, const char *ch, cJSON *data)
 	else if (strcmp(ev, "pusher:signin") == 0)
 		on_signin(c, data);
 	else if (strncmp(ev, "client-", 7) == 0)
-		on_client_event(c, ev, ch, data);
+		on_client_event(c, ev, ch, data, raw, rawlen);
 	else
-		relay_conn_error(c, 0, "Unsupported event %.200s", ev);
+		relay_conn_error(c, 0, "Unsupported event %.*s",
+		    utf8_prec(ev, 200), ev);
 }
 
 void
 pusher_message(struct conn *c, const char *text, size_t len)
 {
 	cJSON *j = NULL, *ev, *data, *parsed = NULL;
-	const char *ch;
+	const char *ch, *dup, *raw = NULL;
+	size_t rawlen = 0;
 
 	if (!utf8_valid((const unsigned char *)text, len)) {
 		relay_conn_error(c, 0, "Invalid UTF-8 in text frame");
+		return;
+	}
+	/* cJSON would cut a string at its NUL: refuse rather than cut. */
+	if (json_has_nul(text, len)) {
+		relay_conn_error(c, 0, "Message refused: it holds a NUL "
+		    "character (\\u0000), which the relay cannot forward intact");
 		return;
 	}
 	j = cJSON_ParseWithLength(text, len);
@@ -388,21 +449,40 @@ pusher_message(struct conn *c, const char *text, size_t len)
 		    "with a string \"event\"");
 		goto out;
 	}
+	if ((dup = json_dup_key(j)) != NULL) {
+		relay_conn_error(c, 0, "Invalid message: duplicate key \"%.*s\"",
+		    utf8_prec(dup, 100), dup);
+		goto out;
+	}
 	ch = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j,
 	    "channel"));
 	data = cJSON_GetObjectItemCaseSensitive(j, "data");
 	/* Protocol 1.2: pusher:* data may come as an object or a string. */
 	if (cJSON_IsString(data) && strncmp(ev->valuestring, "pusher:", 7) ==
+	    0 && json_has_nul(data->valuestring, strlen(data->valuestring))) {
+		relay_conn_error(c, 0, "Message refused: its data holds a NUL "
+		    "character (\\u0000)");
+		goto out;
+	}
+	if (cJSON_IsString(data) && strncmp(ev->valuestring, "pusher:", 7) ==
 	    0 && (parsed = cJSON_Parse(data->valuestring)) != NULL)
 		data = parsed;
+	if (parsed && (dup = json_dup_key(parsed)) != NULL) {
+		relay_conn_error(c, 0, "Invalid message: duplicate key \"%.*s\" "
+		    "in data", utf8_prec(dup, 100), dup);
+		goto out;
+	}
 	if (strncmp(ev->valuestring, "pusher:", 7) == 0 &&
 	    strcmp(ev->valuestring, "pusher:ping") != 0 &&
 	    strcmp(ev->valuestring, "pusher:pong") != 0 && !cJSON_IsObject(data)) {
-		relay_conn_error(c, 0, "%.100s needs an object in data",
-		    ev->valuestring);
+		relay_conn_error(c, 0, "%.*s needs an object in data",
+		    utf8_prec(ev->valuestring, 100), ev->valuestring);
 		goto out;
 	}
-	dispatch(c, ev->valuestring, ch, data);
+	if (strncmp(ev->valuestring, "client-", 7) != 0 ||
+	    json_member_span(text, len, "data", &raw, &rawlen) != 1)
+		raw = NULL;
+	dispatch(c, ev->valuestring, ch, data, raw, rawlen);
 out:
 	cJSON_Delete(parsed);
 	cJSON_Delete(j);

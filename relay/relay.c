@@ -14,6 +14,7 @@
 #include "metrics.h"
 #include "relay.h"
 #include "sig.h"
+#include "utf8.h"
 
 int
 relay_init(struct relay *r, struct relay_conf *conf)
@@ -206,6 +207,7 @@ relay_conn_error(struct conn *c, int code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
+	utf8_trim(text); /* a cut text must not end inside a character */
 	if (code)
 		snprintf(codes, sizeof(codes), "%d", code);
 	buf_init(&b, 4096);

@@ -61,6 +61,25 @@ presence_channel_vector(void **state)
 	    "8863bba239c03ca481bc80"));
 }
 
+/* A private channel whose auth endpoint also returned channel_data (issue
+ * 9, defect 3): signed over socket_id:channel:channel_data, recomputed with
+ * openssl dgst -sha256 -hmac. */
+static void
+private_channel_with_channel_data_vector(void **state)
+{
+	static const char sig[] = "278d425bdf160c739803:496d367857f5416a7f92"
+	    "9c50af102f208f65bf5a00dfe4c146ef113eb5f6a5c7";
+
+	(void)state;
+	assert_true(auth_channel_ok(&app, "1234.1234", "private-foobar",
+	    "{\"user_id\":10}", sig));
+	/* Not over the two parts, nor over other channel_data. */
+	assert_false(auth_channel_ok(&app, "1234.1234", "private-foobar", NULL,
+	    sig));
+	assert_false(auth_channel_ok(&app, "1234.1234", "private-foobar",
+	    "{\"user_id\":11}", sig));
+}
+
 static void
 user_signin_vector(void **state)
 {
@@ -147,6 +166,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(private_channel_vector),
 		cmocka_unit_test(presence_channel_vector),
+		cmocka_unit_test(private_channel_with_channel_data_vector),
 		cmocka_unit_test(user_signin_vector),
 		cmocka_unit_test(http_api_vector),
 		cmocka_unit_test(http_api_refusals),
