@@ -307,6 +307,35 @@ fs_mounts_skip_pseudo_and_decode_spaces(void **state)
 	assert_string_equal(f.fs[2].mnt, "/home");
 }
 
+/* Interface names and mount points are bytes; the sample must be UTF-8. */
+static void
+names_in_samples_are_utf8(void **state)
+{
+	static const char dev[] = "Inter-|\n face |\n  eth\xff" "0: 100 1 0 0 "
+	    "0 0 0 0 200 2 0 0 0 0 0 0\n";
+	static const char dev2[] = "  eth\xff" "0: 300 3 0 0 0 0 0 0 400 4 0 0 "
+	    "0 0 0 0\n";
+	static struct sample_net n;
+	static struct sample_fs f;
+	struct buf out;
+
+	(void)state;
+	buf_init(&out, 65536);
+	sample_fs_init(&f);
+	assert_int_equal(sample_fs_parse(&f,
+	    "/dev/sdb1 /media/u/caf\xe9 vfat rw 0 0"), 1);
+	assert_int_equal(sample_fs_json(&f, &out), 0);
+	assert_non_null(strstr(out.data, "\"mnt\":\"/media/u/caf?\""));
+	buf_reset(&out);
+	sample_net_init(&n);
+	snprintf(n.sys_root, sizeof(n.sys_root), "/nonexistent");
+	sample_net_feed(&n, dev, 1.0);
+	sample_net_feed(&n, dev2, 1.0);
+	assert_int_equal(sample_net_json(&n, &out), 0);
+	assert_non_null(strstr(out.data, "\"if\":\"eth?0\""));
+	buf_free(&out);
+}
+
 static void
 cg_limits_parse(void **state)
 {
@@ -655,6 +684,7 @@ main(void)
 		cmocka_unit_test(net_interfaces_appear_and_disappear),
 		cmocka_unit_test(disk_whole_disks_only_with_rates),
 		cmocka_unit_test(fs_mounts_skip_pseudo_and_decode_spaces),
+		cmocka_unit_test(names_in_samples_are_utf8),
 		cmocka_unit_test(cg_limits_parse),
 		cmocka_unit_test(cg_skips_own_unit_and_finds_limited_parent),
 		cmocka_unit_test(proc_stat_names_with_spaces_and_parentheses),
