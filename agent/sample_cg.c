@@ -4,6 +4,7 @@
  * memory.current - inactive_file, the docker CLI formula.
  */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,7 +41,9 @@ cg_parse_cpu_max(const char *text, double *cpus)
 	*cpus = 0;
 	if (strncmp(text, "max", 3) == 0)
 		return 0;
-	if (sscanf(text, "%lf %lf", &quota, &period) != 2 || period <= 0)
+	/* The kernel writes integers; refuse what would not print as JSON. */
+	if (sscanf(text, "%lf %lf", &quota, &period) != 2 || !(period > 0) ||
+	    !(quota >= 0) || !isfinite(quota / period))
 		return -EPROTO;
 	*cpus = quota / period;
 	return 0;

@@ -177,6 +177,11 @@ cpu_short_lines_and_garbage(void **state)
 	assert_int_equal(sample_cpu_feed(&c, "nothing here\n", NULL, NULL, 1),
 	    -EPROTO);
 	assert_int_equal(sample_cpu_feed(&c, "", NULL, NULL, 1), -EPROTO);
+	/* Numbers JSON cannot carry count as unreadable. */
+	assert_int_equal(sample_cpu_feed(&c, fix("stat.short"), "inf nan 1\n",
+	    "1e999 0\n", 1), 0);
+	assert_true(c.load[0] == 0 && c.load[1] == 0 && c.load[2] == 0);
+	assert_true(c.uptime_s == 0);
 	sample_cpu_close(&c);
 }
 
@@ -348,6 +353,9 @@ cg_limits_parse(void **state)
 	cg_parse_cpu_max(fix("cg/cpu.max.unlimited"), &cpus);
 	assert_near(cpus, 0);
 	assert_int_equal(cg_parse_cpu_max("garbage", &cpus), -EPROTO);
+	assert_int_equal(cg_parse_cpu_max("inf 100000\n", &cpus), -EPROTO);
+	assert_int_equal(cg_parse_cpu_max("1 nan\n", &cpus), -EPROTO);
+	assert_int_equal(cg_parse_cpu_max("1e308 1e-300\n", &cpus), -EPROTO);
 	assert_int_equal(cg_parse_mem_max("max\n", &mem), 0);
 	assert_int_equal(mem, 0);
 	cg_parse_mem_max("536870912\n", &mem);
