@@ -11,7 +11,8 @@ FUZZ_SECONDS ?= 60
 FUZZ_CC ?= clang
 FB := build-fuzz
 FUZZ_ALL := proc_cpu proc_mem proc_net proc_disk proc_fs proc_cg proc_pid \
-	agent_conf relay_conf sample http_auth pusher_auth agent_sig dash_api
+	agent_conf relay_conf sample http_auth pusher_auth agent_sig dash_api \
+	agent_http
 FUZZ_TARGETS ?= $(FUZZ_ALL)
 FUZZ_PKGS := libcjson libsodium inih libcrypto
 FUZZ_CFLAGS := $(WARN) -O1 -g -fno-omit-frame-pointer \
@@ -27,7 +28,8 @@ FUZZ_LIBS := $(shell pkg-config --libs $(FUZZ_PKGS) 2>/dev/null) \
 FUZZ_SRC := $(wildcard common/*.c) agent/pfile.c agent/sample_cpu.c \
 	agent/sample_mem.c agent/sample_net.c agent/sample_disk.c \
 	agent/sample_fs.c agent/sample_cg.c agent/proc_table.c \
-	agent/proc_pids.c agent/proc_cmd.c agent/agent_conf.c agent/uplink.c \
+	agent/proc_pids.c agent/proc_cmd.c agent/proc_json.c agent/agent_conf.c \
+	agent/uplink.c agent/session.c agent/sampler.c \
 	relay/auth.c \
 	relay/config.c relay/dash_parse.c
 FUZZ_OBJ := $(FUZZ_SRC:%.c=$(FB)/obj/%.o)
