@@ -56,12 +56,14 @@ def proc_seeds():
         rd("cg", "memory.stat"), rd(*cg, "cpu.stat"), rd(*cg, "memory.stat"))
     put("proc_cg", "unlimited", rd("cg", "cpu.max.unlimited"), b"max\n",
         rd("proc", "self", "cgroup"), b"", b"", b"", b"", b"")
+    status = rd("proc", "1", "status")
     for pid in ("1", "42", "43", "88", "99"):
-        put("proc_pid", "pid-" + pid, rd("proc", pid, "stat"), la,
+        put("proc_pid", "pid-" + pid, rd("proc", pid, "stat"), la, status,
             rd("proc", pid, "cmdline"))
     put("proc_pid", "pid-77", rd("proc", "77", "stat"),
-        rd("procpids", "loadavg"), b"")
-    put("proc_pid", "secrets", rd("proc", "1", "stat"), la,
+        rd("procpids", "loadavg"), b"Name:\tx\nTgid:\t76\nUid:\t4294967295"
+        b"\t0\t0\t0\n", b"")
+    put("proc_pid", "secrets", rd("proc", "1", "stat"), la, status,
         b"mysql\0-psecret\0--password\0hunter2\0https://u:pw@h/x\0"
         b"token=abc\0")
 
