@@ -174,6 +174,86 @@ def request_seeds():
         b'{"user":1}', b"socket_id=%zz", b"/hosts//history", b"-1")
 
 
+def msg(event, data=None, channel=None):
+    m = {"event": event}
+    if data is not None:
+        m["data"] = data
+    if channel is not None:
+        m["channel"] = channel
+    return json.dumps(m, separators=(",", ":")).encode()
+
+
+def rec(conn, m, sign=False):
+    return bytes([0x30 | conn | (0x80 if sign else 0)]) + m
+
+
+def relay_seeds(path):
+    sub = lambda ch, **kw: msg("pusher:subscribe", dict(channel=ch, **kw))
+    put("pusher", "public", rec(0, sub("a")), rec(1, sub("a")),
+        rec(0, msg("pusher:ping", {})), rec(1, msg("pusher:unsubscribe",
+                                                   {"channel": "a"})))
+    cd = '{"user_id":"u1","user_info":{"name":"A"}}'
+    put("pusher", "private-presence",
+        rec(0, sub("private-x", auth="x"), True),
+        rec(1, sub("presence-room", auth="x", channel_data=cd), True),
+        rec(2, sub("presence-room", auth="x",
+                   channel_data='{"user_id":2}'), True),
+        rec(0, msg("client-typing", {"a": 1}, "private-x")),
+        rec(1, msg("client-hi", "text", "presence-room")),
+        rec(2, msg("pusher:unsubscribe", {"channel": "presence-room"})))
+    put("pusher", "signin",
+        rec(2, msg("pusher:signin", {"user_data": '{"id":"u2"}',
+                                     "auth": "x"}), True),
+        rec(2, sub("#server-to-user-u2")),
+        rec(2, sub("presence-p", auth="x"), True))
+    put("pusher", "cache",
+        rec(0, sub("private-cache-x", auth="x"), True),
+        rec(0, msg("client-e", {"v": 1}, "private-cache-x")),
+        rec(1, sub("private-cache-x", auth="x"), True),
+        rec(3, sub("cache-y")))
+    put("pusher", "refusals",
+        rec(0, b'{"event":"a' + "\u00e9".encode() * 0 + "é".encode() * 150
+            + b'"}'),
+        rec(1, sub("private-x", auth="fuzzkey:00", channel_data=cd)),
+        rec(2, b"not json"), rec(3, b'{"event":"pusher:subscribe",'
+                                    b'"data":"{\\"channel\\":\\"a\\"}"}'),
+        rec(0, msg("pusher:subscribe", {"channel": "x" * 201})))
+    with open(os.path.join(OUT, "http_auth", "events"), "rb") as f:
+        parts = f.read().split(b"\0")
+    ev = b'{"name":"e","channels":["a","private-b","presence-c"],' \
+         b'"data":"{\\"x\\":1}","socket_id":"1.2"}'
+    put("http_api", "events", b"!POST", b"/apps/1/events", b"", ev)
+    put("http_api", "events-raw", *parts)
+    put("http_api", "batch", b"!POST", b"/apps/1/batch_events", b"",
+        b'{"batch":[{"name":"e","channel":"a","data":"1"},'
+        b'{"name":"f","channel":"presence-c","data":"{}","info":'
+        b'"subscription_count,user_count"}]}')
+    put("http_api", "channels", b"!GET", b"/apps/1/channels",
+        b"filter_by_prefix=presence-&info=user_count", b"")
+    put("http_api", "channel", b"!GET", b"/apps/1/channels/presence-c",
+        b"info=subscription_count,user_count,cache", b"")
+    put("http_api", "users", b"!GET", b"/apps/1/channels/presence-c/users",
+        b"", b"")
+    put("http_api", "terminate", b"!POST",
+        b"/apps/1/users/u1/terminate_connections", b"", b"{}")
+    put("http_api", "nul-data", b"!POST", b"/apps/1/events", b"",
+        b'{"name":"e","channel":"a","data":"before\\u0000after"}')
+    with open(path) as f:
+        s = json.load(f)
+    s["procs"] = s["procs"][:3]
+    for row in s["procs"]:
+        row[8] = row[7]
+    s["host"] = "demo-1"
+    one = lambda seq: dict(s, seq=seq)
+    dump = lambda o: json.dumps(o, separators=(",", ":")).encode()
+    put("host_samples", "one", dump([one(1)]))
+    put("host_samples", "two", dump([one(1), one(2)]))
+    put("host_samples", "seq-2-53", dump([one(9007199254740992)]))
+    put("host_samples", "dup-keys",
+        dump([one(1)]).replace(b'"seq":1,', b'"seq":1,"seq":5,', 1))
+    put("host_samples", "wrong-host", dump([dict(one(1), host="other")]))
+
+
 if __name__ == "__main__":
     if len(sys.argv) != 2:
         sys.exit("usage: make-seeds.py SAMPLE.json")
@@ -181,3 +261,4 @@ if __name__ == "__main__":
     conf_seeds()
     sample_seeds(sys.argv[1])
     request_seeds()
+    relay_seeds(sys.argv[1])
