@@ -212,8 +212,8 @@ def relay_seeds(path):
         rec(1, sub("private-cache-x", auth="x"), True),
         rec(3, sub("cache-y")))
     put("pusher", "refusals",
-        rec(0, b'{"event":"a' + "\u00e9".encode() * 0 + "é".encode() * 150
-            + b'"}'),
+        # defect 4: "Unsupported event %.200s" cuts an é in two
+        rec(0, b'{"event":"a' + "\u00e9".encode() * 150 + b'"}'),
         rec(1, sub("private-x", auth="fuzzkey:00", channel_data=cd)),
         rec(2, b"not json"), rec(3, b'{"event":"pusher:subscribe",'
                                     b'"data":"{\\"channel\\":\\"a\\"}"}'),

@@ -45,7 +45,7 @@ for t in "$@"; do
 	if [ "$rc" -ne 0 ]; then
 		grep -E 'ERROR|SUMMARY|property failed|#[0-9]+ 0x' "$log" |
 			head -20 | sed 's/^/    /'
-		ls "$FB/crashes/$t-"* 2>/dev/null | sed 's/^/    input: /'
+		find "$FB/crashes" -name "$t-*" | sed 's/^/    input: /'
 	fi
 	total=$((total + 1))
 done
