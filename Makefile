@@ -125,6 +125,7 @@ clean:
 
 include tests/bench/bench.mk
 include tests/bench/agent.mk
+include tests/fuzz/fuzz.mk
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
 .SECONDARY:

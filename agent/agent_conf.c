@@ -174,15 +174,14 @@ agent_read_key(struct agent_conf *c, char *err)
 	return r;
 }
 
-int
-agent_conf_load(struct agent_conf *c, const char *path, int sampling_only,
+/* The checks after parsing: required keys, then the key file. */
+static int
+agent_conf_finish(struct agent_conf *c, const char *path, int sampling_only,
     char err[CONF_ERR_LEN])
 {
 	char msg[CONF_ERR_LEN];
 	const char *missing = NULL;
 
-	if (conf_parse(path, agent_conf_key, c, err) < 0)
-		return -1;
 	if (sampling_only)
 		return 0;
 	if (c->relay_url == NULL)
@@ -202,4 +201,22 @@ agent_conf_load(struct agent_conf *c, const char *path, int sampling_only,
 		return -1;
 	}
 	return 0;
+}
+
+int
+agent_conf_load(struct agent_conf *c, const char *path, int sampling_only,
+    char err[CONF_ERR_LEN])
+{
+	if (conf_parse(path, agent_conf_key, c, err) < 0)
+		return -1;
+	return agent_conf_finish(c, path, sampling_only, err);
+}
+
+int
+agent_conf_load_text(struct agent_conf *c, const char *name,
+    const char *text, size_t len, int sampling_only, char err[CONF_ERR_LEN])
+{
+	if (conf_parse_text(name, text, len, agent_conf_key, c, 0, err) < 0)
+		return -1;
+	return agent_conf_finish(c, name, sampling_only, err);
 }

@@ -38,6 +38,9 @@ void agent_conf_defaults(struct agent_conf *c);
  */
 int agent_conf_load(struct agent_conf *c, const char *path, int sampling_only,
     char err[CONF_ERR_LEN]);
+/* The same on len bytes of INI text, named name in errors. */
+int agent_conf_load_text(struct agent_conf *c, const char *name,
+    const char *text, size_t len, int sampling_only, char err[CONF_ERR_LEN]);
 /* Frees strings and wipes the key; c can be reused after _defaults. */
 void agent_conf_free(struct agent_conf *c);
 

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "pfile.h"
+#include "utf8.h"
 
 void
 pfile_init(struct pfile *pf)
@@ -80,4 +81,29 @@ pfile_slurp(const char *root, const char *rel, char *buf, size_t cap)
 	r = pfile_read(&pf, buf, cap);
 	pfile_close(&pf);
 	return r;
+}
+
+size_t
+pfile_put_text(char *out, size_t o, size_t cap, const char *s, size_t n)
+{
+	size_t i = 0, k;
+	unsigned char c;
+
+	while (i < n && o + 1 < cap) {
+		c = (unsigned char)s[i];
+		k = c < 0x80 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+		if (k > n - i || !utf8_valid((const unsigned char *)s + i, k) ||
+		    (k == 1 && (c < 0x20 || c == 0x7f))) {
+			out[o++] = '?';
+			i++;
+			continue;
+		}
+		if (o + k >= cap)
+			break;
+		memcpy(out + o, s + i, k);
+		o += k;
+		i += k;
+	}
+	out[o] = '\0';
+	return o;
 }

@@ -6,6 +6,7 @@
 #define SNO_PFILE_H
 
 #include <stddef.h>
+#include <string.h>
 
 struct pfile {
 	int fd;			/* -1 when closed */
@@ -30,5 +31,27 @@ void pfile_init(struct pfile *pf);
  * Returns the length or negative errno.
  */
 long pfile_slurp(const char *root, const char *rel, char *buf, size_t cap);
+
+/*
+ * Appends the n bytes at s to out (cap bytes, o already used) as text fit
+ * for a sample: each control byte and each byte that does not start valid
+ * UTF-8 becomes '?'; a character that does not fit is left out. Names a
+ * kernel reports (interfaces, mount points, command lines) are bytes, but
+ * JSON must be UTF-8. NUL-terminates; returns the new length.
+ */
+size_t pfile_put_text(char *out, size_t o, size_t cap, const char *s,
+    size_t n);
+
+/*
+ * The line after the one at s in a NUL-terminated text, or NULL when s is
+ * the last (for (l = text; l && *l; l = pfile_next_line(l))).
+ */
+static inline const char *
+pfile_next_line(const char *s)
+{
+	const char *nl = strchr(s, '\n');
+
+	return nl ? nl + 1 : NULL;
+}
 
 #endif

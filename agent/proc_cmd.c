@@ -7,8 +7,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "pfile.h"
 #include "proc_table.h"
-#include "utf8.h"
 
 #define PROC_MASK "***"
 
@@ -35,26 +35,7 @@ proc_secret_name(const char *s, size_t n)
 static size_t
 proc_put(char *out, size_t o, size_t cap, const char *s, size_t n)
 {
-	size_t i = 0, k;
-	unsigned char c;
-
-	while (i < n && o + 1 < cap) {
-		c = (unsigned char)s[i];
-		k = c < 0x80 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
-		if (k > n - i || !utf8_valid((const unsigned char *)s + i, k) ||
-		    (k == 1 && (c < 0x20 || c == 0x7f))) {
-			out[o++] = '?';
-			i++;
-			continue;
-		}
-		if (o + k >= cap)
-			break;
-		memcpy(out + o, s + i, k);
-		o += k;
-		i += k;
-	}
-	out[o] = '\0';
-	return o;
+	return pfile_put_text(out, o, cap, s, n);
 }
 
 /* Appends "user:***@" scrubbing for URLs with credentials in one arg. */

@@ -30,13 +30,12 @@ proc_json_slurp(struct proc_table *pt, int pid, const char *file)
 static int
 proc_read_uid(struct proc_table *pt, int pid)
 {
-	const char *u;
+	int uid;
 
-	if (proc_json_slurp(pt, pid, "status") < 0)
+	if (proc_json_slurp(pt, pid, "status") < 0 ||
+	    proc_status_int(pt->buf, "Uid:", &uid) < 0 || uid < 0)
 		return -1;
-	if ((u = strstr(pt->buf, "\nUid:")) == NULL)
-		return -1;
-	return atoi(u + 5);
+	return uid;
 }
 /* Name for uid from a small cache (getpwuid_r on a miss). */
 static const char *

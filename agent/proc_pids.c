@@ -130,17 +130,26 @@ proc_ent_move(struct proc_ent *e, struct proc_ent *old, int found)
 int
 proc_pids_load(struct proc_table *pt, struct proc_load *ld)
 {
-	char text[128], *s, *e;
+	char text[128];
 
 	if (pfile_read(&pt->loadavg, text, sizeof(text)) <= 0)
 		return -EIO;
+	return proc_parse_loadavg(text, ld);
+}
+
+int
+proc_parse_loadavg(const char *text, struct proc_load *ld)
+{
+	const char *s;
+	char *e, *end;
+
 	if ((s = strchr(text, '/')) == NULL)
 		return -EPROTO;
 	ld->tasks = (int)strtol(s + 1, &e, 10);
 	if (e == s + 1 || *e != ' ')
 		return -EPROTO;
-	ld->last = (int)strtol(e, &s, 10);
-	if (s == e || ld->tasks <= 0 || ld->last <= 0)
+	ld->last = (int)strtol(e, &end, 10);
+	if (end == e || ld->tasks <= 0 || ld->last <= 0)
 		return -EPROTO;
 	return 0;
 }

@@ -22,6 +22,8 @@ struct proc_load {
 int proc_pids_own_ns(const char *root);
 /* Reads pt's loadavg into ld. 0, or negative errno (-EPROTO: malformed). */
 int proc_pids_load(struct proc_table *pt, struct proc_load *ld);
+/* Parses loadavg text into ld; 0, or -EPROTO when malformed. */
+int proc_parse_loadavg(const char *text, struct proc_load *ld);
 /*
  * Settles the entries of a scan into pt->ents, sorted by pid. Lists /proc
  * when list is set, pt->probe is not, ld is NULL, or more than

@@ -20,6 +20,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,6 +64,27 @@ proc_parse_stat(const char *text, struct proc_stat *st)
 	st->start = v[18];
 	st->rss_pages = v[20];
 	return 0;
+}
+
+int
+proc_status_int(const char *text, const char *key, int *v)
+{
+	size_t n = strlen(key);
+	const char *line;
+	char *end;
+	long l;
+
+	for (line = text; line && *line; line = pfile_next_line(line)) {
+		if (strncmp(line, key, n) != 0)
+			continue;
+		errno = 0;
+		l = strtol(line + n, &end, 10);
+		if (end == line + n || errno || l < INT_MIN || l > INT_MAX)
+			return -EPROTO;
+		*v = (int)l;
+		return 0;
+	}
+	return -ENOENT;
 }
 
 int
@@ -293,13 +315,13 @@ proc_get_stat(struct proc_table *pt, struct proc_ent *e, struct proc_stat *st)
 static int
 proc_is_thread(struct proc_table *pt, int pid)
 {
-	const char *t;
+	int tgid;
 
 	if (proc_slurp(pt, pid, "status") < 0)
 		return 1; /* gone meanwhile: not a process to keep */
-	if ((t = strstr(pt->buf, "\nTgid:")) == NULL)
+	if (proc_status_int(pt->buf, "Tgid:", &tgid) < 0)
 		return 0;
-	return atoi(t + 6) != pid;
+	return tgid != pid;
 }
 
 /*

@@ -199,6 +199,12 @@ void proc_table_close(struct proc_table *pt);
  */
 int proc_parse_stat(const char *text, struct proc_stat *st);
 /*
+ * The first number of the line starting with key ("Uid:", "Tgid:") in
+ * /proc/PID/status text. 0, -ENOENT without such a line, -EPROTO when the
+ * number is missing or outside int.
+ */
+int proc_status_int(const char *text, const char *key, int *v);
+/*
  * Turns a raw NUL-separated cmdline (len bytes) into a display string in
  * out (cap bytes, at most PROC_CMD_MAX): arguments joined by spaces, values
  * of secret-looking options replaced with "***", control characters and

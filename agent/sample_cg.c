@@ -4,6 +4,7 @@
  * memory.current - inactive_file, the docker CLI formula.
  */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,7 +41,9 @@ cg_parse_cpu_max(const char *text, double *cpus)
 	*cpus = 0;
 	if (strncmp(text, "max", 3) == 0)
 		return 0;
-	if (sscanf(text, "%lf %lf", &quota, &period) != 2 || period <= 0)
+	/* The kernel writes integers; refuse what would not print as JSON. */
+	if (sscanf(text, "%lf %lf", &quota, &period) != 2 || !(period > 0) ||
+	    !(quota >= 0) || !isfinite(quota / period))
 		return -EPROTO;
 	*cpus = quota / period;
 	return 0;
@@ -64,7 +67,7 @@ cg_stat_value(const char *text, const char *key)
 	size_t n = strlen(key);
 	const char *line = text;
 
-	for (; line && *line; line = strchr(line, '\n'), line += line != NULL)
+	for (; line && *line; line = pfile_next_line(line))
 		if (strncmp(line, key, n) == 0 && line[n] == ' ')
 			return strtoull(line + n + 1, NULL, 10);
 	return 0;
@@ -110,24 +113,34 @@ cg_is_unit(const char *path)
 }
 
 int
-sample_cg_open(struct sample_cg *g, const char *proc_root, const char *cg_root)
+cg_self_path(const char *text, char *path, size_t cap)
 {
-	char text[1024], path[512], *nl;
 	const char *line;
+	char *nl;
 
-	if (pfile_slurp(proc_root, "self/cgroup", text, sizeof(text)) <= 0)
-		return 0;
 	if (strncmp(text, "0::", 3) == 0)
 		line = text;
 	else if ((line = strstr(text, "\n0::")) != NULL)
 		line++;
 	else
-		return 0; /* cgroup v1 only */
-	snprintf(path, sizeof(path), "%s", line + 3);
+		return -ENOENT; /* cgroup v1 only */
+	snprintf(path, cap, "%s", line + 3);
 	if ((nl = strchr(path, '\n')) != NULL)
 		*nl = '\0';
 	if (cg_is_unit(path))
 		cg_parent(path);
+	return 0;
+}
+
+int
+sample_cg_open(struct sample_cg *g, const char *proc_root, const char *cg_root)
+{
+	char text[1024], path[512];
+
+	if (pfile_slurp(proc_root, "self/cgroup", text, sizeof(text)) <= 0)
+		return 0;
+	if (cg_self_path(text, path, sizeof(path)) < 0)
+		return 0;
 	for (;;) {
 		snprintf(g->dir, sizeof(g->dir), "%s%s", cg_root,
 		    strcmp(path, "/") == 0 ? "" : path);
@@ -144,20 +157,19 @@ sample_cg_open(struct sample_cg *g, const char *proc_root, const char *cg_root)
 }
 
 int
-sample_cg_read(struct sample_cg *g, double dt_s)
+sample_cg_feed(struct sample_cg *g, const char *cpu_stat, const char *mem_cur,
+    const char *mem_stat, double dt_s)
 {
 	unsigned long long usage = 0, thr = 0, cur = 0, inactive = 0;
 
-	if (!g->active)
-		return 0;
-	if (pfile_read(&g->cpu_stat, g->buf, sizeof(g->buf)) > 0) {
-		usage = cg_stat_value(g->buf, "usage_usec");
-		thr = cg_stat_value(g->buf, "throttled_usec");
+	if (cpu_stat) {
+		usage = cg_stat_value(cpu_stat, "usage_usec");
+		thr = cg_stat_value(cpu_stat, "throttled_usec");
 	}
-	if (pfile_read(&g->mem_cur, g->buf, sizeof(g->buf)) > 0)
-		cur = strtoull(g->buf, NULL, 10);
-	if (pfile_read(&g->mem_stat, g->buf, sizeof(g->buf)) > 0)
-		inactive = cg_stat_value(g->buf, "inactive_file");
+	if (mem_cur)
+		cur = strtoull(mem_cur, NULL, 10);
+	if (mem_stat)
+		inactive = cg_stat_value(mem_stat, "inactive_file");
 	g->mem_used = cur > inactive ? cur - inactive : 0;
 	g->rates = g->have_prev && dt_s > 0;
 	if (g->rates) {
@@ -172,6 +184,23 @@ sample_cg_read(struct sample_cg *g, double dt_s)
 	g->throttled_us = thr;
 	g->have_prev = 1;
 	return 0;
+}
+
+int
+sample_cg_read(struct sample_cg *g, double dt_s)
+{
+	char cur[64];
+	const char *stat = NULL, *mcur = NULL, *mstat = NULL;
+
+	if (!g->active)
+		return 0;
+	if (pfile_read(&g->cpu_stat, g->buf, sizeof(g->buf)) > 0)
+		stat = g->buf;
+	if (pfile_read(&g->mem_cur, cur, sizeof(cur)) > 0)
+		mcur = cur;
+	if (pfile_read(&g->mem_stat, g->mbuf, sizeof(g->mbuf)) > 0)
+		mstat = g->mbuf;
+	return sample_cg_feed(g, stat, mcur, mstat, dt_s);
 }
 
 int

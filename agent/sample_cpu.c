@@ -5,6 +5,7 @@
  * negative delta counts as 0; the new value is the next baseline).
  */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -261,10 +262,13 @@ sample_cpu_feed(struct sample_cpu *c, const char *stat, const char *loadavg,
 
 	if ((r = cpu_parse_stat(stat, &c->cur)) < 0)
 		return r;
-	if (loadavg && sscanf(loadavg, "%lf %lf %lf", &c->load[0],
-	    &c->load[1], &c->load[2]) != 3)
+	/* strtod's "inf" and "nan" would print as text JSON has no word for. */
+	if (loadavg && (sscanf(loadavg, "%lf %lf %lf", &c->load[0],
+	    &c->load[1], &c->load[2]) != 3 || !isfinite(c->load[0]) ||
+	    !isfinite(c->load[1]) || !isfinite(c->load[2])))
 		c->load[0] = c->load[1] = c->load[2] = 0;
-	if (uptime && sscanf(uptime, "%lf", &c->uptime_s) != 1)
+	if (uptime && (sscanf(uptime, "%lf", &c->uptime_s) != 1 ||
+	    !isfinite(c->uptime_s)))
 		c->uptime_s = 0;
 	r = cpu_derive(c, dt_s);
 	/* The current reading becomes the baseline; swap keeps both arrays. */

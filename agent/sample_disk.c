@@ -164,7 +164,7 @@ sample_disk_feed(struct sample_disk *d, const char *text, double dt_s)
 	const char *line = text;
 	struct disk_dev *x;
 
-	for (; line && *line; line = strchr(line, '\n'), line += line != NULL) {
+	for (; line && *line; line = pfile_next_line(line)) {
 		if (!disk_parse_line(line, name, v))
 			continue;
 		if ((x = disk_find(d, name)) == NULL) {
@@ -198,13 +198,15 @@ sample_disk_json(const struct sample_disk *d, struct buf *out)
 
 	for (int i = 0; r == 0 && i < d->ndevs; i++) {
 		const struct disk_dev *x = &d->devs[i];
+		char safe[DISK_NAME_MAX];
 
 		if (!x->rates || x->skip)
 			continue;
 		r = buf_adds(out, first ? "{\"dev\":" : ",{\"dev\":");
 		first = 0;
+		pfile_put_text(safe, 0, sizeof(safe), x->name, strlen(x->name));
 		if (r == 0)
-			r = buf_add_json_string(out, x->name);
+			r = buf_add_json_string(out, safe);
 		if (r == 0)
 			r = buf_printf(out, ",\"r_Bps\":%.0f,\"w_Bps\":%.0f,"
 			    "\"r_iops\":%.1f,\"w_iops\":%.1f,\"util\":%.1f,"

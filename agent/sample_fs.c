@@ -83,7 +83,7 @@ sample_fs_parse(struct sample_fs *f, const char *text)
 	const char *line = text, *s;
 
 	f->nfs = 0;
-	for (; line && *line; line = strchr(line, '\n'), line += line != NULL) {
+	for (; line && *line; line = pfile_next_line(line)) {
 		s = fs_field(line, src, sizeof(src));
 		s = fs_field(s, mnt, sizeof(mnt));
 		fs_field(s, type, sizeof(type));
@@ -155,9 +155,13 @@ sample_fs_json(const struct sample_fs *f, struct buf *out)
 	int r = buf_adds(out, "\"fs\":[");
 
 	for (int i = 0; r == 0 && i < f->nfs; i++) {
+		char safe[sizeof(f->fs[0].mnt)];
+
+		pfile_put_text(safe, 0, sizeof(safe), f->fs[i].mnt,
+		    strlen(f->fs[i].mnt));
 		r = buf_adds(out, i ? ",{\"mnt\":" : "{\"mnt\":");
 		if (r == 0)
-			r = buf_add_json_string(out, f->fs[i].mnt);
+			r = buf_add_json_string(out, safe);
 		if (r == 0)
 			r = buf_printf(out, ",\"total\":%llu,\"used\":%llu,"
 			    "\"avail\":%llu}", f->fs[i].total, f->fs[i].used,

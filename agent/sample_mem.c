@@ -60,7 +60,7 @@ mem_parse(const char *text, struct mem_info *mi)
 	size_t n;
 
 	memset(mi, 0, sizeof(*mi));
-	for (; line && *line; line = strchr(line, '\n'), line += line != NULL) {
+	for (; line && *line; line = pfile_next_line(line)) {
 		for (k = mem_keys; k->name; k++) {
 			n = strlen(k->name);
 			if (strncmp(line, k->name, n) != 0)
@@ -84,7 +84,7 @@ mem_vmstat(const char *text, const char *name)
 	size_t n = strlen(name);
 	const char *line = text;
 
-	for (; line && *line; line = strchr(line, '\n'), line += line != NULL)
+	for (; line && *line; line = pfile_next_line(line))
 		if (strncmp(line, name, n) == 0 && line[n] == ' ')
 			return strtoull(line + n + 1, NULL, 10);
 	return 0;

@@ -142,7 +142,7 @@ sample_net_feed(struct sample_net *n, const char *text, double dt_s)
 	const char *line = text;
 	struct net_if *f;
 
-	for (; line && *line; line = strchr(line, '\n'), line += line != NULL) {
+	for (; line && *line; line = pfile_next_line(line)) {
 		if (!net_parse_line(line, name, v))
 			continue;
 		if ((f = net_find(n, name)) == NULL) {
@@ -176,13 +176,15 @@ sample_net_json(const struct sample_net *n, struct buf *out)
 
 	for (int i = 0; r == 0 && i < n->nifs; i++) {
 		const struct net_if *f = &n->ifs[i];
+		char safe[NET_NAME_MAX];
 
 		if (!f->rates || f->skip)
 			continue;
 		r = buf_adds(out, first ? "{\"if\":" : ",{\"if\":");
 		first = 0;
+		pfile_put_text(safe, 0, sizeof(safe), f->name, strlen(f->name));
 		if (r == 0)
-			r = buf_add_json_string(out, f->name);
+			r = buf_add_json_string(out, safe);
 		if (r == 0)
 			r = buf_printf(out, ",\"rx_Bps\":%.0f,\"tx_Bps\":%.0f,"
 			    "\"rx_pps\":%.0f,\"tx_pps\":%.0f,\"err_ps\":%.1f,"

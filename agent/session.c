@@ -175,17 +175,16 @@ session_ok(struct session *s, int64_t now)
 	s->last_ok = now;
 }
 
-/* The relay's {"error":"..."} message, or the start of the body. */
-static void
-session_relay_error(const struct uplink_result *res, char *out, size_t cap)
+void
+session_relay_error(const char *body, size_t len, char *out, size_t cap)
 {
-	cJSON *j = cJSON_ParseWithLength(res->body, res->len);
+	cJSON *j = cJSON_ParseWithLength(body, len);
 	const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "error");
 
 	if (cJSON_IsString(e))
 		snprintf(out, cap, "%s", e->valuestring);
 	else
-		snprintf(out, cap, "%.100s", res->body);
+		snprintf(out, cap, "%.100s", body);
 	for (char *p = out; *p; p++)
 		if (*p == '"' || *p == '\n' || *p == '\r')
 			*p = '\'';
@@ -203,12 +202,12 @@ session_failed(struct session *s, const char *what,
 		log_warnx("agent relay unreachable request=%s url=%s "
 		    "error=\"%s\"", what, uplink_url(s->up), res->error);
 	else if (res->status == 401 || res->status == 403) {
-		session_relay_error(res, msg, sizeof(msg));
+		session_relay_error(res->body, res->len, msg, sizeof(msg));
 		log_error("agent refused by relay request=%s status=%ld "
 		    "error=\"%s\" hint=\"check host_id and key_file\"", what,
 		    res->status, msg);
 	} else {
-		session_relay_error(res, msg, sizeof(msg));
+		session_relay_error(res->body, res->len, msg, sizeof(msg));
 		log_warnx("agent relay error request=%s status=%ld "
 		    "error=\"%s\"", what, res->status, msg);
 	}
@@ -238,17 +237,19 @@ session_stop_stream(struct session *s, const char *why)
 	    s->c->host_id, why, s->ring.count, s->ring.dropped);
 }
 
-/* Returns the boolean "stream" of a JSON answer (default def). */
-static int
-session_answer(const struct uplink_result *res, int def, long long *acked)
+int
+session_answer(const char *body, size_t len, int def, long long *acked)
 {
-	cJSON *j = cJSON_ParseWithLength(res->body, res->len);
+	cJSON *j = cJSON_ParseWithLength(body, len);
 	const cJSON *st = cJSON_GetObjectItemCaseSensitive(j, "stream");
 	const cJSON *ak = cJSON_GetObjectItemCaseSensitive(j, "acked_seq");
 	int r = cJSON_IsBool(st) ? cJSON_IsTrue(st) : def;
 
+	/* Out of range (1e300 would not convert): as if not sent. */
 	if (acked)
-		*acked = cJSON_IsNumber(ak) ? (long long)ak->valuedouble : -1;
+		*acked = cJSON_IsNumber(ak) && ak->valuedouble >= 0 &&
+		    ak->valuedouble <= (double)SAMPLE_SEQ_MAX ?
+		    (long long)ak->valuedouble : -1;
 	cJSON_Delete(j);
 	return r;
 }
@@ -262,7 +263,7 @@ session_checkin_done(struct session *s, const struct uplink_result *res,
 		return;
 	}
 	session_ok(s, now);
-	if (session_answer(res, 0, NULL))
+	if (session_answer(res->body, res->len, 0, NULL))
 		session_start_stream(s, now);
 }
 
@@ -287,7 +288,7 @@ session_samples_done(struct session *s, const struct uplink_result *res,
 		return;
 	}
 	session_ok(s, now);
-	if (!session_answer(res, 1, &acked))
+	if (!session_answer(res->body, res->len, 1, &acked))
 		session_stop_stream(s, "relay");
 	if (acked < 0 && n > 0) {
 		session_ring_at(&s->ring, n - 1, &last);

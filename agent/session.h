@@ -21,6 +21,20 @@ int session_run(const struct agent_conf *c, int max_fds,
     volatile sig_atomic_t *stop);
 
 /*
+ * Reading the relay's JSON answers (len bytes of body): the boolean
+ * "stream" (def when absent) and, when acked is not NULL, "acked_seq"
+ * (-1 when absent or outside 0..SAMPLE_SEQ_MAX).
+ */
+int session_answer(const char *body, size_t len, int def, long long *acked);
+/*
+ * The relay's {"error":"..."} text, or the start of a NUL-terminated body
+ * that is not one, into out for a log line: quotes and line breaks become
+ * '\''.
+ */
+void session_relay_error(const char *body, size_t len, char *out,
+    size_t cap);
+
+/*
  * The bounded in-order sample buffer (exposed for unit tests): cap slots,
  * each holding one sample's JSON; the slots' storage is reused.
  */

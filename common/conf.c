@@ -1,6 +1,7 @@
 /*
- * libinih reads the file; we feed it lines through our own reader so that
- * each handler call knows its line number.
+ * libinih parses the text; we feed it lines through our own reader so that
+ * each handler call knows its line number. A file is read whole first, so
+ * a file and a buffer (conf_parse_text) go through the same reader.
  */
 #include <errno.h>
 #include <limits.h>
@@ -14,7 +15,8 @@
 #include "conf.h"
 
 struct conf_ctx {
-	FILE *fp;
+	const char *text;	/* what is left to read */
+	size_t left;
 	int line;
 	conf_handler h;
 	void *user;
@@ -24,6 +26,28 @@ struct conf_ctx {
 };
 
 /*
+ * fgets(3) on the text: the next line with its '\n', or the first num - 1
+ * bytes of it, NUL-terminated; NULL at the end.
+ */
+static char *
+conf_gets(struct conf_ctx *c, char *str, int num)
+{
+	const char *nl;
+	size_t n;
+
+	if (c->left == 0 || num < 2)
+		return NULL;
+	n = (size_t)num - 1 < c->left ? (size_t)num - 1 : c->left;
+	if ((nl = memchr(c->text, '\n', n)) != NULL)
+		n = (size_t)(nl - c->text) + 1;
+	memcpy(str, c->text, n);
+	str[n] = '\0';
+	c->text += n;
+	c->left -= n;
+	return str;
+}
+
+/*
  * Feeds inih one line at a time and, for a "[section]" line, tells the
  * handler (name == NULL) so that sections without keys are seen too.
  */
@@ -31,7 +55,7 @@ static char *
 conf_reader(char *str, int num, void *stream)
 {
 	struct conf_ctx *c = stream;
-	char *r = fgets(str, num, c->fp), *p, *end, err[CONF_ERR_LEN] = "";
+	char *r = conf_gets(c, str, num), *p, *end, err[CONF_ERR_LEN] = "";
 
 	if (r == NULL)
 		return NULL;
@@ -77,23 +101,54 @@ int
 conf_parse_sections(const char *path, conf_handler h, void *user,
     int sections, char err[CONF_ERR_LEN])
 {
-	struct conf_ctx c = {.h = h, .user = user, .sections = sections};
-	int r;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *fp;
+	int r = -1;
 
-	if ((c.fp = fopen(path, "r")) == NULL) {
+	if ((fp = fopen(path, "r")) == NULL) {
 		snprintf(err, CONF_ERR_LEN, "%.200s:0: cannot open: %s", path,
 		    strerror(errno));
 		return -1;
 	}
+	if ((text = malloc(CONF_TEXT_MAX + 1)) == NULL) {
+		snprintf(err, CONF_ERR_LEN, "%.200s:0: out of memory", path);
+		goto out;
+	}
+	len = fread(text, 1, CONF_TEXT_MAX + 1, fp);
+	if (ferror(fp)) {
+		snprintf(err, CONF_ERR_LEN, "%.200s:0: cannot read: %s", path,
+		    strerror(errno));
+		goto out;
+	}
+	if (len > CONF_TEXT_MAX) {
+		snprintf(err, CONF_ERR_LEN, "%.200s:0: larger than %d bytes",
+		    path, CONF_TEXT_MAX);
+		goto out;
+	}
+	r = conf_parse_text(path, text, len, h, user, sections, err);
+out:
+	free(text);
+	fclose(fp);
+	return r;
+}
+
+int
+conf_parse_text(const char *name, const char *text, size_t len,
+    conf_handler h, void *user, int sections, char err[CONF_ERR_LEN])
+{
+	struct conf_ctx c = {.text = text, .left = len, .h = h, .user = user,
+	    .sections = sections};
+	int r;
+
 	r = ini_parse_stream(conf_reader, &c, conf_cb, &c);
-	fclose(c.fp);
 	if (c.err_line) {
-		snprintf(err, CONF_ERR_LEN, "%.200s:%d: %.300s", path, c.err_line,
-		    c.err);
+		snprintf(err, CONF_ERR_LEN, "%.200s:%d: %.300s", name,
+		    c.err_line, c.err);
 		return -1;
 	}
 	if (r != 0) {
-		snprintf(err, CONF_ERR_LEN, "%.200s:%d: syntax error", path, r);
+		snprintf(err, CONF_ERR_LEN, "%.200s:%d: syntax error", name, r);
 		return -1;
 	}
 	return 0;

@@ -20,6 +20,7 @@ struct conf_key {
 };
 
 #define CONF_ERR_LEN 512
+#define CONF_TEXT_MAX (1024 * 1024)	/* the largest configuration file */
 
 /*
  * Called for every key; line is the key's line. With conf_parse_sections it
@@ -32,9 +33,19 @@ typedef int (*conf_handler)(void *user, const char *section,
 /* Parses path; 0, or -1 with err set to "FILE:LINE: message". */
 int conf_parse(const char *path, conf_handler h, void *user,
     char err[CONF_ERR_LEN]);
-/* The same, and sections (even empty ones) are announced when asked. */
+/*
+ * The same, and sections (even empty ones) are announced when asked. The
+ * file is read whole (at most CONF_TEXT_MAX bytes) into conf_parse_text.
+ */
 int conf_parse_sections(const char *path, conf_handler h, void *user,
     int sections, char err[CONF_ERR_LEN]);
+/*
+ * Parses len bytes of INI text as if read from a file called name (used in
+ * errors): the lines inih sees are those fgets(3) would give it. 0, or -1
+ * with err set to "NAME:LINE: message".
+ */
+int conf_parse_text(const char *name, const char *text, size_t len,
+    conf_handler h, void *user, int sections, char err[CONF_ERR_LEN]);
 /* Finds name in a table terminated by a NULL name. */
 const struct conf_key *conf_find(const struct conf_key *t, const char *name);
 /*

@@ -4,7 +4,9 @@
 # runs `apt-get update` once and installs the missing ones non-interactively.
 set -eu
 
-PKGS="build-essential pkg-config make gcc clang clang-format
+# libclang-rt-dev: libFuzzer and the sanitizer runtimes for make fuzz (clang
+# only recommends it, and we install without recommends).
+PKGS="build-essential pkg-config make gcc clang clang-format libclang-rt-dev
 libwebsockets-dev libcjson-dev libsodium-dev libinih-dev libssl-dev
 libcurl4-openssl-dev libmbedtls-dev libhiredis-dev libcmocka-dev libev-dev
 redis-server openssl curl procps chromium"

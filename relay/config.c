@@ -387,6 +387,20 @@ relay_conf_load(struct relay_conf *c, const char *path,
 	return validate(c, path, err);
 }
 
+int
+relay_conf_load_text(struct relay_conf *c, const char *name,
+    const char *text, size_t len, char err[CONF_ERR_LEN])
+{
+	struct load_ctx x = {.c = NULL};
+
+	memset(c, 0, sizeof(*c));
+	x.c = c;
+	conf_defaults(relay_keys, c);
+	if (conf_parse_text(name, text, len, load_cb, &x, 1, err) < 0)
+		return -1;
+	return validate(c, name, err);
+}
+
 void
 relay_conf_free(struct relay_conf *c)
 {

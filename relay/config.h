@@ -71,6 +71,9 @@ struct relay_conf {
 /* Loads and validates path; 0, or -1 with err = "FILE:LINE: message". */
 int relay_conf_load(struct relay_conf *c, const char *path,
     char err[CONF_ERR_LEN]);
+/* The same on len bytes of INI text, named name in errors. */
+int relay_conf_load_text(struct relay_conf *c, const char *name,
+    const char *text, size_t len, char err[CONF_ERR_LEN]);
 void relay_conf_free(struct relay_conf *c);
 /* Splits "host:port" (host may be empty or [v6]); 0 or -EINVAL. */
 int relay_conf_addr(const char *s, char *host, size_t hostlen, int *port);

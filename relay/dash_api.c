@@ -20,6 +20,7 @@
 #include <sodium.h>
 
 #include "clock.h"
+#include "dash_parse.h"
 #include "hmap.h"
 #include "json_check.h"
 #include "host.h"
@@ -188,27 +189,22 @@ dash_api_stop(void)
 static struct session *
 session_of(struct http_req *q)
 {
-	char cookie[1024], *p;
+	char cookie[1024];
+	const char *token;
 	struct hnode *n;
 	struct session *s;
 
 	if (lws_hdr_copy(q->wsi, cookie, sizeof(cookie),
 		WSI_TOKEN_HTTP_COOKIE) <= 0)
 		return NULL;
-	for (p = cookie; (p = strstr(p, "sno_session=")) != NULL; p += 12) {
-		if (p != cookie && p[-1] != ' ' && p[-1] != ';')
-			continue;
-		p += 12;
-		if (strspn(p, "0123456789abcdef") != 64)
-			return NULL;
-		if ((n = hmap_get(&da.sessions, p, 64)) == NULL)
-			return NULL;
-		s = hmap_entry(n, struct session, node);
-		if (s->expires_ms < clock_mono_ms())
-			return NULL;
-		return s;
-	}
-	return NULL;
+	if ((token = dash_cookie_token(cookie)) == NULL)
+		return NULL;
+	if ((n = hmap_get(&da.sessions, token, DASH_TOKEN_LEN)) == NULL)
+		return NULL;
+	s = hmap_entry(n, struct session, node);
+	if (s->expires_ms < clock_mono_ms())
+		return NULL;
+	return s;
 }
 
 static void
@@ -486,20 +482,15 @@ static void
 login(struct http_req *q)
 {
 	struct relay *r = http_relay();
-	cJSON *b = cJSON_ParseWithLength(q->body.data ? q->body.data : "",
-	    q->body.len);
-	const char *user = cJSON_GetStringValue(
-	    cJSON_GetObjectItemCaseSensitive(b, "user"));
-	const char *pw = cJSON_GetStringValue(
-	    cJSON_GetObjectItemCaseSensitive(b, "password"));
+	const char *user, *pw;
 	const struct user_conf *u;
 	struct job *j = NULL;
 	int64_t hold = clock_mono_ms() + LOGIN_TIMEOUT_MS;
 	int us, as;
 	char pair[160];
+	cJSON *b;
 
-	if (!user || !pw || strlen(user) > 128 || strlen(pw) > 1024 ||
-	    json_dup_key(b) != NULL) {
+	if (dash_login_parse(q->body.data, q->body.len, &b, &user, &pw) < 0) {
 		http_error(q, 400, "send {\"user\":\"...\",\"password\":\"...\"}");
 		goto out;
 	}
@@ -621,11 +612,10 @@ history(struct http_req *q, const struct session *s, const char *id)
 	    "since");
 	struct host *h = host_of_user(q, s, id);
 	long long n = 0;
-	char *end = NULL;
 
 	if (h == NULL)
 		return;
-	if (since && ((n = strtoll(since, &end, 10)) < 0 || *end || !*since)) {
+	if (dash_history_since(since, &n) < 0) {
 		http_error(q, 400, "since must be a sample seq (an integer)");
 		return;
 	}
@@ -640,18 +630,12 @@ pusher_auth(struct http_req *q, const struct session *s)
 {
 	const struct app_conf *a = http_relay()->conf->metrics;
 	struct auth_param p[AUTH_MAX_PARAMS];
-	char form[2048], sig[SIG_HEX_LEN + 1], out[512];
-	const char *sid, *ch, *dot;
+	char form[DASH_FORM_MAX], sig[SIG_HEX_LEN + 1], out[512];
+	const char *sid, *ch;
 	size_t pl = strlen(HOST_CHANNEL_PREFIX);
-	int n;
 
-	snprintf(form, sizeof(form), "%.*s", (int)(q->body.len < sizeof(form)
-	    ? q->body.len : 0), q->body.data ? q->body.data : "");
-	n = auth_parse_query(form, p, AUTH_MAX_PARAMS);
-	sid = auth_param_get(p, n < 0 ? 0 : n, "socket_id");
-	ch = auth_param_get(p, n < 0 ? 0 : n, "channel_name");
-	if (!sid || !ch || !(dot = strchr(sid, '.')) ||
-	    strspn(sid, "0123456789.") != strlen(sid) || strlen(sid) > 30) {
+	if (dash_auth_form(q->body.data, q->body.len, form, p, &sid,
+	    &ch) < 0) {
 		http_error(q, 400, "need socket_id and channel_name");
 		return;
 	}
@@ -682,7 +666,7 @@ dash_api_handle(struct http_req *q)
 	const char *p = q->path + 7; /* after /api/v1 */
 	int post = strcmp(q->method, "POST") == 0;
 	struct session *s;
-	char body[512];
+	char body[512], id[160];
 
 	if (dash_start() < 0) {
 		http_error(q, 500, "cannot start the login worker");
@@ -712,13 +696,9 @@ dash_api_handle(struct http_req *q)
 		http_reply(q, 200, "application/json", body);
 	} else if (!post && strcmp(p, "/hosts") == 0)
 		hosts_list(q, s);
-	else if (!post && strncmp(p, "/hosts/", 7) == 0 &&
-	    strlen(p) > 15 && strcmp(p + strlen(p) - 8, "/history") == 0) {
-		char id[160];
-
-		snprintf(id, sizeof(id), "%.*s", (int)(strlen(p) - 15), p + 7);
+	else if (!post && dash_history_path(p, id, sizeof(id)) == 0)
 		history(q, s, id);
-	} else if (post && strcmp(p, "/pusher/auth") == 0)
+	else if (post && strcmp(p, "/pusher/auth") == 0)
 		pusher_auth(q, s);
 	else
 		http_error(q, 404, "no such API endpoint");

@@ -177,6 +177,11 @@ cpu_short_lines_and_garbage(void **state)
 	assert_int_equal(sample_cpu_feed(&c, "nothing here\n", NULL, NULL, 1),
 	    -EPROTO);
 	assert_int_equal(sample_cpu_feed(&c, "", NULL, NULL, 1), -EPROTO);
+	/* Numbers JSON cannot carry count as unreadable. */
+	assert_int_equal(sample_cpu_feed(&c, fix("stat.short"), "inf nan 1\n",
+	    "1e999 0\n", 1), 0);
+	assert_true(c.load[0] == 0 && c.load[1] == 0 && c.load[2] == 0);
+	assert_true(c.uptime_s == 0);
 	sample_cpu_close(&c);
 }
 
@@ -307,6 +312,35 @@ fs_mounts_skip_pseudo_and_decode_spaces(void **state)
 	assert_string_equal(f.fs[2].mnt, "/home");
 }
 
+/* Interface names and mount points are bytes; the sample must be UTF-8. */
+static void
+names_in_samples_are_utf8(void **state)
+{
+	static const char dev[] = "Inter-|\n face |\n  eth\xff" "0: 100 1 0 0 "
+	    "0 0 0 0 200 2 0 0 0 0 0 0\n";
+	static const char dev2[] = "  eth\xff" "0: 300 3 0 0 0 0 0 0 400 4 0 0 "
+	    "0 0 0 0\n";
+	static struct sample_net n;
+	static struct sample_fs f;
+	struct buf out;
+
+	(void)state;
+	buf_init(&out, 65536);
+	sample_fs_init(&f);
+	assert_int_equal(sample_fs_parse(&f,
+	    "/dev/sdb1 /media/u/caf\xe9 vfat rw 0 0"), 1);
+	assert_int_equal(sample_fs_json(&f, &out), 0);
+	assert_non_null(strstr(out.data, "\"mnt\":\"/media/u/caf?\""));
+	buf_reset(&out);
+	sample_net_init(&n);
+	snprintf(n.sys_root, sizeof(n.sys_root), "/nonexistent");
+	sample_net_feed(&n, dev, 1.0);
+	sample_net_feed(&n, dev2, 1.0);
+	assert_int_equal(sample_net_json(&n, &out), 0);
+	assert_non_null(strstr(out.data, "\"if\":\"eth?0\""));
+	buf_free(&out);
+}
+
 static void
 cg_limits_parse(void **state)
 {
@@ -319,6 +353,9 @@ cg_limits_parse(void **state)
 	cg_parse_cpu_max(fix("cg/cpu.max.unlimited"), &cpus);
 	assert_near(cpus, 0);
 	assert_int_equal(cg_parse_cpu_max("garbage", &cpus), -EPROTO);
+	assert_int_equal(cg_parse_cpu_max("inf 100000\n", &cpus), -EPROTO);
+	assert_int_equal(cg_parse_cpu_max("1 nan\n", &cpus), -EPROTO);
+	assert_int_equal(cg_parse_cpu_max("1e308 1e-300\n", &cpus), -EPROTO);
 	assert_int_equal(cg_parse_mem_max("max\n", &mem), 0);
 	assert_int_equal(mem, 0);
 	cg_parse_mem_max("536870912\n", &mem);
@@ -655,6 +692,7 @@ main(void)
 		cmocka_unit_test(net_interfaces_appear_and_disappear),
 		cmocka_unit_test(disk_whole_disks_only_with_rates),
 		cmocka_unit_test(fs_mounts_skip_pseudo_and_decode_spaces),
+		cmocka_unit_test(names_in_samples_are_utf8),
 		cmocka_unit_test(cg_limits_parse),
 		cmocka_unit_test(cg_skips_own_unit_and_finds_limited_parent),
 		cmocka_unit_test(proc_stat_names_with_spaces_and_parentheses),
