@@ -131,7 +131,7 @@ static int
 main_check_tls(const struct agent_conf *c, const char *path)
 {
 	struct uplink_opts uo = {c->urls, c->nurls, c->host_id, c->key,
-	    c->ca_file};
+	    c->ca_file, c->proxy};
 	struct uplink *u;
 	char err[256];
 
