@@ -386,8 +386,10 @@ uplink_setup(struct uplink *u)
 	SET(CURLOPT_WRITEDATA, u);
 	SET(CURLOPT_PREREQFUNCTION, uplink_on_send);
 	SET(CURLOPT_PREREQDATA, u);
-	/* The proxy is decided here (uplink_pick_proxy), not by curl. */
+	/* The proxy is decided here (uplink_pick_proxy), not by curl, and
+	 * is always a CONNECT tunnel, for http:// relays too. */
 	SET(CURLOPT_NOPROXY, "");
+	SET(CURLOPT_HTTPPROXYTUNNEL, 1L);
 #undef SET
 	return r == CURLE_OK ? 0 : -EINVAL;
 }

@@ -139,7 +139,7 @@ const tunnelsTo = (p) => p.st.tunnels.filter((t) => t === `127.0.0.1:${relay.tls
 before(async () => {
   dir = tmpDir();
   hosts = {};
-  for (const n of ['D', 'C', 'E', 'N', 'O', 'R', 'K']) hosts[n] = sno.newHost(n, 'acme');
+  for (const n of ['D', 'C', 'P', 'E', 'N', 'O', 'R', 'K']) hosts[n] = sno.newHost(n, 'acme');
   const key = path.join(dir, 'relay.key');
   caFile = path.join(dir, 'relay.pem');
   execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt',
@@ -188,6 +188,19 @@ test('through_the_proxy_named_by_proxy_key', async () => {
   // One kept connection through one tunnel carries every request.
   assert.strictEqual(p.st.tunnels.length, 1, diag());
   assert.match(a.stderr, new RegExp(`route="proxy ${p.url} \\(from proxy =\\)"`), diag());
+  await a.stop();
+});
+
+test('plain_http_relay_goes_through_the_proxy_as_a_tunnel_too', async () => {
+  const p = await startProxy();
+  const w = await watch(hosts.P);
+  const a = await startAgent(hosts.P, { url: `http://127.0.0.1:${relay.port}`,
+    conf: `proxy = ${p.url}\n` });
+  await assertStreams(w, 3, 'over http through proxy =');
+  // CONNECT, never a forwarded plain request (which would expose the
+  // signed request to the proxy's rewriting).
+  assert.ok(p.st.tunnels.includes(`127.0.0.1:${relay.port}`), diag());
+  assert.strictEqual(p.st.plain, 0, diag());
   await a.stop();
 });
 
