@@ -21,11 +21,10 @@ WARN := -std=c11 -Wall -Wextra -Wshadow -Wformat=2 -Werror \
 CFLAGS := $(WARN) $(OPT) -D_DEFAULT_SOURCE -D_GNU_SOURCE -Icommon \
 	$(shell pkg-config --cflags $(PKGS) 2>/dev/null) -MMD -MP
 LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lev -lm -lpthread
-# The agent links only what it uses: no libwebsockets, libcurl or OpenSSL in
-# its address space (mbedTLS has no pkg-config file in Debian 12).
-MBEDTLS_LIBS := -lmbedtls -lmbedx509 -lmbedcrypto
-AGENT_LIBS := $(shell pkg-config --libs libcjson libsodium inih \
-	2>/dev/null) $(MBEDTLS_LIBS) -lm
+# The agent links only what it uses: libcurl (OpenSSL flavour), cJSON,
+# libsodium, inih; no libwebsockets.
+AGENT_LIBS := $(shell pkg-config --libs libcurl libcjson libsodium inih \
+	2>/dev/null) -lm
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 CFLAGS += -DSNO_VERSION=\"$(VERSION)\"
 
@@ -71,8 +70,7 @@ unit_objs = $(COMMON_OBJ) $(if $(findstring test_relay_,$(1)),$(filter-out \
 $(B)/tests/%: $(B)/tests/unit/%.o $$(call unit_objs,$$*)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
-	@$(CC) $(LDOPT) -o $@ $^ $(LDLIBS) $(if $(findstring test_agent_,$*),\
-		$(MBEDTLS_LIBS)) -lcmocka
+	@$(CC) $(LDOPT) -o $@ $^ $(LDLIBS) -lcmocka
 
 deps:
 	@sh packaging/install-deps.sh

@@ -27,6 +27,8 @@ static const struct conf_key agent_keys[] = {
 	    "file holding the host key (64 hex digits)"},
 	{"ca_file", CONF_STR, 0, 1024, NULL, AC(ca_file),
 	    "CA bundle for the relay; default system CAs"},
+	{"proxy", CONF_STR, 0, UPLINK_PROXY_MAX - 1, NULL, AC(proxy),
+	    "http(s)://HOST:PORT, or none; default https_proxy/no_proxy"},
 	{"interval_ms", CONF_INT, 100, 60000, "1000", AC(interval_ms),
 	    "sampling interval while streaming"},
 	{"top_processes", CONF_INT, 0, SAMPLE_PROCS_MAX, "20",
@@ -134,6 +136,11 @@ agent_conf_key(void *user, const char *section, const char *name,
 	}
 	if (strcmp(name, "relay_url") == 0)
 		return agent_split_urls(c, value, err);
+	if (strcmp(name, "proxy") == 0 && uplink_proxy_ok(value) < 0) {
+		snprintf(err, CONF_ERR_LEN, "proxy: '%.200s' is not "
+		    "http(s)://HOST:PORT or none", value);
+		return -1;
+	}
 	if (strcmp(name, "key_file") == 0)
 		c->key_line = line;
 	return 0;

@@ -16,6 +16,7 @@ struct agent_conf {
 	char *host_id;
 	char *key_file;
 	char *ca_file;
+	char *proxy;		/* NULL: from the environment */
 	long interval_ms;
 	long top_processes;
 	int send_cmdline;

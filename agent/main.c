@@ -4,7 +4,7 @@
  *   main.c        command line, config, signals
  *   agent_conf.c  [agent] keys and the host key file
  *   session.c     idle check-in loop and the streaming loop
- *   uplink.c      signed HTTPS requests (HTTP/1.1 over mbedTLS)
+ *   uplink.c      signed HTTPS requests (libcurl multi; proxies, TLS 1.3)
  *   sampler.c     one sample from all collectors, as JSON
  *   sample_cpu.c sample_mem.c sample_net.c sample_disk.c sample_fs.c
  *   sample_cg.c   system-wide collectors, one per source
@@ -131,7 +131,7 @@ static int
 main_check_tls(const struct agent_conf *c, const char *path)
 {
 	struct uplink_opts uo = {c->urls, c->nurls, c->host_id, c->key,
-	    c->ca_file};
+	    c->ca_file, c->proxy};
 	struct uplink *u;
 	char err[256];
 

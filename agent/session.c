@@ -394,7 +394,7 @@ session_open(struct session *s, const struct agent_conf *c, int max_fds)
 	struct sampler_opts so = {"/proc", "/sys", "/sys/fs/cgroup",
 	    c->host_id, (int)c->top_processes, c->send_cmdline, max_fds};
 	struct uplink_opts uo = {c->urls, c->nurls, c->host_id, c->key,
-	    c->ca_file};
+	    c->ca_file, c->proxy};
 	long cap = c->offline_buffer_s * 1000 / c->interval_ms;
 	char err[256];
 
@@ -433,9 +433,10 @@ session_run(const struct agent_conf *c, int max_fds,
 
 	if ((r = session_open(&s, c, max_fds)) < 0)
 		goto out;
-	log_info("agent ready host=%s relay=%s interval_ms=%ld "
+	log_info("agent ready host=%s relay=%s route=\"%s\" interval_ms=%ld "
 	    "offline_buffer_s=%ld first_seq=%lld", c->host_id, c->urls[0],
-	    c->interval_ms, c->offline_buffer_s, s.next_seq);
+	    uplink_route(s.up), c->interval_ms, c->offline_buffer_s,
+	    s.next_seq);
 	while (!*stop)
 		session_step(&s);
 	log_info("agent stopping host=%s buffered=%d dropped=%lu",

@@ -1,34 +1,24 @@
 /*
- * HTTP/1.1 transport (see uplink.h). One request at a time is a small state
- * machine that uplink_poll advances without blocking:
- *
- *   RESOLVE -> CONNECT -> HANDSHAKE (https) -> SEND -> RECV -> idle
- *
- * The connection is kept alive between requests. A request sent on a kept
- * connection that the relay had meanwhile closed (no answer byte came back)
- * is sent once more on a new connection, signed anew: the relay refuses a
- * repeated timestamp, and acknowledges a repeated sample as a duplicate.
+ * The relay's HTTP transport on libcurl (see uplink.h). One easy handle in
+ * one multi handle: uplink_start adds it, uplink_poll runs curl for at most
+ * the time the caller can spare, and the finished transfer is removed again
+ * while its connection stays in the multi handle's cache for the next
+ * request. curl resends a request on a fresh connection when a kept one
+ * turns out closed before any answer byte; the pre-request callback signs
+ * every attempt anew, as the relay refuses a repeated timestamp (and
+ * acknowledges a repeated sample as a duplicate).
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <mbedtls/error.h>
-#include <mbedtls/net_sockets.h>
-#include <mbedtls/oid.h>
-#include <mbedtls/ssl.h>
-#include <mbedtls/x509_crt.h>
+#include <curl/curl.h>
 #include <sodium.h>
 
 #include "buf.h"
@@ -36,23 +26,8 @@
 #include "sample.h"
 #include "uplink.h"
 
-#define UPLINK_CONNECT_MS 10000	/* resolve + connect + handshake */
-#define UPLINK_ADDR_MS 4000	/* connect, per address */
-#define UPLINK_HEAD_MAX 1024
-#define UPLINK_SYSTEM_CA "/etc/ssl/certs/ca-certificates.crt"
-#define UPLINK_SYSTEM_CA_DIR "/etc/ssl/certs"
-
-/* A getaddrinfo_a in flight: its own allocation, as the resolver thread
- * writes into it even after the request gave up. */
-struct uplink_gai {
-	struct gaicb cb;
-	struct addrinfo hints;
-	char host[256], port[6];
-};
-
-enum uplink_state {
-	UP_IDLE, UP_RESOLVE, UP_CONNECT, UP_HANDSHAKE, UP_SEND, UP_RECV
-};
+#define UPLINK_CONNECT_MS 10000L	/* resolve, connect, proxy, TLS */
+#define UPLINK_URL_MAX 1024
 
 struct uplink {
 	char *const *urls;
@@ -61,34 +36,25 @@ struct uplink {
 	char host_id[SAMPLE_HOST_MAX + 1];
 	unsigned char key[SIG_HOST_KEY_LEN];
 	long long last_ts;
+	char *ca_file;		/* NULL: the system CAs */
+	char *proxy_conf;	/* `proxy =`, NULL when not set */
+	char proxy[UPLINK_PROXY_MAX];	/* for urls[cur]; "" direct */
+	char proxy_shown[UPLINK_PROXY_MAX];	/* without the password */
+	char route[UPLINK_PROXY_MAX + 64];
 
-	/* TLS: one config and one context, reset for each connection. */
-	int tls_init;		/* the contexts below need freeing */
-	int tls_ready;		/* ssl is set up */
-	mbedtls_x509_crt ca;
-	mbedtls_ssl_config conf;
-	mbedtls_ssl_context ssl;
-
-	/* The connection. */
-	int fd;
-	int handshaken;		/* TLS is up on fd */
-	struct addrinfo *ai, *ai_next;	/* resolved addresses, next to try */
-	struct uplink_gai *gq;	/* resolving, or NULL */
-	int last_errno;
-
-	/* The request. */
-	enum uplink_state st;
+	CURLM *multi;
+	CURL *easy;
+	int global;		/* curl_global_init succeeded */
+	int busy;
+	struct curl_slist *hdrs, *h_ts, *h_sig;
 	char path[128];
-	struct buf out, in;	/* head and body sent; the answer */
-	size_t off;		/* bytes of out sent */
-	int reused, retried;
-	struct uplink_resp resp;
-	int64_t deadline, conn_deadline, addr_deadline;
-	long timeout_ms;
-	char err[256];
+	char url[UPLINK_URL_MAX];
+	struct buf out, in;	/* the body sent; the answer's body */
+	int too_big;		/* the answer did not fit in */
+	char errbuf[CURL_ERROR_SIZE];
 };
 
-/* ---- URL and answer parsing (pure; unit-tested) ---- */
+/* ---- URLs, proxies (pure; unit-tested) ---- */
 
 int
 uplink_parse_url(const char *url, struct uplink_target *t)
@@ -156,783 +122,328 @@ uplink_parse_url(const char *url, struct uplink_target *t)
 	return 0;
 }
 
-/* The value of header name in the line [line, eol), or NULL. */
-static const char *
-uplink_header(const char *line, const char *eol, const char *name)
+int
+uplink_proxy_ok(const char *proxy)
 {
-	size_t n = strlen(name);
-	const char *v;
+	struct uplink_target t;
+	char plain[UPLINK_PROXY_MAX];
+	const char *at, *h;
+	size_t n = strlen(proxy);
 
-	if ((size_t)(eol - line) <= n || strncasecmp(line, name, n) != 0 ||
-	    line[n] != ':')
-		return NULL;
-	for (v = line + n + 1; v < eol && (*v == ' ' || *v == '\t'); v++)
-		;
-	return v;
-}
-
-/* Whether the comma-separated list [v, eol) holds tok; -1 if it holds
- * anything else too (and only, when only is set). */
-static int
-uplink_token(const char *v, const char *eol, const char *tok, int only)
-{
-	size_t n = strlen(tok);
-	const char *e, *te;
-	int found = 0;
-
-	while (v < eol) {
-		while (v < eol && (*v == ' ' || *v == '\t' || *v == ','))
-			v++;
-		for (e = v; e < eol && *e != ','; e++)
-			;
-		for (te = e; te > v && (te[-1] == ' ' || te[-1] == '\t'); te--)
-			;
-		if ((size_t)(te - v) == n && strncasecmp(v, tok, n) == 0)
-			found = 1;
-		else if (te > v && only)
-			return -1;
-		v = e;
-	}
-	return found;
-}
-
-struct uplink_head {
-	long status;
-	int close, chunked;
-	long long clen;		/* -1: none */
-	size_t len;
-};
-
-/* The head at p[0..n): its length when whole, 0 when more is needed. */
-static long
-uplink_parse_head(const char *p, size_t n, struct uplink_head *h)
-{
-	const char *end = memmem(p, n, "\r\n\r\n", 4), *line, *eol, *v;
-	long long cl;
-	char *ce;
-
-	memset(h, 0, sizeof(*h));
-	h->clen = -1;
-	if (memcmp(p, "HTTP/1.", n < 7 ? n : 7) != 0)
-		return -EPROTO;
-	if (end == NULL)
+	if (strcmp(proxy, "none") == 0)
 		return 0;
-	if (end - p < 12 || memcmp(p, "HTTP/1.", 7) != 0 ||
-	    (p[7] != '0' && p[7] != '1') || p[8] != ' ' ||
-	    strspn(p + 9, "0123456789") < 3 || (p[12] != ' ' && p[12] != '\r'))
-		return -EPROTO;
-	h->status = (p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0');
-	h->close = p[7] == '0';
-	line = (const char *)memmem(p, (size_t)(end + 2 - p), "\r\n", 2) + 2;
-	for (; line < end + 2; line = eol + 2) {
-		eol = memmem(line, (size_t)(end + 2 - line), "\r\n", 2);
-		if ((v = uplink_header(line, eol, "Content-Length")) != NULL) {
-			errno = 0;
-			cl = strtoll(v, &ce, 10);
-			while (ce < eol && (*ce == ' ' || *ce == '\t'))
-				ce++;
-			if (v == eol || *v < '0' || *v > '9' || ce != eol ||
-			    errno || (h->clen >= 0 && h->clen != cl))
-				return -EPROTO;
-			h->clen = cl;
-		} else if ((v = uplink_header(line, eol,
-		    "Transfer-Encoding")) != NULL) {
-			if (uplink_token(v, eol, "chunked", 1) != 1)
-				return -EPROTO;
-			h->chunked = 1;
-		} else if ((v = uplink_header(line, eol, "Connection")) !=
-		    NULL) {
-			if (uplink_token(v, eol, "close", 0) == 1)
-				h->close = 1;
-			else if (uplink_token(v, eol, "keep-alive", 0) == 1)
-				h->close = 0;
-		}
-	}
-	h->len = (size_t)(end + 4 - p);
-	return (long)h->len;
+	if (n == 0 || n >= sizeof(plain) || strpbrk(proxy, " \t\r\n"))
+		return -EINVAL;
+	uplink_redact(proxy, plain, sizeof(plain));
+	h = strstr(plain, "://");
+	at = strchr(proxy, '@');
+	if (h == NULL || (at && at < strstr(proxy, "://")))
+		return -EINVAL;
+	if (uplink_parse_url(plain, &t) < 0 || t.prefix[0] != '\0')
+		return -EINVAL;
+	/* A port is required: curl's default for a proxy is 1080. */
+	h = strrchr(t.authority, ':');
+	return h && (t.addrlen != 16 || h[-1] == ']') ? 0 : -EINVAL;
 }
 
-/*
- * Walks the chunked body at p[0..n): its raw length when whole (the data
- * moved to the start of p, *dlen bytes), 0 when more is needed, -EPROTO.
- */
-static long
-uplink_chunks(char *p, size_t n, int move, size_t *dlen)
+void
+uplink_redact(const char *url, char *out, size_t cap)
 {
-	size_t i = 0, d = 0, sz, ll;
-	const char *lf;
-	int digits, x;
+	const char *h = strstr(url, "://"), *at, *end;
 
-	for (;;) {
-		for (sz = 0, digits = 0; i < n; i++, digits++) {
-			x = p[i];
-			x = x >= '0' && x <= '9' ? x - '0' : x >= 'a' &&
-			    x <= 'f' ? x - 'a' + 10 : x >= 'A' && x <= 'F' ?
-			    x - 'A' + 10 : -1;
-			if (x < 0)
-				break;
-			if (sz > UPLINK_RESP_MAX)
-				return -EPROTO;
-			sz = sz * 16 + (size_t)x;
-		}
-		if (i >= n)
-			return 0;
-		if (digits == 0)
-			return -EPROTO;
-		/* Chunk extensions run to the end of the line. */
-		if ((lf = memchr(p + i, '\n', n - i)) == NULL)
-			return 0;
-		if (lf[-1] != '\r')
-			return -EPROTO;
-		i = (size_t)(lf - p) + 1;
-		if (sz == 0)
-			break;
-		if (n - i < sz + 2)
-			return 0;
-		if (p[i + sz] != '\r' || p[i + sz + 1] != '\n')
-			return -EPROTO;
-		if (move)
-			memmove(p + d, p + i, sz);
-		d += sz;
-		i += sz + 2;
-	}
-	/* Trailer fields, then an empty line. */
-	for (;;) {
-		if ((lf = memchr(p + i, '\n', n - i)) == NULL)
-			return 0;
-		ll = (size_t)(lf - (p + i));
-		if (ll == 0 || p[i + ll - 1] != '\r')
-			return -EPROTO;
-		i += ll + 1;
-		if (ll == 1)
-			break;
-	}
-	*dlen = d;
-	return (long)i;
+	h = h ? h + 3 : url;
+	end = h + strcspn(h, "/");
+	at = memchr(h, '@', (size_t)(end - h));
+	if (at == NULL)
+		snprintf(out, cap, "%s", url);
+	else
+		snprintf(out, cap, "%.*s%s", (int)(h - url), url, at + 1);
+}
+
+/* Whether the IP literal host lies in entry (an address, maybe /bits). */
+static int
+uplink_ip_in(const char *host, const char *e, size_t n)
+{
+	unsigned char a[16], b[16];
+	char ip[64];
+	const char *slash = memchr(e, '/', n);
+	size_t len = slash ? (size_t)(slash - e) : n;
+	long bits;
+	int fa, fb, alen;
+
+	if (len >= sizeof(ip))
+		return 0;
+	memcpy(ip, e, len);
+	ip[len] = '\0';
+	fa = inet_pton(AF_INET, host, a) == 1 ? 4 :
+	    inet_pton(AF_INET6, host, a) == 1 ? 16 : 0;
+	fb = inet_pton(AF_INET, ip, b) == 1 ? 4 :
+	    inet_pton(AF_INET6, ip, b) == 1 ? 16 : 0;
+	if (fa == 0 || fa != fb)
+		return 0;
+	alen = fa;
+	bits = slash ? strtol(slash + 1, NULL, 10) : alen * 8;
+	if (bits < 0 || bits > alen * 8)
+		return 0;
+	if (memcmp(a, b, (size_t)bits / 8) != 0)
+		return 0;
+	return bits % 8 == 0 || ((a[bits / 8] ^ b[bits / 8]) &
+	    (0xff00 >> (bits % 8))) == 0;
 }
 
 int
-uplink_parse(char *p, size_t n, int eof, struct uplink_resp *r)
+uplink_noproxy_match(const char *list, const char *host)
 {
-	struct uplink_head h;
-	size_t off = 0, rest, dlen;
-	long hl, cl;
+	size_t hl = strlen(host), n;
+	const char *e;
+	int ip = strchr(host, ':') != NULL || strspn(host, "0123456789.") == hl;
 
-	memset(r, 0, sizeof(*r));
-	if (n == 0)	/* nothing yet (p may be NULL) */
-		return 0;
-	for (;;) {
-		if ((hl = uplink_parse_head(p + off, n - off, &h)) <= 0)
-			return (int)hl;
-		off += (size_t)hl;
-		if (h.status >= 200)
+	while (hl > 0 && host[hl - 1] == '.')
+		hl--;
+	for (e = list; *e; e += n) {
+		e += strspn(e, ", \t");
+		n = strcspn(e, ", \t");
+		if (n == 0)
 			break;
-		if (h.status != 100 && h.status != 102 && h.status != 103)
-			return -EPROTO;	/* 101 would switch protocols */
+		if (n == 1 && *e == '*')
+			return 1;
+		if (ip) {
+			if (uplink_ip_in(host, e, n))
+				return 1;
+			continue;
+		}
+		if (*e == '.') {
+			e++;
+			n--;
+		}
+		while (n > 0 && e[n - 1] == '.')
+			n--;
+		if (n == 0 || n > hl)
+			continue;
+		if (strncasecmp(host + hl - n, e, n) == 0 &&
+		    (n == hl || host[hl - n - 1] == '.'))
+			return 1;
 	}
-	r->status = h.status;
-	r->close = h.close;
-	r->body_off = off;
-	rest = n - off;
-	if (h.status == 204 || h.status == 304)
-		return 1;
-	if (h.chunked) {
-		if ((cl = uplink_chunks(p + off, rest, 0, &dlen)) <= 0)
-			return (int)cl;
-		uplink_chunks(p + off, rest, 1, &dlen);
-		r->body_len = dlen;
-		r->close |= (size_t)cl != rest;
-		return 1;
-	}
-	if (h.clen >= 0) {
-		if ((unsigned long long)h.clen > rest)
-			return 0;
-		r->body_len = (size_t)h.clen;
-		r->close |= (size_t)h.clen != rest;
-		return 1;
-	}
-	/* No length: the body runs until the relay closes. */
-	r->close = 1;
-	r->body_len = rest;
-	return eof ? 1 : 0;
+	return 0;
 }
 
-/* ---- TLS ---- */
-
-static int
-uplink_rng(void *ctx, unsigned char *out, size_t len)
+/* The first set, non-empty variable of the list (NULL-terminated). */
+static const char *
+uplink_env(const char *const *names, const char **which)
 {
-	(void)ctx;
-	randombytes_buf(out, len);
+	const char *v;
+
+	for (; *names; names++) {
+		if ((v = getenv(*names)) != NULL && *v) {
+			*which = *names;
+			return v;
+		}
+	}
+	return NULL;
+}
+
+/* Decides the proxy for urls[cur] (u->proxy, "" direct) and u->route. */
+static void
+uplink_pick_proxy(struct uplink *u)
+{
+	static const char *const https_env[] = {"https_proxy", "HTTPS_PROXY",
+	    "all_proxy", "ALL_PROXY", NULL};
+	static const char *const http_env[] = {"http_proxy", "all_proxy",
+	    "ALL_PROXY", NULL};
+	static const char *const no_env[] = {"no_proxy", "NO_PROXY", NULL};
+	const char *p, *from = "proxy", *nfrom, *np;
+
+	u->proxy[0] = '\0';
+	if (u->proxy_conf) {
+		if (strcmp(u->proxy_conf, "none") == 0) {
+			snprintf(u->route, sizeof(u->route), "direct "
+			    "(proxy = none)");
+			return;
+		}
+		p = u->proxy_conf;
+	} else if ((p = uplink_env(u->t.tls ? https_env : http_env,
+	    &from)) == NULL) {
+		snprintf(u->route, sizeof(u->route), "direct");
+		return;
+	} else if ((np = uplink_env(no_env, &nfrom)) != NULL &&
+	    uplink_noproxy_match(np, u->t.host)) {
+		snprintf(u->route, sizeof(u->route), "direct (%s matches %s)",
+		    nfrom, u->t.host);
+		return;
+	}
+	snprintf(u->proxy, sizeof(u->proxy), "%s", p);
+	uplink_redact(p, u->proxy_shown, sizeof(u->proxy_shown));
+	snprintf(u->route, sizeof(u->route), "proxy %s (from %s)",
+	    u->proxy_shown, strcmp(from, "proxy") == 0 ? "proxy =" : from);
+}
+
+/* ---- one request ---- */
+
+static size_t
+uplink_on_body(char *p, size_t size, size_t n, void *arg)
+{
+	struct uplink *u = arg;
+
+	if (buf_add(&u->in, p, size * n) < 0) {
+		u->too_big = 1;
+		return 0;
+	}
+	return size * n;
+}
+
+/* Replaces the text of one header line; 0 or -1 (out of memory). */
+static int
+uplink_set_header(struct curl_slist *h, const char *name, const char *v)
+{
+	char line[160], *d;
+
+	snprintf(line, sizeof(line), "%s: %s", name, v);
+	if ((d = strdup(line)) == NULL)
+		return -1;
+	free(h->data);	/* curl frees slist data with free() too */
+	h->data = d;
 	return 0;
 }
 
 /*
- * mbedTLS 2 matches DNS names only; for an IP literal the certificate must
- * list that address in its subjectAltName (or, having none, as its CN).
+ * Called by curl on the connection the request is about to be sent on,
+ * for each attempt: stamps and signs it.
  */
 static int
-uplink_verify(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
+uplink_on_send(void *arg, char *ip, char *lip, int port, int lport)
 {
-	const struct uplink *u = ctx;
-	const mbedtls_x509_sequence *s;
-	const mbedtls_x509_name *nm;
-	size_t hl = strlen(u->t.host);
-
-	if (depth != 0 || !u->t.ip)
-		return 0;
-	if (crt->ext_types & MBEDTLS_X509_EXT_SUBJECT_ALT_NAME) {
-		for (s = &crt->subject_alt_names; s != NULL; s = s->next)
-			if (s->buf.tag == (MBEDTLS_ASN1_CONTEXT_SPECIFIC | 7) &&
-			    s->buf.len == (size_t)u->t.addrlen &&
-			    memcmp(s->buf.p, u->t.addr, s->buf.len) == 0)
-				return 0;
-	} else {
-		for (nm = &crt->subject; nm != NULL; nm = nm->next)
-			if (MBEDTLS_OID_CMP(MBEDTLS_OID_AT_CN, &nm->oid) == 0 &&
-			    nm->val.len == hl &&
-			    memcmp(nm->val.p, u->t.host, hl) == 0)
-				return 0;
-	}
-	*flags |= MBEDTLS_X509_BADCERT_CN_MISMATCH;
-	return 0;
-}
-
-static void
-uplink_tls_strerror(int r, char *out, size_t cap)
-{
-	mbedtls_strerror(r, out, cap);
-}
-
-/* ca_file, else $SSL_CERT_FILE, else Debian's bundle, else the folder. */
-static int
-uplink_load_ca(struct uplink *u, const char *ca_file, char *err,
-    size_t errlen)
-{
-	const char *f = ca_file;
-	char msg[128] = "no certificate in it";
-	int r;
-
-	if (f == NULL && (f = getenv("SSL_CERT_FILE")) == NULL)
-		f = UPLINK_SYSTEM_CA;
-	r = mbedtls_x509_crt_parse_file(&u->ca, f);
-	if (r < 0 && ca_file == NULL && f == (const char *)UPLINK_SYSTEM_CA) {
-		f = UPLINK_SYSTEM_CA_DIR;
-		r = mbedtls_x509_crt_parse_path(&u->ca, f);
-	}
-	/* A positive r counts certificates that did not parse: fine as
-	 * long as one did. */
-	if (r >= 0 && u->ca.version != 0)
-		return 0;
-	if (access(f, R_OK) < 0)
-		snprintf(msg, sizeof(msg), "%s", strerror(errno));
-	else if (r < 0)
-		uplink_tls_strerror(r, msg, sizeof(msg));
-	snprintf(err, errlen, "cannot load CA certificates from %s: %s", f,
-	    msg);
-	return -EINVAL;
-}
-
-static int
-uplink_tls_init(struct uplink *u, const char *ca_file, char *err,
-    size_t errlen)
-{
-	char msg[128];
-	int r;
-
-	mbedtls_x509_crt_init(&u->ca);
-	mbedtls_ssl_config_init(&u->conf);
-	mbedtls_ssl_init(&u->ssl);
-	u->tls_init = 1;
-	if ((r = uplink_load_ca(u, ca_file, err, errlen)) < 0)
-		return r;
-	if ((r = mbedtls_ssl_config_defaults(&u->conf, MBEDTLS_SSL_IS_CLIENT,
-	    MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT)) != 0)
-		goto fail;
-	mbedtls_ssl_conf_min_version(&u->conf, MBEDTLS_SSL_MAJOR_VERSION_3,
-	    MBEDTLS_SSL_MINOR_VERSION_3);	/* TLS 1.2 */
-	mbedtls_ssl_conf_authmode(&u->conf, MBEDTLS_SSL_VERIFY_REQUIRED);
-	mbedtls_ssl_conf_ca_chain(&u->conf, &u->ca, NULL);
-	mbedtls_ssl_conf_rng(&u->conf, uplink_rng, NULL);
-	mbedtls_ssl_conf_verify(&u->conf, uplink_verify, u);
-	if ((r = mbedtls_ssl_setup(&u->ssl, &u->conf)) != 0)
-		goto fail;
-	u->tls_ready = 1;
-	return 0;
-fail:
-	uplink_tls_strerror(r, msg, sizeof(msg));
-	snprintf(err, errlen, "cannot set up TLS: %s", msg);
-	return -EIO;
-}
-
-static int
-uplink_bio_send(void *ctx, const unsigned char *p, size_t n)
-{
-	struct uplink *u = ctx;
-	ssize_t w = send(u->fd, p, n, MSG_NOSIGNAL);
-
-	if (w >= 0)
-		return (int)w;
-	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-		return MBEDTLS_ERR_SSL_WANT_WRITE;
-	u->last_errno = errno;
-	return MBEDTLS_ERR_NET_SEND_FAILED;
-}
-
-static int
-uplink_bio_recv(void *ctx, unsigned char *p, size_t n)
-{
-	struct uplink *u = ctx;
-	ssize_t r = recv(u->fd, p, n, 0);
-
-	if (r >= 0)
-		return (int)r;
-	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-		return MBEDTLS_ERR_SSL_WANT_READ;
-	u->last_errno = errno;
-	return MBEDTLS_ERR_NET_RECV_FAILED;
-}
-
-/* ---- the connection ---- */
-
-static void
-uplink_disconnect(struct uplink *u)
-{
-	if (u->fd >= 0) {
-		if (u->handshaken)
-			mbedtls_ssl_close_notify(&u->ssl); /* best effort */
-		close(u->fd);
-		u->fd = -1;
-	}
-	u->handshaken = 0;
-	if (u->tls_ready)
-		mbedtls_ssl_session_reset(&u->ssl);
-}
-
-static void
-uplink_forget(struct uplink *u)
-{
-	if (u->ai)
-		freeaddrinfo(u->ai);
-	u->ai = u->ai_next = NULL;
-}
-
-/* Ends the request with an error: st IDLE, err set; returns 1 (done). */
-static int
-uplink_fail(struct uplink *u, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static int
-uplink_fail(struct uplink *u, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(u->err, sizeof(u->err), fmt, ap);
-	va_end(ap);
-	uplink_disconnect(u);
-	uplink_forget(u);
-	u->st = UP_IDLE;
-	return 1;
-}
-
-/* The request head, signed now, into out (cap bytes); its length. */
-static int
-uplink_head(struct uplink *u, size_t bodylen, const char *body, char *out,
-    size_t cap)
-{
+	struct uplink *u = arg;
 	char ts[24], sig[SIG_HEX_LEN + 1];
 	long long now = (long long)clock_wall_ms();
 
+	(void)ip, (void)lip, (void)port, (void)lport;
 	/* The relay rejects a timestamp <= the last accepted: never repeat. */
 	u->last_ts = now > u->last_ts ? now : u->last_ts + 1;
 	snprintf(ts, sizeof(ts), "%lld", u->last_ts);
-	sig_agent_request(u->key, "POST", u->path, ts, body, bodylen, sig);
-	return snprintf(out, cap, "POST %s%s HTTP/1.1\r\n"
-	    "Host: %s\r\n"
-	    "User-Agent: sno-agent/" SNO_VERSION "\r\n"
-	    "Content-Type: application/json\r\n"
-	    "Content-Length: %zu\r\n"
-	    "X-Sno-Host: %s\r\n"
-	    "X-Sno-Timestamp: %s\r\n"
-	    "X-Sno-Signature: %s\r\n"
-	    "\r\n", u->t.prefix, u->path, u->t.authority, bodylen, u->host_id,
-	    ts, sig);
+	sig_agent_request(u->key, "POST", u->path, ts, u->out.data ?
+	    u->out.data : "", u->out.len, sig);
+	if (uplink_set_header(u->h_ts, "X-Sno-Timestamp", ts) < 0 ||
+	    uplink_set_header(u->h_sig, "X-Sno-Signature", sig) < 0)
+		return CURL_PREREQFUNC_ABORT;
+	return CURL_PREREQFUNC_OK;
 }
 
-/* Signs the request in out again (for a retry) with a new timestamp. */
+/* The request's headers; the last two are rewritten by uplink_on_send. */
 static int
-uplink_resign(struct uplink *u)
+uplink_headers(struct uplink *u)
 {
-	char head[UPLINK_HEAD_MAX];
-	const char *end = memmem(u->out.data, u->out.len, "\r\n\r\n", 4);
-	size_t old = (size_t)(end + 4 - u->out.data), blen = u->out.len - old;
-	struct buf nb;
-	int n;
+	static const char *const fixed[] = {"Content-Type: application/json",
+	    "Expect:", NULL};
+	char line[128];
+	struct curl_slist *l = NULL, *n;
 
-	n = uplink_head(u, blen, u->out.data + old, head, sizeof(head));
-	if (n < 0 || (size_t)n >= sizeof(head))
-		return -EMSGSIZE;
-	if ((size_t)n == old) {
-		memcpy(u->out.data, head, old);
-		return 0;
+	curl_slist_free_all(u->hdrs);
+	u->hdrs = u->h_ts = u->h_sig = NULL;
+	for (int i = 0; fixed[i]; i++) {
+		if ((n = curl_slist_append(l, fixed[i])) == NULL)
+			goto fail;
+		l = n;
 	}
-	buf_init(&nb, u->out.max);
-	if (buf_add(&nb, head, (size_t)n) < 0 ||
-	    buf_add(&nb, u->out.data + old, blen) < 0) {
-		buf_free(&nb);
-		return -ENOMEM;
-	}
-	buf_free(&u->out);
-	u->out = nb;
+	snprintf(line, sizeof(line), "X-Sno-Host: %s", u->host_id);
+	if ((n = curl_slist_append(l, line)) == NULL ||
+	    (n = curl_slist_append(l = n, "X-Sno-Timestamp: 0")) == NULL ||
+	    (n = curl_slist_append(l = n, "X-Sno-Signature: 0")) == NULL)
+		goto fail;
+	u->hdrs = n;
+	for (u->h_ts = n; u->h_ts->next->next; u->h_ts = u->h_ts->next)
+		;
+	u->h_sig = u->h_ts->next;
 	return 0;
+fail:
+	curl_slist_free_all(l);
+	return -ENOMEM;
 }
 
-/* Readable while idle: the relay closed it (or sent what we never asked). */
+/* The options that stay the same for every request. */
 static int
-uplink_stale(const struct uplink *u)
+uplink_setup(struct uplink *u)
 {
-	struct pollfd pf = {u->fd, POLLIN, 0};
+	CURL *e = u->easy;
+	CURLcode r = CURLE_OK;
 
-	return poll(&pf, 1, 0) != 0;
+#define SET(opt, v) if (r == CURLE_OK) r = curl_easy_setopt(e, opt, v)
+	SET(CURLOPT_NOSIGNAL, 1L);
+	SET(CURLOPT_ERRORBUFFER, u->errbuf);
+	SET(CURLOPT_PROTOCOLS_STR, "http,https");
+	SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+	SET(CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+	SET(CURLOPT_PROXY_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+	SET(CURLOPT_SSL_VERIFYPEER, 1L);
+	SET(CURLOPT_SSL_VERIFYHOST, 2L);
+	SET(CURLOPT_PROXY_SSL_VERIFYPEER, 1L);
+	SET(CURLOPT_PROXY_SSL_VERIFYHOST, 2L);
+	if (u->ca_file)
+		SET(CURLOPT_CAINFO, u->ca_file);
+	SET(CURLOPT_CONNECTTIMEOUT_MS, UPLINK_CONNECT_MS);
+	SET(CURLOPT_TCP_KEEPALIVE, 1L);
+	SET(CURLOPT_USERAGENT, "sno-agent/" SNO_VERSION);
+	SET(CURLOPT_WRITEFUNCTION, uplink_on_body);
+	SET(CURLOPT_WRITEDATA, u);
+	SET(CURLOPT_PREREQFUNCTION, uplink_on_send);
+	SET(CURLOPT_PREREQDATA, u);
+	/* The proxy is decided here (uplink_pick_proxy), not by curl, and
+	 * is always a CONNECT tunnel, for http:// relays too. */
+	SET(CURLOPT_NOPROXY, "");
+	SET(CURLOPT_HTTPPROXYTUNNEL, 1L);
+#undef SET
+	return r == CURLE_OK ? 0 : -EINVAL;
 }
 
-/* ---- the request, step by step ---- */
-
-static int uplink_connect_next(struct uplink *u);
-
-/* A second try on a new connection when a kept one turned out closed. */
+/* Loads nothing: checks that the file can be read and holds a PEM cert. */
 static int
-uplink_broken(struct uplink *u, const char *what)
+uplink_check_ca(const char *f, char *err, size_t errlen)
 {
-	char msg[128];
+	char text[4096];
+	const char *why = "no certificate in it (format is invalid)";
+	size_t n;
+	FILE *fp;
+	int found = 0;
 
-	if (u->reused && !u->retried && u->in.len == 0) {
-		u->retried = 1;
-		u->reused = 0;
-		uplink_disconnect(u);
-		if (uplink_resign(u) < 0)
-			return uplink_fail(u, "cannot sign the request");
-		u->off = 0;
-		u->conn_deadline = clock_mono_ms() + UPLINK_CONNECT_MS;
-		u->ai_next = u->ai;
-		u->st = UP_RESOLVE;
-		return 0;
+	if ((fp = fopen(f, "r")) == NULL) {
+		snprintf(err, errlen, "cannot load CA certificates from %s: %s",
+		    f, strerror(errno));
+		return -EINVAL;
 	}
-	snprintf(msg, sizeof(msg), "%s", u->last_errno ?
-	    strerror(u->last_errno) : "connection closed by the relay");
-	return uplink_fail(u, "%s %s:%s failed: %s", what, u->t.host,
-	    u->t.port, msg);
-}
-
-/* Starts resolving the host: at once for an IP literal. */
-static int
-uplink_resolve(struct uplink *u)
-{
-	struct addrinfo hints;
-	struct uplink_gai *g;
-	struct gaicb *list[1];
-	int r;
-
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	if (u->t.ip) {
-		hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
-		if ((r = getaddrinfo(u->t.host, u->t.port, &hints, &u->ai)))
-			return uplink_fail(u, "cannot use address %s: %s",
-			    u->t.host, gai_strerror(r));
-		u->ai_next = u->ai;
-		return uplink_connect_next(u);
-	}
-	if ((g = calloc(1, sizeof(*g))) == NULL)
-		return uplink_fail(u, "out of memory");
-	snprintf(g->host, sizeof(g->host), "%s", u->t.host);
-	snprintf(g->port, sizeof(g->port), "%s", u->t.port);
-	g->hints = hints;
-	g->hints.ai_flags = AI_ADDRCONFIG | AI_NUMERICSERV;
-	g->cb.ar_name = g->host;
-	g->cb.ar_service = g->port;
-	g->cb.ar_request = &g->hints;
-	list[0] = &g->cb;
-	if ((r = getaddrinfo_a(GAI_NOWAIT, list, 1, NULL)) != 0) {
-		free(g);
-		return uplink_fail(u, "cannot resolve %s: %s", u->t.host,
-		    gai_strerror(r));
-	}
-	u->gq = g;
-	return 0;
-}
-
-static int
-uplink_step_resolve(struct uplink *u)
-{
-	struct uplink_gai *g = u->gq;
-	struct addrinfo *res;
-	int r, same;
-
-	if (g == NULL) {
-		if (u->ai == NULL)
-			return uplink_resolve(u);
-		if (u->ai_next == NULL)
-			u->ai_next = u->ai;
-		return uplink_connect_next(u);
-	}
-	if ((r = gai_error(&g->cb)) == EAI_INPROGRESS)
-		return 0;
-	res = g->cb.ar_result;
-	same = strcmp(g->host, u->t.host) == 0 &&
-	    strcmp(g->port, u->t.port) == 0;
-	free(g);
-	u->gq = NULL;
-	if (!same) {	/* left over from an earlier URL */
-		if (res)
-			freeaddrinfo(res);
-		return uplink_resolve(u);
-	}
-	if (r != 0)
-		return uplink_fail(u, "cannot resolve %s: %s", u->t.host,
-		    gai_strerror(r));
-	uplink_forget(u);
-	u->ai = u->ai_next = res;
-	return uplink_connect_next(u);
-}
-
-/* Connects to the next resolved address (non-blocking). */
-static int
-uplink_connect_next(struct uplink *u)
-{
-	struct addrinfo *a;
-	int fd, one = 1;
-
-	while ((a = u->ai_next) != NULL) {
-		u->ai_next = a->ai_next;
-		fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK |
-		    SOCK_CLOEXEC, a->ai_protocol);
-		if (fd < 0) {
-			u->last_errno = errno;
-			continue;
-		}
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
-		if (connect(fd, a->ai_addr, a->ai_addrlen) == 0 ||
-		    errno == EINPROGRESS) {
-			u->fd = fd;
-			u->st = UP_CONNECT;
-			u->addr_deadline = clock_mono_ms() + UPLINK_ADDR_MS;
-			return 0;
-		}
-		u->last_errno = errno;
-		close(fd);
-	}
-	return uplink_fail(u, "cannot connect to %s:%s: %s", u->t.host,
-	    u->t.port, strerror(u->last_errno ? u->last_errno : EHOSTUNREACH));
-}
-
-static int
-uplink_step_connect(struct uplink *u, short *want)
-{
-	struct pollfd pf = {u->fd, POLLOUT, 0};
-	socklen_t len = sizeof(int);
-	int e = 0;
-
-	if (poll(&pf, 1, 0) == 0) {
-		*want = POLLOUT;
-		return 0;
-	}
-	if (getsockopt(u->fd, SOL_SOCKET, SO_ERROR, &e, &len) < 0)
-		e = errno;
-	if (e != 0) {
-		u->last_errno = e;
-		close(u->fd);
-		u->fd = -1;
-		return uplink_connect_next(u);
-	}
-	u->last_errno = 0;
-	if (!u->t.tls) {
-		u->st = UP_SEND;
-		return 0;
-	}
-	mbedtls_ssl_session_reset(&u->ssl);
-	/* No SNI and no DNS-name check for an IP (uplink_verify does it). */
-	if (mbedtls_ssl_set_hostname(&u->ssl, u->t.ip ? NULL : u->t.host))
-		return uplink_fail(u, "cannot set the TLS host name");
-	mbedtls_ssl_set_bio(&u->ssl, u, uplink_bio_send, uplink_bio_recv,
-	    NULL);
-	u->st = UP_HANDSHAKE;
-	return 0;
-}
-
-static int
-uplink_step_handshake(struct uplink *u, short *want)
-{
-	char msg[200];
-	uint32_t flags;
-	int r = mbedtls_ssl_handshake(&u->ssl);
-
-	if (r == MBEDTLS_ERR_SSL_WANT_READ || r == MBEDTLS_ERR_SSL_WANT_WRITE) {
-		*want = r == MBEDTLS_ERR_SSL_WANT_READ ? POLLIN : POLLOUT;
-		return 0;
-	}
-	if (r == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED) {
-		flags = mbedtls_ssl_get_verify_result(&u->ssl);
-		mbedtls_x509_crt_verify_info(msg, sizeof(msg), "", flags);
-		for (char *p = msg; *p; p++)
-			if (*p == '\n')
-				*p = p[1] ? ';' : '\0';
-		return uplink_fail(u, "TLS: certificate of %s not accepted: %s",
-		    u->t.host, msg);
-	}
-	if (r != 0) {
-		uplink_tls_strerror(r, msg, sizeof(msg));
-		return uplink_fail(u, "TLS handshake with %s:%s failed: %s",
-		    u->t.host, u->t.port, msg);
-	}
-	u->handshaken = 1;
-	u->st = UP_SEND;
-	return 0;
-}
-
-/*
- * One write: bytes written, 0 when it would block (want set), or -1. Plain
- * http goes through the same socket callback that mbedTLS uses.
- */
-static long
-uplink_write(struct uplink *u, const char *p, size_t n, short *want)
-{
-	const unsigned char *b = (const unsigned char *)p;
-	int r = u->t.tls ? mbedtls_ssl_write(&u->ssl, b, n) :
-	    uplink_bio_send(u, b, n);
-
-	if (r == MBEDTLS_ERR_SSL_WANT_READ || r == MBEDTLS_ERR_SSL_WANT_WRITE) {
-		*want = r == MBEDTLS_ERR_SSL_WANT_READ ? POLLIN : POLLOUT;
-		return 0;
-	}
-	return r > 0 ? r : -1;
-}
-
-static int
-uplink_step_send(struct uplink *u, short *want)
-{
-	long w;
-
-	while (u->off < u->out.len) {
-		w = uplink_write(u, u->out.data + u->off, u->out.len - u->off,
-		    want);
-		if (w == 0)
-			return 0;
-		if (w < 0)
-			return uplink_broken(u, "sending to");
-		u->off += (size_t)w;
-	}
-	buf_reset(&u->in);
-	u->st = UP_RECV;
-	return 0;
-}
-
-/* One read: bytes read, 0 when it would block, -2 at the end, or -1. */
-static long
-uplink_read(struct uplink *u, char *p, size_t n)
-{
-	unsigned char *b = (unsigned char *)p;
-	int r = u->t.tls ? mbedtls_ssl_read(&u->ssl, b, n) :
-	    uplink_bio_recv(u, b, n);
-
-	if (r == MBEDTLS_ERR_SSL_WANT_READ || r == MBEDTLS_ERR_SSL_WANT_WRITE)
-		return 0;
-	if (r == 0 || r == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY)
-		return -2;
-	return r > 0 ? r : -1;
-}
-
-static int
-uplink_step_recv(struct uplink *u, short *want)
-{
-	char chunk[4096];
-	long n;
-	int eof = 0, r;
-
-	for (;;) {
-		if ((n = uplink_read(u, chunk, sizeof(chunk))) == 0)
+	while (!found && (n = fread(text, 1, sizeof(text) - 1, fp)) > 0) {
+		text[n] = '\0';
+		found = strstr(text, "-----BEGIN CERTIFICATE-----") != NULL;
+		/* A marker split across two reads is found in the next. */
+		if (!found && n == sizeof(text) - 1 && fseek(fp, -32L,
+		    SEEK_CUR) < 0)
 			break;
-		if (n == -2) {
-			eof = 1;
-			break;
-		}
-		if (n < 0)
-			return uplink_broken(u, "receiving from");
-		if (buf_add(&u->in, chunk, (size_t)n) < 0)
-			return uplink_fail(u, "answer from %s larger than %d "
-			    "bytes", u->t.host, UPLINK_RESP_MAX);
 	}
-	r = uplink_parse(u->in.data, u->in.len, eof, &u->resp);
-	if (r < 0)
-		return uplink_fail(u, "malformed HTTP answer from %s",
-		    u->t.host);
-	if (r == 0 && eof)
-		return uplink_broken(u, "receiving from");
-	if (r == 0) {
-		*want = POLLIN;
+	if (ferror(fp))
+		why = strerror(errno);
+	fclose(fp);
+	if (found)
 		return 0;
-	}
-	if (u->resp.close || eof)
-		uplink_disconnect(u);
-	u->st = UP_IDLE;
-	return 1;
+	snprintf(err, errlen, "cannot load CA certificates from %s: %s", f,
+	    why);
+	return -EINVAL;
 }
-
-/* Advances the request: 1 when it ended, 0 when it waits for want. */
-static int
-uplink_step(struct uplink *u, short *want)
-{
-	enum uplink_state before;
-	int r;
-
-	do {
-		before = u->st;
-		*want = 0;
-		switch (u->st) {
-		case UP_RESOLVE:
-			r = uplink_step_resolve(u);
-			break;
-		case UP_CONNECT:
-			r = uplink_step_connect(u, want);
-			break;
-		case UP_HANDSHAKE:
-			r = uplink_step_handshake(u, want);
-			break;
-		case UP_SEND:
-			r = uplink_step_send(u, want);
-			break;
-		case UP_RECV:
-			r = uplink_step_recv(u, want);
-			break;
-		default:
-			return 1;
-		}
-	} while (r == 0 && u->st != before);
-	return r;
-}
-
-/* ---- the API ---- */
 
 /* Switches to urls[i] for the next request. */
 static void
 uplink_use(struct uplink *u, int i)
 {
-	if (i == u->cur)
-		return;
-	uplink_disconnect(u);
-	uplink_forget(u);
 	u->cur = i;
 	uplink_parse_url(u->urls[i], &u->t);	/* checked in uplink_new */
+	uplink_pick_proxy(u);
 }
+
+/* ---- the API ---- */
 
 struct uplink *
 uplink_new(const struct uplink_opts *o, char *err, size_t errlen)
 {
 	struct uplink_target t;
 	struct uplink *u;
+	const char *ca = o->ca_file;
 	int tls = 0;
 
 	for (int i = 0; i < o->nurls; i++) {
@@ -943,24 +454,49 @@ uplink_new(const struct uplink_opts *o, char *err, size_t errlen)
 		}
 		tls |= t.tls;
 	}
+	if (o->proxy && uplink_proxy_ok(o->proxy) < 0) {
+		snprintf(err, errlen, "proxy is not http(s)://HOST:PORT or "
+		    "none");
+		return NULL;
+	}
+	if (ca == NULL && (ca = getenv("SSL_CERT_FILE")) != NULL && !*ca)
+		ca = NULL;
+	if (tls && ca && uplink_check_ca(ca, err, errlen) < 0)
+		return NULL;
 	if (o->nurls < 1 || (u = calloc(1, sizeof(*u))) == NULL) {
 		snprintf(err, errlen, "%s", o->nurls < 1 ? "no relay_url" :
 		    "out of memory");
 		return NULL;
 	}
-	u->fd = -1;
 	u->urls = o->urls;
 	u->nurls = o->nurls;
 	snprintf(u->host_id, sizeof(u->host_id), "%s", o->host_id);
 	memcpy(u->key, o->key, SIG_HOST_KEY_LEN);
-	buf_init(&u->out, SAMPLE_BATCH_MAX_BYTES + UPLINK_HEAD_MAX);
+	buf_init(&u->out, SAMPLE_BATCH_MAX_BYTES);
 	buf_init(&u->in, UPLINK_RESP_MAX);
-	uplink_parse_url(u->urls[0], &u->t);
-	if (tls && uplink_tls_init(u, o->ca_file, err, errlen) < 0) {
-		uplink_free(u);
-		return NULL;
+	snprintf(err, errlen, "out of memory");
+	if ((ca && (u->ca_file = strdup(ca)) == NULL) || (o->proxy &&
+	    (u->proxy_conf = strdup(o->proxy)) == NULL))
+		goto fail;
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		snprintf(err, errlen, "cannot initialise libcurl");
+		goto fail;
 	}
+	u->global = 1;
+	if ((u->multi = curl_multi_init()) == NULL ||
+	    (u->easy = curl_easy_init()) == NULL)
+		goto fail;
+	curl_multi_setopt(u->multi, CURLMOPT_MAXCONNECTS, 2L);
+	if (uplink_setup(u) < 0) {
+		snprintf(err, errlen, "libcurl lacks a needed option "
+		    "(%s)", curl_version());
+		goto fail;
+	}
+	uplink_use(u, 0);
 	return u;
+fail:
+	uplink_free(u);
+	return NULL;
 }
 
 void
@@ -968,20 +504,17 @@ uplink_free(struct uplink *u)
 {
 	if (u == NULL)
 		return;
-	uplink_disconnect(u);
-	uplink_forget(u);
-	/* A resolver thread that cannot be stopped still writes into gq:
-	 * leave it to the exiting process. */
-	if (u->gq && gai_cancel(&u->gq->cb) != EAI_NOTCANCELED) {
-		if (gai_error(&u->gq->cb) == 0 && u->gq->cb.ar_result)
-			freeaddrinfo(u->gq->cb.ar_result);
-		free(u->gq);
-	}
-	if (u->tls_init) {
-		mbedtls_ssl_free(&u->ssl);
-		mbedtls_ssl_config_free(&u->conf);
-		mbedtls_x509_crt_free(&u->ca);
-	}
+	if (u->busy)
+		curl_multi_remove_handle(u->multi, u->easy);
+	if (u->easy)
+		curl_easy_cleanup(u->easy);
+	if (u->multi)
+		curl_multi_cleanup(u->multi);
+	curl_slist_free_all(u->hdrs);
+	if (u->global)
+		curl_global_cleanup();
+	free(u->ca_file);
+	free(u->proxy_conf);
 	buf_free(&u->out);
 	buf_free(&u->in);
 	sodium_memzero(u->key, sizeof(u->key));
@@ -991,7 +524,7 @@ uplink_free(struct uplink *u)
 int
 uplink_busy(const struct uplink *u)
 {
-	return u->st != UP_IDLE;
+	return u->busy;
 }
 
 const char *
@@ -1000,131 +533,173 @@ uplink_url(const struct uplink *u)
 	return u->urls[u->cur];
 }
 
+const char *
+uplink_route(const struct uplink *u)
+{
+	return u->route;
+}
+
 int
 uplink_start(struct uplink *u, const char *path, const char *body,
     size_t len, long timeout_ms)
 {
-	char head[UPLINK_HEAD_MAX];
-	int64_t now = clock_mono_ms();
+	CURL *e = u->easy;
+	CURLcode r = CURLE_OK;
 	int n;
 
-	if (u->st != UP_IDLE)
+	if (u->busy)
 		return -EBUSY;
 	if (strlen(path) >= sizeof(u->path))
 		return -EINVAL;
 	snprintf(u->path, sizeof(u->path), "%s", path);
-	n = uplink_head(u, len, body, head, sizeof(head));
-	if (n < 0 || (size_t)n >= sizeof(head))
-		return -EMSGSIZE;
+	n = snprintf(u->url, sizeof(u->url), "%s%s", u->urls[u->cur], path);
+	if (n < 0 || (size_t)n >= sizeof(u->url))
+		return -EINVAL;
 	buf_reset(&u->out);
 	buf_reset(&u->in);
-	if ((n = buf_add(&u->out, head, (size_t)n)) < 0 ||
-	    (n = buf_add(&u->out, body, len)) < 0)
+	if ((n = buf_add(&u->out, body, len)) < 0 ||
+	    (n = uplink_headers(u)) < 0)
 		return n;
-	u->err[0] = '\0';
-	u->off = 0;
-	u->retried = 0;
-	u->last_errno = 0;
-	u->timeout_ms = timeout_ms;
-	u->deadline = now + timeout_ms;
-	u->conn_deadline = now + UPLINK_CONNECT_MS;
-	if (u->fd >= 0 && uplink_stale(u))
-		uplink_disconnect(u);
-	u->reused = u->fd >= 0;
-	u->st = u->reused ? UP_SEND : UP_RESOLVE;
+	u->too_big = 0;
+	u->errbuf[0] = '\0';
+#define SET(opt, v) if (r == CURLE_OK) r = curl_easy_setopt(e, opt, v)
+	SET(CURLOPT_URL, u->url);
+	SET(CURLOPT_PROXY, u->proxy);
+	SET(CURLOPT_HTTPHEADER, u->hdrs);
+	SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	SET(CURLOPT_POSTFIELDS, u->out.data ? u->out.data : "");
+	SET(CURLOPT_TIMEOUT_MS, timeout_ms);
+#undef SET
+	if (r != CURLE_OK)
+		return r == CURLE_OUT_OF_MEMORY ? -ENOMEM : -EINVAL;
+	if (curl_multi_add_handle(u->multi, e) != CURLM_OK)
+		return -ENOMEM;
+	u->busy = 1;
 	return 0;
 }
 
-static const char *
-uplink_doing(const struct uplink *u)
+/* Double quotes become single ones: the text goes into a log value. */
+static void
+uplink_quote_safe(char *s)
 {
-	switch (u->st) {
-	case UP_RESOLVE:
-		return "resolving";
-	case UP_CONNECT:
-		return "connecting to";
-	case UP_HANDSHAKE:
-		return "in the TLS handshake with";
-	case UP_SEND:
-		return "sending to";
-	default:
-		return "waiting for the answer from";
-	}
+	for (; *s; s++)
+		if (*s == '"' || *s == '\n' || *s == '\r')
+			*s = '\'';
 }
 
-/* Waits up to ms for the socket (or the resolver) to be ready. */
-static void
-uplink_wait(struct uplink *u, short want, int ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-	const struct gaicb *list[1];
-	struct pollfd pf = {u->fd, want, 0};
+static void uplink_err(struct uplink_result *res, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
-	if (u->st == UP_RESOLVE && u->gq) {
-		list[0] = &u->gq->cb;
-		gai_suspend(list, 1, &ts);
-	} else if (u->fd >= 0 && want)
-		poll(&pf, 1, ms);
+/* res->error, cut to its size. */
+static void
+uplink_err(struct uplink_result *res, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(res->error, sizeof(res->error), fmt, ap);
+	va_end(ap);
+}
+
+/* Explains a failed transfer in res->error. */
+static void
+uplink_explain(struct uplink *u, CURLcode rc, struct uplink_result *res)
+{
+	char via[sizeof(u->proxy_shown) + 16] = "";
+	const char *what = u->errbuf[0] ? u->errbuf : curl_easy_strerror(rc);
+	const char *h = u->t.host;
+	long code = 0, vr = 0;
+
+	curl_easy_getinfo(u->easy, CURLINFO_HTTP_CONNECTCODE, &code);
+	curl_easy_getinfo(u->easy, CURLINFO_SSL_VERIFYRESULT, &vr);
+	if (u->proxy[0])
+		snprintf(via, sizeof(via), " through proxy %s",
+		    u->proxy_shown);
+	if (u->too_big)
+		uplink_err(res, "answer from %s "
+		    "larger than %d bytes", h, UPLINK_RESP_MAX);
+	else if (code >= 300)
+		uplink_err(res, "proxy %s refused the "
+		    "tunnel to %s:%s: CONNECT answered %ld", u->proxy_shown, h,
+		    u->t.port, code);
+	else if (rc == CURLE_PEER_FAILED_VERIFICATION &&
+	    (strncmp(what, "SSL certificate problem", 23) == 0 ||
+	    (u->errbuf[0] == '\0' && vr != 0)))
+		uplink_err(res, "TLS: certificate of "
+		    "%s not accepted: not trusted, it does not chain to %s: "
+		    "%s%s", h, u->ca_file ? u->ca_file : "the system CAs",
+		    what, via);
+	else if (rc == CURLE_PEER_FAILED_VERIFICATION)
+		uplink_err(res, "TLS: certificate of "
+		    "%s not accepted: its names (subjectAltName, else CN) do "
+		    "not include %s: %s%s", h, h, what, via);
+	else if (rc == CURLE_SSL_CACERT_BADFILE)
+		uplink_err(res, "cannot load CA "
+		    "certificates from %s: %s", u->ca_file ? u->ca_file :
+		    "the system store", what);
+	else if (rc == CURLE_SSL_CONNECT_ERROR)
+		uplink_err(res, "TLS handshake with %s:%s%s failed: %s", h,
+		    u->t.port, via, what);
 	else
-		nanosleep(&ts, NULL);
+		uplink_err(res, "%s:%s%s: %s", h, u->t.port, via, what);
+	uplink_quote_safe(res->error);
 }
 
-/* Fills res from the finished request; moves on to the next URL. */
+/* Fills res from the finished transfer; moves on to the next URL. */
 static void
-uplink_finish(struct uplink *u, struct uplink_result *res)
+uplink_finish(struct uplink *u, CURLcode rc, struct uplink_result *res)
 {
+	long status = 0;
+
+	curl_multi_remove_handle(u->multi, u->easy);
+	u->busy = 0;
 	memset(res, 0, sizeof(*res));
 	res->body = "";
-	if (u->err[0]) {
-		snprintf(res->error, sizeof(res->error), "%s", u->err);
+	if (rc == CURLE_OK)
+		curl_easy_getinfo(u->easy, CURLINFO_RESPONSE_CODE, &status);
+	if (rc != CURLE_OK || status < 100) {
+		if (rc == CURLE_OK)
+			snprintf(u->errbuf, sizeof(u->errbuf), "no HTTP "
+			    "status in the answer");
+		uplink_explain(u, rc, res);
 		uplink_use(u, (u->cur + 1) % u->nurls);
 		return;
 	}
-	res->status = u->resp.status;
-	res->body = u->in.data + u->resp.body_off;
-	res->len = u->resp.body_len;
-	u->in.data[u->resp.body_off + u->resp.body_len] = '\0';
-	if (res->status >= 500)
+	res->status = status;
+	if (u->in.data) {	/* buf keeps it NUL-terminated */
+		res->body = u->in.data;
+		res->len = u->in.len;
+	}
+	if (status >= 500)
 		uplink_use(u, (u->cur + 1) % u->nurls);
 }
 
 int
 uplink_poll(struct uplink *u, int wait_ms, struct uplink_result *res)
 {
-	int64_t now = clock_mono_ms(), end = now + wait_ms, until;
+	int64_t end = clock_mono_ms() + wait_ms, now;
 	struct timespec ts = {wait_ms / 1000, (wait_ms % 1000) * 1000000L};
-	short want;
+	CURLMsg *m;
+	int running, left;
 
-	if (u->st == UP_IDLE) {
+	if (!u->busy) {
 		if (wait_ms > 0)
 			nanosleep(&ts, NULL);
 		return 0;
 	}
-	while (uplink_step(u, &want) == 0) {
-		now = clock_mono_ms();
-		if (now >= u->deadline || (u->st < UP_SEND &&
-		    now >= u->conn_deadline)) {
-			uplink_fail(u, "timed out after %lld ms %s %s:%s",
-			    (long long)(now - (u->deadline - u->timeout_ms)),
-			    uplink_doing(u), u->t.host, u->t.port);
-			break;
+	for (;;) {
+		curl_multi_perform(u->multi, &running);
+		while ((m = curl_multi_info_read(u->multi, &left)) != NULL) {
+			if (m->msg == CURLMSG_DONE && m->easy_handle ==
+			    u->easy) {
+				uplink_finish(u, m->data.result, res);
+				return 1;
+			}
 		}
-		if (u->st == UP_CONNECT && now >= u->addr_deadline) {
-			u->last_errno = ETIMEDOUT;
-			close(u->fd);
-			u->fd = -1;
-			uplink_connect_next(u);
-			continue;
-		}
-		if (now >= end)
+		if ((now = clock_mono_ms()) >= end)
 			return 0;
-		until = end < u->deadline ? end : u->deadline;
-		if (u->st < UP_SEND && u->conn_deadline < until)
-			until = u->conn_deadline;
-		if (u->st == UP_CONNECT && u->addr_deadline < until)
-			until = u->addr_deadline;
-		uplink_wait(u, want, (int)(until - now));
+		/* Returns early on socket activity; curl's own timers
+		 * (happy eyeballs, timeouts) bound the wait as well. */
+		curl_multi_poll(u->multi, NULL, 0, (int)(end - now), NULL);
 	}
-	uplink_finish(u, res);
-	return 1;
 }

@@ -1,17 +1,20 @@
 /*
- * Signed HTTP/1.1 requests to the relay over one kept-alive connection, TLS
- * by mbedTLS. The only file that includes mbedtls/ headers and the only one
- * that opens sockets. Driven by uplink_poll, so the caller keeps sampling
- * while a request is in flight; nothing in it blocks (names are resolved
- * with getaddrinfo_a). TLS verification is always on: the relay's
- * certificate must chain to ca_file (or the system CAs) and name the host
- * of the URL (a DNS name, or an IP address in its subjectAltName). Each
- * request carries X-Sno-Host, X-Sno-Timestamp (Unix ms, strictly
- * increasing) and X-Sno-Signature (sig_agent_request).
+ * Signed HTTP requests to the relay over libcurl's multi interface: one easy
+ * handle, reused, so the connection is kept alive; HTTP/2 when the relay
+ * offers it in ALPN, else HTTP/1.1; TLS 1.2 or 1.3 (OpenSSL). The only file
+ * that includes curl/ headers. Driven by uplink_poll, so the caller keeps
+ * sampling while a request is in flight; nothing in it blocks (names are
+ * resolved on curl's resolver thread, addresses tried happy-eyeballs
+ * style). TLS verification is always on: the relay's certificate must
+ * chain to ca_file (else $SSL_CERT_FILE, else the system CAs) and name the
+ * host of the URL. Each request carries X-Sno-Host, X-Sno-Timestamp (Unix
+ * ms, strictly increasing) and X-Sno-Signature (sig_agent_request), signed
+ * just before it is sent, so that curl's resend on a kept connection that
+ * turned out closed goes out signed anew.
  *
- * Why not libcurl: Debian's libcurl maps 32 libraries (OpenSSL, GnuTLS via
- * librtmp, Kerberos, LDAP, SSH, ...) and costs 7 MiB of RSS before main();
- * the agent's whole budget is 6 MiB. docs/benchmarks.md has the figures.
+ * Proxies: opts.proxy "none" uses none; an http(s):// URL is used for every
+ * relay URL; NULL follows https_proxy/HTTPS_PROXY (http_proxy for http://),
+ * all_proxy/ALL_PROXY and no_proxy/NO_PROXY as curl reads them.
  */
 #ifndef SNO_UPLINK_H
 #define SNO_UPLINK_H
@@ -20,7 +23,8 @@
 
 #include "sig.h"
 
-#define UPLINK_RESP_MAX 65536	/* head and body of one answer */
+#define UPLINK_RESP_MAX 65536	/* body of one answer */
+#define UPLINK_PROXY_MAX 512	/* length of a proxy URL */
 
 struct uplink;
 
@@ -29,20 +33,22 @@ struct uplink_opts {
 	int nurls;
 	const char *host_id;
 	const unsigned char *key;	/* SIG_HOST_KEY_LEN bytes, copied */
-	const char *ca_file;	/* NULL: system CAs */
+	const char *ca_file;	/* NULL: $SSL_CERT_FILE or system CAs */
+	const char *proxy;	/* NULL: environment; "none"; or a URL */
 };
 
 struct uplink_result {
 	long status;		/* HTTP status, 0 on transport failure */
-	char error[256];	/* transport error text when status is 0 */
+	char error[320];	/* transport error text when status is 0 */
 	const char *body;	/* response body (NUL-terminated), valid
 				 * until the next uplink_start */
 	size_t len;
 };
 
 /*
- * Parses the URLs and loads the CA certificates; does not connect yet.
- * NULL on failure, with the reason in err (errlen bytes).
+ * Checks the URLs, the proxy and that the CA file holds a certificate;
+ * does not connect yet. NULL on failure, with the reason in err (errlen
+ * bytes).
  */
 struct uplink *uplink_new(const struct uplink_opts *o, char *err,
     size_t errlen);
@@ -50,7 +56,7 @@ struct uplink *uplink_new(const struct uplink_opts *o, char *err,
 void uplink_free(struct uplink *u);
 /*
  * Starts POST base+path with a copy of body, giving up after timeout_ms.
- * 0, -EBUSY when a request is in flight, -EMSGSIZE, -ENOMEM.
+ * 0, -EBUSY when a request is in flight, -EINVAL, -EMSGSIZE, -ENOMEM.
  */
 int uplink_start(struct uplink *u, const char *path, const char *body,
     size_t len, long timeout_ms);
@@ -65,8 +71,13 @@ int uplink_poll(struct uplink *u, int wait_ms, struct uplink_result *res);
 int uplink_busy(const struct uplink *u);
 /* The base URL the next (or current) request goes to. */
 const char *uplink_url(const struct uplink *u);
+/*
+ * How the next request is routed, for logs: "direct", or "proxy URL"
+ * (without user and password) and where the setting came from.
+ */
+const char *uplink_route(const struct uplink *u);
 
-/* ---- exposed for the unit tests ---- */
+/* ---- exposed for the unit tests and agent_conf ---- */
 
 struct uplink_target {
 	int tls;		/* https */
@@ -76,7 +87,7 @@ struct uplink_target {
 	char host[256];		/* without brackets */
 	char port[6];
 	char prefix[256];	/* path before the API path, "" or "/x" */
-	char authority[272];	/* the Host header */
+	char authority[272];	/* host[:port] as in the URL */
 };
 
 /*
@@ -85,18 +96,21 @@ struct uplink_target {
  */
 int uplink_parse_url(const char *url, struct uplink_target *t);
 
-struct uplink_resp {
-	long status;
-	int close;		/* the relay closes the connection after it */
-	size_t body_off, body_len;
-};
+/*
+ * Checks a `proxy =` value: "none", or http[s]://[user:pass@]host:port
+ * with an optional trailing '/'. 0 or -EINVAL.
+ */
+int uplink_proxy_ok(const char *proxy);
 
 /*
- * Parses an HTTP/1.x answer held whole in p[0..n) (eof: the peer has
- * closed). 1 when complete: r filled and the body at p + r->body_off
- * (a chunked body is decoded there, in place); 0 when more bytes are
- * needed; -EPROTO when it is not a well-formed answer. Skips 1xx answers.
+ * Whether host (a name or an IP literal without brackets) is matched by a
+ * no_proxy list the way curl matches it: "*" matches all; comma- or
+ * blank-separated entries match the host itself or, for names, any name
+ * below it (a leading '.' is ignored); an IP entry may carry /bits. 1 or 0.
  */
-int uplink_parse(char *p, size_t n, int eof, struct uplink_resp *r);
+int uplink_noproxy_match(const char *list, const char *host);
+
+/* Writes url into out (cap bytes) without "user:pass@". */
+void uplink_redact(const char *url, char *out, size_t cap);
 
 #endif

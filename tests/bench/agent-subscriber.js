@@ -58,7 +58,8 @@ client.connection.bind('message', (m) => {
       return;
     }
     const a = s.agent || {};
-    out(`sample ${Date.now()} ${s.seq} ${a.cpu} ${a.rss} ${a.collect_us} ${raw.length}`);
+    out(`sample ${Date.now()} ${s.seq} ${a.cpu} ${a.rss} ${a.collect_us} ${raw.length} ` +
+      `${a.pss} ${a.uss}`);
   }
 });
 client.connection.bind('error', (e) => out(`error connection ${JSON.stringify(e && e.error)}`));

@@ -58,7 +58,7 @@ conf_full_config_loads(void **state)
 	snprintf(conf, sizeof(conf), "[agent]\nrelay_url = https://a.example:"
 	    "6443, https://b.example/\nhost_id = web-1\nkey_file = %s\n"
 	    "interval_ms = 500\ntop_processes = 50\nsend_cmdline = no\n"
-	    "offline_buffer_s = 60\n", key);
+	    "offline_buffer_s = 60\nproxy = http://proxy.example:3128\n", key);
 	if (load(conf, 0, &c, err) != 0)
 		fail_msg("%s", err);
 	assert_int_equal(c.nurls, 2);
@@ -69,6 +69,7 @@ conf_full_config_loads(void **state)
 	assert_int_equal(c.top_processes, 50);
 	assert_int_equal(c.send_cmdline, 0);
 	assert_int_equal(c.offline_buffer_s, 60);
+	assert_string_equal(c.proxy, "http://proxy.example:3128");
 	assert_true(c.have_key);
 	assert_int_equal(c.key[0], 0x00);
 	assert_int_equal(c.key[31], 0xff);
@@ -87,6 +88,7 @@ conf_defaults_for_once(void **state)
 	assert_int_equal(c.top_processes, 5);
 	assert_int_equal(c.send_cmdline, 1);
 	assert_int_equal(c.offline_buffer_s, 300);
+	assert_null(c.proxy);	/* the environment decides */
 	agent_conf_free(&c);
 	/* The same file is not enough to stream. */
 	assert_int_equal(load("[agent]\ntop_processes = 5\n", 0, &c, err), -1);
@@ -107,6 +109,10 @@ static const struct bad_conf {
 	{"[agent]\nrelay_url = ftp://x\n", ":2: relay_url: 'ftp://x' is not"},
 	{"[agent]\nrelay_url = http://example.com\n", ":2: relay_url:"},
 	{"[agent]\nhost_id = bad host!\n", ":2: host_id: 'bad host!' is not"},
+	{"[agent]\nproxy = proxy.example:3128\n",
+	    ":2: proxy: 'proxy.example:3128' is not http(s)://HOST:PORT or none"},
+	{"[agent]\n\nproxy = socks5://p:1080\n", ":3: proxy: 'socks5://p:1080'"},
+	{"[agent]\nproxy = http://p\n", ":2: proxy: 'http://p' is not"},
 	{NULL, NULL},
 };
 

@@ -1,8 +1,9 @@
 /*
- * Unit tests for the agent's HTTP client parsers (agent/uplink.c): relay
- * URLs, and answers split at every byte, chunked, 1xx, close-delimited and
- * malformed. The transport itself is tested against a real relay in
- * tests/integration/agent_tls.test.js and agent_stream.test.js.
+ * Unit tests for what agent/uplink.c decides itself before libcurl takes
+ * over: relay URLs, `proxy =` values, no_proxy matching and hiding a
+ * proxy's password in logs. HTTP and TLS are libcurl's; the transport is
+ * tested against a real relay and real proxies in tests/integration
+ * (agent_tls, agent_stream, agent_keepalive, agent_proxy).
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -70,120 +71,70 @@ url_refuses_what_it_cannot_use(void **state)
 	}
 }
 
-/* Parses a copy of the first n bytes of text. */
-static int
-parse_n(const char *text, size_t n, int eof, struct uplink_resp *r,
-    char *copy)
-{
-	memcpy(copy, text, n);
-	copy[n] = '\0';
-	return uplink_parse(copy, n, eof, r);
-}
-
-/* Every proper prefix needs more; the whole text gives body. */
 static void
-check_split(const char *text, const char *body, long status, int close)
+proxy_values_need_scheme_host_and_port(void **state)
 {
-	size_t len = strlen(text);
-	char *copy = malloc(len + 1);
-	struct uplink_resp r;
-
-	assert_non_null(copy);
-	for (size_t n = 0; n < len; n++) {
-		if (parse_n(text, n, 0, &r, copy) != 0)
-			fail_msg("complete after %zu of %zu bytes", n, len);
-	}
-	assert_int_equal(parse_n(text, len, 0, &r, copy), 1);
-	assert_int_equal(r.status, status);
-	assert_int_equal(r.close, close);
-	assert_int_equal(r.body_len, strlen(body));
-	assert_memory_equal(copy + r.body_off, body, r.body_len);
-	free(copy);
-}
-
-static void
-answer_with_length_at_every_split(void **state)
-{
-	(void)state;
-	check_split("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-	    "content-length: 15\r\n\r\n{\"stream\":true}", "{\"stream\":true}",
-	    200, 0);
-	check_split("HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n"
-	    "Connection: close\r\n\r\n", "", 401, 1);
-	check_split("HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok", "ok",
-	    200, 1);
-	check_split("HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\n"
-	    "Content-Length: 2\r\n\r\nok", "ok", 200, 0);
-}
-
-static void
-chunked_answer_is_decoded_in_place(void **state)
-{
-	(void)state;
-	check_split("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-	    "4\r\nWiki\r\n5;ext=1\r\npedia\r\nA\r\n in chunks\r\n0\r\n"
-	    "Trailer: x\r\n\r\n", "Wikipedia in chunks", 200, 0);
-	check_split("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-	    "0\r\n\r\n", "", 200, 0);
-}
-
-static void
-interim_answers_are_skipped(void **state)
-{
-	(void)state;
-	check_split("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n"
-	    "Content-Length: 3\r\n\r\nyes", "yes", 200, 0);
-}
-
-static void
-answer_without_length_ends_at_close(void **state)
-{
-	const char *text = "HTTP/1.1 200 OK\r\n\r\nuntil the end";
-	char copy[64];
-	struct uplink_resp r;
-
-	(void)state;
-	assert_int_equal(parse_n(text, strlen(text), 0, &r, copy), 0);
-	assert_int_equal(parse_n(text, strlen(text), 1, &r, copy), 1);
-	assert_int_equal(r.close, 1);
-	assert_int_equal(r.body_len, strlen("until the end"));
-	text = "HTTP/1.1 204 No Content\r\n\r\n";
-	assert_int_equal(parse_n(text, strlen(text), 0, &r, copy), 1);
-	assert_int_equal(r.body_len, 0);
-}
-
-static void
-malformed_answers_are_refused(void **state)
-{
-	static const char *const bad[] = {
-		"garbage\r\n\r\n",
-		"HTTP/2 200 OK\r\n\r\n",
-		"HTTP/1.1 2x0 OK\r\n\r\n",
-		"HTTP/1.1 101 Switching Protocols\r\n\r\n",
-		"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
-		"HTTP/1.1 200 OK\r\nContent-Length: 12a\r\n\r\n",
-		"HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999\r\n\r\n",
-		"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n"
-		    "\r\nab",
-		"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
-		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
-		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-		    "2\r\nabcd\r\n0\r\n\r\n",
-		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-		    "2\nab\r\n0\r\n\r\n",
-		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-		    "fffffffffffffffff\r\n",
+	static const char *const good[] = {
+		"none", "http://proxy.example.com:3128", "https://10.0.0.1:443",
+		"http://[::1]:8080", "http://proxy:3128/", "http://u:p@proxy:8080",
 	};
-	char copy[256];
-	struct uplink_resp r;
+	static const char *const bad[] = {
+		"", "proxy:3128", "socks5://proxy:1080", "http://proxy",
+		"http://[::1]", "http://proxy:3128/path", "http://proxy:0",
+		"http://pro xy:1", "ftp://proxy:21", "http://:3128", "None",
+	};
 
 	(void)state;
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		if (parse_n(bad[i], strlen(bad[i]), 0, &r, copy) != -EPROTO)
-			fail_msg("accepted answer %zu: %s", i, bad[i]);
-	}
-	/* Garbage is refused before a whole head arrives, too. */
-	assert_int_equal(parse_n("SSH-2.0-", 8, 0, &r, copy), -EPROTO);
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		if (uplink_proxy_ok(good[i]) != 0)
+			fail_msg("refused '%s'", good[i]);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (uplink_proxy_ok(bad[i]) != -EINVAL)
+			fail_msg("accepted '%s'", bad[i]);
+}
+
+static void
+no_proxy_matches_names_domains_and_addresses(void **state)
+{
+	(void)state;
+	assert_true(uplink_noproxy_match("*", "relay.example.com"));
+	assert_true(uplink_noproxy_match("localhost,example.com",
+	    "relay.example.com"));
+	assert_true(uplink_noproxy_match(".example.com", "relay.example.com"));
+	assert_true(uplink_noproxy_match(" example.com ", "example.com"));
+	assert_true(uplink_noproxy_match("EXAMPLE.com", "relay.example.COM."));
+	assert_false(uplink_noproxy_match("example.com", "badexample.com"));
+	assert_false(uplink_noproxy_match("relay.example.com", "example.com"));
+	assert_false(uplink_noproxy_match("", "relay"));
+	assert_false(uplink_noproxy_match(",, ,", "relay"));
+	assert_true(uplink_noproxy_match("10.0.0.0/8,127.0.0.1", "127.0.0.1"));
+	assert_true(uplink_noproxy_match("10.0.0.0/8", "10.200.3.4"));
+	assert_true(uplink_noproxy_match("192.168.0.0/23", "192.168.1.9"));
+	assert_false(uplink_noproxy_match("192.168.0.0/24", "192.168.1.9"));
+	assert_false(uplink_noproxy_match("127.0.0.1", "127.0.0.2"));
+	/* Names do not match addresses, nor addresses as name suffixes. */
+	assert_false(uplink_noproxy_match("0.0.1", "127.0.0.1"));
+	assert_false(uplink_noproxy_match("localhost", "127.0.0.1"));
+	assert_true(uplink_noproxy_match("::1", "::1"));
+	assert_true(uplink_noproxy_match("fd00::/8", "fd12::5"));
+	assert_false(uplink_noproxy_match("fd00::/8", "fe80::1"));
+	assert_false(uplink_noproxy_match("127.0.0.0/8", "::1"));
+}
+
+static void
+proxy_password_is_left_out_of_logs(void **state)
+{
+	char out[128];
+
+	(void)state;
+	uplink_redact("http://user:secret@proxy:3128", out, sizeof(out));
+	assert_string_equal(out, "http://proxy:3128");
+	uplink_redact("http://proxy:3128", out, sizeof(out));
+	assert_string_equal(out, "http://proxy:3128");
+	uplink_redact("proxy:3128", out, sizeof(out));
+	assert_string_equal(out, "proxy:3128");
+	uplink_redact("u:p@proxy:3128/x@y", out, sizeof(out));
+	assert_string_equal(out, "proxy:3128/x@y");
 }
 
 int
@@ -192,11 +143,9 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(url_splits_scheme_host_port_prefix),
 		cmocka_unit_test(url_refuses_what_it_cannot_use),
-		cmocka_unit_test(answer_with_length_at_every_split),
-		cmocka_unit_test(chunked_answer_is_decoded_in_place),
-		cmocka_unit_test(interim_answers_are_skipped),
-		cmocka_unit_test(answer_without_length_ends_at_close),
-		cmocka_unit_test(malformed_answers_are_refused),
+		cmocka_unit_test(proxy_values_need_scheme_host_and_port),
+		cmocka_unit_test(no_proxy_matches_names_domains_and_addresses),
+		cmocka_unit_test(proxy_password_is_left_out_of_logs),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -85,8 +85,9 @@ function snoConfig(port, hosts, opts = {}) {
 }
 
 // Spawns a process, keeps its stderr, resolves once readyRe shows there.
-function spawnDaemon(bin, args, readyRe, what, timeoutMs = 10000) {
-  const child = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+// env: the child's environment (default this process's).
+function spawnDaemon(bin, args, readyRe, what, timeoutMs = 10000, env = process.env) {
+  const child = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'], env });
   live.add(child);
   const st = { child, pid: child.pid, stderr: '', exit: null };
   st.exited = new Promise((resolve) => {
@@ -190,11 +191,23 @@ async function startSnoRelay(hosts, opts = {}) {
   return r;
 }
 
+// This process's environment without proxy settings: an agent follows
+// https_proxy/no_proxy (issue 11), and the tests' relays are on loopback.
+function envWithoutProxies() {
+  const env = { ...process.env };
+  for (const k of Object.keys(env)) {
+    if (/^(https?|all|no)_proxy$/i.test(k)) delete env[k];
+  }
+  return env;
+}
+
 /*
  * Start sno-agent for host {name, key} against relayPort (or opts.url).
  * opts.key overrides the key written to the key file (a wrong key);
- * opts.ca_file, when given, is written as the agent's ca_file.
- * Resolves after "agent ready"; .stderr grows as the agent logs.
+ * opts.ca_file, when given, is written as the agent's ca_file; opts.conf
+ * is more [agent] lines; opts.env is added to the environment, which has
+ * no proxy variables otherwise. Resolves after "agent ready"; .stderr grows
+ * as the agent logs.
  */
 async function startAgent(relayPort, host, opts = {}) {
   const dir = opts.dir || tmpDir();
@@ -208,8 +221,9 @@ async function startAgent(relayPort, host, opts = {}) {
     `interval_ms = ${opts.interval_ms || 1000}\n` +
     `offline_buffer_s = ${opts.offline_buffer_s || 300}\n` +
     `top_processes = ${opts.top_processes || 5}\n` +
-    (opts.ca_file ? `ca_file = ${opts.ca_file}\n` : ''));
-  const a = spawnDaemon(AGENT_BIN, ['-c', conf], /agent ready/, 'agent');
+    (opts.ca_file ? `ca_file = ${opts.ca_file}\n` : '') + (opts.conf || ''));
+  const a = spawnDaemon(AGENT_BIN, ['-c', conf], /agent ready/, 'agent', 10000,
+    { ...envWithoutProxies(), ...(opts.env || {}) });
   a.conf = conf;
   a.stop = () => stopDaemon(a);
   await a.ready;
@@ -428,4 +442,5 @@ module.exports = {
   samplesOf,
   rawHttp,
   rawGet,
+  envWithoutProxies,
 };
