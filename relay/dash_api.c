@@ -132,6 +132,8 @@ worker(void *arg)
 static int
 dash_start(void)
 {
+	int err;
+
 	if (da.started)
 		return 0;
 	STAILQ_INIT(&da.todo);
@@ -140,8 +142,9 @@ dash_start(void)
 	TAILQ_INIT(&da.fail_list);
 	if (hmap_init(&da.sessions, 64) < 0 || hmap_init(&da.fails, 64) < 0)
 		return -ENOMEM;
-	if (pthread_create(&da.thread, NULL, worker, NULL) != 0)
-		return -errno;
+	/* pthread functions return the error; errno is not set. */
+	if ((err = pthread_create(&da.thread, NULL, worker, NULL)) != 0)
+		return -err;
 	da.started = 1;
 	return 0;
 }

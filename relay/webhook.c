@@ -210,7 +210,7 @@ worker(void *arg)
 int
 webhook_start(struct relay *r)
 {
-	int need = 0;
+	int need = 0, err;
 
 	TAILQ_INIT(&wh.queue);
 	TAILQ_INIT(&wh.parked);
@@ -220,8 +220,9 @@ webhook_start(struct relay *r)
 		return 0;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		return -EIO;
-	if (pthread_create(&wh.thread, NULL, worker, NULL) != 0)
-		return -errno;
+	/* pthread functions return the error; errno is not set. */
+	if ((err = pthread_create(&wh.thread, NULL, worker, NULL)) != 0)
+		return -err;
 	wh.running = 1;
 	return 0;
 }
