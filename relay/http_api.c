@@ -493,7 +493,8 @@ http_api_handle(struct relay *r, const char *method, const char *path,
 		return fail(out, 401, "%s", why);
 	}
 	st = route(a, method, rest, p, np, body, bodylen, out);
-	if (st == 200 && strstr(rest, "events"))
+	if (st == 200 && strcmp(method, "POST") == 0 &&
+	    (strcmp(rest, "events") == 0 || strcmp(rest, "batch_events") == 0))
 		metrics_publish_time(clock_mono_us() - t0);
 	return st;
 }

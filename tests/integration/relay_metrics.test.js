@@ -107,6 +107,13 @@ test('metrics_counts_match_connections_subscriptions_events_and_auth_failures', 
   assert.equal(v(m, 'sno_publish_seconds_bucket', { le: '+Inf' }),
     v(m, 'sno_publish_seconds_count'));
 
+  // Reads whose path merely contains "events" are not publishes.
+  const p0 = v(m, 'sno_publish_seconds_count');
+  assert.equal((await sdk.get({ path: '/channels/metered-events' })).status, 200);
+  assert.equal((await sdk.get({ path: '/channels', params: { filter_by_prefix: 'events' } })).status, 200);
+  m = await scrapeMetrics(relay);
+  assert.equal(v(m, 'sno_publish_seconds_count'), p0);
+
   // One client event to the other private subscriber (delivered once).
   const b2 = await scrapeMetrics(relay);
   cs[0].channel('private-metered').trigger('client-x', { y: 1 });
