@@ -88,7 +88,7 @@ session_ring_push(struct session_ring *q, long long seq, const char *json,
     size_t len)
 {
 	struct buf *b;
-	int i;
+	int i, r;
 
 	if (q->count == q->cap) {
 		session_ring_drop(q, 1);
@@ -97,9 +97,11 @@ session_ring_push(struct session_ring *q, long long seq, const char *json,
 	i = (q->head + q->count) % q->cap;
 	b = &q->slots[i];
 	buf_reset(b);
+	if ((r = buf_add(b, json, len)) < 0)
+		return r; /* the slot stays free: nothing half-queued is sent */
 	q->seqs[i] = seq;
 	q->count++;
-	return buf_add(b, json, len);
+	return 0;
 }
 
 const struct buf *
@@ -307,9 +309,12 @@ session_tick(struct session *s, int64_t now)
 		return;
 	if (sampler_collect(s->smp) == 0 &&
 	    sampler_json(s->smp, s->next_seq, &s->sample) == 0) {
-		session_ring_push(&s->ring, s->next_seq, s->sample.data,
-		    s->sample.len);
-		s->next_seq++;
+		if (session_ring_push(&s->ring, s->next_seq, s->sample.data,
+		    s->sample.len) == 0)
+			s->next_seq++;
+		else
+			log_warnx("agent sample not queued seq=%lld",
+			    s->next_seq);
 	} else
 		log_warnx("agent sample failed seq=%lld", s->next_seq);
 	s->next_sample += iv;

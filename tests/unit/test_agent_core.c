@@ -193,6 +193,30 @@ ring_keeps_order_and_drops_oldest(void **state)
 	buf_free(&b);
 }
 
+/* A sample the slot cannot take is refused whole, never counted. */
+static void
+ring_refuses_a_sample_it_cannot_hold(void **state)
+{
+	struct session_ring q;
+	size_t big = (size_t)SAMPLE_MAX_BYTES + 1;
+	char *json = malloc(big);
+	struct buf b;
+
+	(void)state;
+	assert_non_null(json);
+	memset(json, ' ', big);
+	buf_init(&b, 1 << 20);
+	assert_int_equal(session_ring_init(&q, 3), 0);
+	assert_int_equal(session_ring_push(&q, 1, "{\"seq\":1}", 9), 0);
+	assert_true(session_ring_push(&q, 2, json, big) < 0);
+	assert_int_equal(q.count, 1);
+	assert_int_equal(session_ring_batch(&q, 60, &b), 1);
+	assert_string_equal(b.data, "[{\"seq\":1}]");
+	session_ring_free(&q);
+	buf_free(&b);
+	free(json);
+}
+
 static void
 ring_batch_respects_byte_cap(void **state)
 {
@@ -314,6 +338,7 @@ main(void)
 		cmocka_unit_test(conf_bad_key_file_is_refused),
 		cmocka_unit_test(ring_keeps_order_and_drops_oldest),
 		cmocka_unit_test(ring_batch_respects_byte_cap),
+		cmocka_unit_test(ring_refuses_a_sample_it_cannot_hold),
 		cmocka_unit_test(validate_accepts_a_minimal_sample),
 		cmocka_unit_test(validate_rejects_bad_fields),
 		cmocka_unit_test(host_ids),
