@@ -371,7 +371,6 @@ session_step(struct session *s)
 {
 	struct uplink_result res;
 	int64_t now = clock_mono_ms();
-	int r;
 
 	if (s->mode == SESSION_STREAM) {
 		session_tick(s, now);
@@ -382,15 +381,13 @@ session_step(struct session *s)
 		}
 	}
 	session_send(s, now);
-	r = uplink_poll(s->up, session_wait_ms(s, clock_mono_ms()), &res);
-	if (r < 0) {
-		log_warnx("agent transport failure error=%d", r);
-		session_backoff(s, clock_mono_ms());
-	} else if (r == 1 && s->checkin) {
+	/* 1 when a request finished; a transport failure is a result too. */
+	if (uplink_poll(s->up, session_wait_ms(s, clock_mono_ms()), &res) != 1)
+		return;
+	if (s->checkin)
 		session_checkin_done(s, &res, clock_mono_ms());
-	} else if (r == 1) {
+	else
 		session_samples_done(s, &res, clock_mono_ms());
-	}
 }
 
 static int
