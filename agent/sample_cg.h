@@ -1,5 +1,5 @@
 /*
- * cgroup v2 limits and usage (AGENT-NOTES.md 2.8) of the nearest limited
+ * cgroup v2 limits and usage (docs/agent.md "Containers") of the nearest limited
  * cgroup at or above the agent's own. The agent's own systemd unit
  * (*.service, *.scope) is skipped, so the agent's self-limits (CPUQuota,
  * MemoryMax) are not mistaken for a container's. "cg" is null when no

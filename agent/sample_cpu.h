@@ -1,7 +1,7 @@
 /*
  * CPU collector: /proc/stat (total and per-core ticks, ctxt, intr, forks,
  * procs_running/blocked), /proc/loadavg and /proc/uptime, kept open and
- * re-read with pread. Percentages follow AGENT-NOTES.md 2.1: the total
+ * re-read with pread. Percentages follow docs/agent.md "CPU": the total
  * excludes guest and guest_nice (already inside user and nice), usr and nic
  * exclude guest, gst = guest + guest_nice, so the nine parts sum to 100.
  */

@@ -1,6 +1,6 @@
 /*
  * Disk collector: /proc/diskstats kept open; rates per whole disk
- * (AGENT-NOTES.md 2.7). Partitions, loop, ram, zram, sr, fd, dm- and md
+ * (docs/agent.md "Disks"). Partitions, loop, ram, zram, sr, fd, dm- and md
  * devices are skipped. Sectors are 512 bytes whatever the device.
  */
 #ifndef SNO_SAMPLE_DISK_H

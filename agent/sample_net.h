@@ -1,6 +1,6 @@
 /*
  * Network collector: /proc/net/dev kept open; rates per physical interface
- * (AGENT-NOTES.md 2.6). lo and anything under /sys/devices/virtual/net/ are
+ * (docs/agent.md "Network"). lo and anything under /sys/devices/virtual/net/ are
  * skipped. An interface seen for the first time only sets its baseline; one
  * that disappears is forgotten.
  */

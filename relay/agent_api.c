@@ -1,5 +1,5 @@
 /*
- * The agent API (ARCHITECTURE.md "Agent API"): POST /agent/v1/checkin, a
+ * The agent API (docs/architecture.md "The agent API"): POST /agent/v1/checkin, a
  * long poll answered at once when the host's session is on, else after about
  * 50 s; POST /agent/v1/samples. Every request is signed with the host's own
  * key over method, path, timestamp and body hash; timestamps must be within

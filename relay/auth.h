@@ -1,5 +1,5 @@
 /*
- * Pusher signatures (PUSHER-PROTOCOL.md 1.5 and 2.2): channel authorization,
+ * Pusher signatures (docs/pusher-protocol.md): channel authorization,
  * user signin, and signed HTTP API requests. Constant-time comparisons; the
  * strings are verified exactly as received, never re-serialised.
  */

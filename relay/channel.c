@@ -1,5 +1,5 @@
 /*
- * Channels, subscriptions and presence (PUSHER-PROTOCOL.md 1.5-1.7). A
+ * Channels, subscriptions and presence (docs/pusher-protocol.md). A
  * channel exists while it has subscribers (or a fresh cache slot); publishing
  * walks its subscriber list once and queues one shared frame on each.
  */

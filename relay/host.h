@@ -1,5 +1,5 @@
 /*
- * Monitored hosts on the relay: realtime sessions (ARCHITECTURE.md "A
+ * Monitored hosts on the relay: realtime sessions (docs/architecture.md "A
  * realtime session"), the history ring of recent samples, and publishing
  * samples on private-host-{id}. lws-free; agent_api.c and dash_api.c drive it.
  */

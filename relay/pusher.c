@@ -200,7 +200,7 @@ on_subscribe(struct conn *c, cJSON *data)
 		}
 	} else if (kind & CH_PRESENCE) {
 		if (!cdata && c->user_id) {
-			/* Signed in: the user id stands in (docs, 1.5). */
+			/* Signed in: the user id stands in (docs/pusher-protocol.md "Subscribing"). */
 			snprintf(uid, sizeof(uid), "%s", c->user_id);
 			if (!auth_channel_ok(c->app->conf, c->socket_id, name,
 				NULL, auth))
@@ -457,7 +457,7 @@ pusher_message(struct conn *c, const char *text, size_t len)
 	ch = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j,
 	    "channel"));
 	data = cJSON_GetObjectItemCaseSensitive(j, "data");
-	/* Protocol 1.2: pusher:* data may come as an object or a string. */
+	/* Message envelope: pusher:* data may come as an object or a string. */
 	if (cJSON_IsString(data) && strncmp(ev->valuestring, "pusher:", 7) ==
 	    0 && json_has_nul(data->valuestring, strlen(data->valuestring))) {
 		relay_conn_error(c, 0, "Message refused: its data holds a NUL "

@@ -1,5 +1,5 @@
 /*
- * The Pusher Channels protocol 7 on one websocket (PUSHER-PROTOCOL.md 1):
+ * The Pusher Channels protocol 7 on one websocket (docs/pusher-protocol.md):
  * handshake, ping/pong, subscribe/unsubscribe with channel authorization,
  * presence, cache replay, signin, client events. lws-free: server.c hands it
  * whole text messages and drains what it queues.

@@ -80,7 +80,7 @@ relay_conn_open(struct relay *r, struct conn *c, struct app *app)
 	LIST_INIT(&c->subs);
 	sendq_init(&c->q, (size_t)r->conf->send_queue_bytes);
 	buf_init(&c->rx, (size_t)r->conf->max_message_bytes + 16384);
-	/* Protocol 1.3: digits.digits, unique on this node. */
+	/* The socket id: digits.digits, unique on this node. */
 	do {
 		uint32_t a, b;
 

@@ -17,7 +17,7 @@
 struct conn;
 struct channel;
 
-/* Pusher close codes (PUSHER-PROTOCOL.md 1.9) and the ones we choose. */
+/* Pusher close codes (docs/pusher-protocol.md) and the ones we choose. */
 #define CLOSE_APP_UNKNOWN 4001	 /* refused: client stops */
 #define CLOSE_RECONNECT_LATER 4100 /* pusher-js backs off, then returns */
 #define CLOSE_PONG_TIMEOUT 4201	 /* reconnect at once */

@@ -896,7 +896,8 @@ static struct lws_protocols protocols[] = {
 	{NULL, NULL, 0, 0, 0, NULL, 0}
 };
 
-/* Pings idle connections and cuts those that stayed silent (1.10). */
+/* Pings idle connections and cuts those that stayed silent (docs/pusher-protocol.md "Ping,
+ * pong and inactivity"). */
 static void
 sweep(int64_t now)
 {
@@ -1096,7 +1097,7 @@ server_shutdown(void)
 		return;
 	srv.r->shutting_down = 1;
 	log_info("relay stopping connections=%d", srv.r->nconns);
-	/* 4100: pusher-js backs off before reconnecting (1.9), so a restart
+	/* 4100: pusher-js backs off before reconnecting (docs/pusher-protocol.md), so a restart
 	 * is not met by every client at the same instant. */
 	TAILQ_FOREACH(c, &srv.r->conns, entry)
 		conn_close(c, CLOSE_RECONNECT_LATER, "server shutting down");

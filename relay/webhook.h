@@ -1,5 +1,5 @@
 /*
- * Webhooks (PUSHER-PROTOCOL.md 2.4): events are queued by the event loop and
+ * Webhooks (docs/pusher-protocol.md): events are queued by the event loop and
  * sent by one worker thread with libcurl, signed with the app secret, retried
  * with back-off. channel_vacated and member_removed wait 3 s in the event
  * loop and are dropped, with the matching occupied/added, when the channel or

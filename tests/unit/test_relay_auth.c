@@ -1,5 +1,5 @@
 /*
- * Pusher signatures against the vectors in PUSHER-PROTOCOL.md 1.5 and 2.2
+ * Pusher signatures against the vectors in docs/pusher-protocol.md
  * (key 278d425bdf160c739803, secret 7ad3773142a6692b25b8).
  */
 #include <errno.h>

@@ -1,5 +1,5 @@
 // The host page's charts: what each one draws (from sample format v1, see
-// AGENT-NOTES.md) and a small wrapper around uPlot that rebuilds the plot
+// docs/sample-format.md) and a small wrapper around uPlot that rebuilds the plot
 // when its series change (a new core, interface or disk; a theme change)
 // and otherwise only swaps the data.
 import uPlot from 'uplot';
