@@ -1,9 +1,9 @@
 /*
- * cgroup v2 limits and usage (docs/agent.md "Containers") of the nearest limited
- * cgroup at or above the agent's own. The agent's own systemd unit
+ * cgroup v2 limits and usage (docs/agent.md "Containers") of the nearest
+ * limited cgroup at or above the agent's own. The agent's own systemd unit
  * (*.service, *.scope) is skipped, so the agent's self-limits (CPUQuota,
- * MemoryMax) are not mistaken for a container's. "cg" is null when no
- * ancestor has a CPU or memory limit.
+ * MemoryMax) are not mistaken for a container's. "cg" is null when no ancestor
+ * has a CPU or memory limit.
  */
 #ifndef SNO_SAMPLE_CG_H
 #define SNO_SAMPLE_CG_H

@@ -1,7 +1,8 @@
 /*
  * Memory and swap collector: /proc/meminfo and /proc/vmstat, kept open.
  * "used" is MemTotal - MemAvailable as free(1) of procps-ng >= 4.0.1 prints
- * it, with procps' fallbacks (docs/agent.md "Memory and swap"). All sizes in bytes.
+ * it, with procps' fallbacks (docs/agent.md "Memory and swap"). All sizes in
+ * bytes.
  */
 #ifndef SNO_SAMPLE_MEM_H
 #define SNO_SAMPLE_MEM_H

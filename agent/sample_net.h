@@ -1,8 +1,8 @@
 /*
  * Network collector: /proc/net/dev kept open; rates per physical interface
- * (docs/agent.md "Network"). lo and anything under /sys/devices/virtual/net/ are
- * skipped. An interface seen for the first time only sets its baseline; one
- * that disappears is forgotten.
+ * (docs/agent.md "Network"). lo and anything under /sys/devices/virtual/net/
+ * are skipped. An interface seen for the first time only sets its baseline;
+ * one that disappears is forgotten.
  */
 #ifndef SNO_SAMPLE_NET_H
 #define SNO_SAMPLE_NET_H

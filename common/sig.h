@@ -33,8 +33,8 @@ unsigned long sig_random_below(unsigned long bound);
 #endif
 
 /*
- * The agent API signature (docs/architecture.md "The agent API"): hex HMAC-SHA256 with
- * the host's 32-byte key over
+ * The agent API signature (docs/architecture.md "The agent API"): hex
+ * HMAC-SHA256 with the host's 32-byte key over
  *   METHOD "\n" PATH "\n" TIMESTAMP_MS "\n" hex(SHA-256(body))
  * sent as X-Sno-Host, X-Sno-Timestamp (Unix ms) and X-Sno-Signature.
  */

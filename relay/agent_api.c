@@ -1,10 +1,11 @@
 /*
- * The agent API (docs/architecture.md "The agent API"): POST /agent/v1/checkin, a
- * long poll answered at once when the host's session is on, else after about
- * 50 s; POST /agent/v1/samples. Every request is signed with the host's own
- * key over method, path, timestamp and body hash; timestamps must be within
- * 300 s and strictly increasing per host, so a captured request cannot be
- * replayed. A host can only ever write to its own channel.
+ * The agent API (docs/architecture.md "The agent API"): POST
+ * /agent/v1/checkin, a long poll answered at once when the host's session is
+ * on, else after about 50 s; POST /agent/v1/samples. Every request is signed
+ * with the host's own key over method, path, timestamp and body hash;
+ * timestamps must be within 300 s and strictly increasing per host, so a
+ * captured request cannot be replayed. A host can only ever write to its own
+ * channel.
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -200,7 +200,8 @@ on_subscribe(struct conn *c, cJSON *data)
 		}
 	} else if (kind & CH_PRESENCE) {
 		if (!cdata && c->user_id) {
-			/* Signed in: the user id stands in (docs/pusher-protocol.md "Subscribing"). */
+			/* Signed in: the user id stands in
+			 * (docs/pusher-protocol.md "Subscribing"). */
 			snprintf(uid, sizeof(uid), "%s", c->user_id);
 			if (!auth_channel_ok(c->app->conf, c->socket_id, name,
 				NULL, auth))

@@ -556,7 +556,8 @@ ws_established(struct lws *wsi, struct pss *pss)
 	klen = strcspn(key, "/?");
 	if (lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) > 0 &&
 	    !relay_conf_origin_ok(srv.r->conf, origin)) {
-		/* The error is the handshake: pusher-js never sees "connected". */
+		/* The error is the handshake: pusher-js never sees
+		 * "connected". */
 		if (relay_conn_open(srv.r, c, NULL) < 0)
 			return -1;
 		relay_conn_error(c, 4009, "Origin %s is not allowed", origin);
@@ -896,8 +897,8 @@ static struct lws_protocols protocols[] = {
 	{NULL, NULL, 0, 0, 0, NULL, 0}
 };
 
-/* Pings idle connections and cuts those that stayed silent (docs/pusher-protocol.md "Ping,
- * pong and inactivity"). */
+/* Pings idle connections and cuts those that stayed silent
+ * (docs/pusher-protocol.md "Ping, pong and inactivity"). */
 static void
 sweep(int64_t now)
 {
@@ -1097,8 +1098,9 @@ server_shutdown(void)
 		return;
 	srv.r->shutting_down = 1;
 	log_info("relay stopping connections=%d", srv.r->nconns);
-	/* 4100: pusher-js backs off before reconnecting (docs/pusher-protocol.md), so a restart
-	 * is not met by every client at the same instant. */
+	/* 4100: pusher-js backs off before reconnecting
+	 * (docs/pusher-protocol.md), so a restart is not met by every client
+	 * at the same instant. */
 	TAILQ_FOREACH(c, &srv.r->conns, entry)
 		conn_close(c, CLOSE_RECONNECT_LATER, "server shutting down");
 	srv.stop = 0;

@@ -1,9 +1,9 @@
 /*
  * Webhook delivery. The event loop builds each body and either queues it for
  * the worker or, for channel_vacated and member_removed, parks it for 3 s
- * (docs/pusher-protocol.md "Webhooks": debounce of page reloads). The worker thread owns one curl handle
- * (keep-alive), signs each body with the app secret, and retries failures
- * with exponential back-off for up to 5 minutes.
+ * (docs/pusher-protocol.md "Webhooks": debounce of page reloads). The worker
+ * thread owns one curl handle (keep-alive), signs each body with the app
+ * secret, and retries failures with exponential back-off for up to 5 minutes.
  */
 #include <errno.h>
 #include <pthread.h>

@@ -641,7 +641,8 @@ build_pusher(int pub, uint32_t seq)
 	bl = (size_t)n + payload(body + n, pub, seq);
 	memcpy(body + bl, "\"}", 2);
 	bl += 2;
-	/* docs/pusher-protocol.md "Signing": params sorted by key, then HMAC-SHA256. */
+	/* docs/pusher-protocol.md "Signing": params sorted by key, then
+	 * HMAC-SHA256. */
 	EVP_Digest(body, bl, md, &mdlen, EVP_md5(), NULL);
 	sig_hex(md, 16, md5);
 	snprintf(path, sizeof(path), "/apps/%s/events", g.app_id);

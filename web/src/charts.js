@@ -1,7 +1,7 @@
 // The host page's charts: what each one draws (from sample format v1, see
-// docs/sample-format.md) and a small wrapper around uPlot that rebuilds the plot
-// when its series change (a new core, interface or disk; a theme change)
-// and otherwise only swaps the data.
+// docs/sample-format.md) and a small wrapper around uPlot that rebuilds the
+// plot when its series change (a new core, interface or disk; a theme
+// change) and otherwise only swaps the data.
 import uPlot from 'uplot';
 import { bytes, num } from './format.js';
 
