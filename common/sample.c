@@ -159,6 +159,13 @@ sample_validate(const char *json, size_t len, char *err, size_t errlen,
 		r = -EMSGSIZE;
 		goto out;
 	}
+	/* The text is forwarded to browsers as it is, and a browser fails a
+	 * websocket on the first byte that is not UTF-8. */
+	if (!utf8_valid((const unsigned char *)json, len)) {
+		snprintf(err, errlen, "sample is not valid UTF-8");
+		r = -EINVAL;
+		goto out;
+	}
 	root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
 	/* A raw NUL would cut a cJSON string; \u0000 is fine (the relay
 	 * forwards the sample's own text). */
