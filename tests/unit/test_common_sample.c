@@ -2,7 +2,8 @@
  * Sample validation against hostile input (issue 9, defects 7 and 14):
  * integers beyond 2^53 - 1, duplicate keys at any depth, a relay_ms the
  * relay would stamp twice, and raw NULs are refused; \u0000 in a string is
- * fine (the relay forwards the sample's own text).
+ * fine (the relay forwards the sample's own text); so is a byte that is
+ * not UTF-8.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -103,6 +104,22 @@ relay_ms_and_raw_nul_are_refused(void **state)
 	    &seq), 0);
 }
 
+/* Found by fuzz_host_samples: a key or value with a byte that is not
+ * UTF-8 would reach browsers as it is, and they drop the websocket. */
+static void
+bytes_that_are_not_utf8_are_refused(void **state)
+{
+	char err[128];
+	long long seq;
+
+	(void)state;
+	assert_int_equal(check("\"root\"", "\"r\x97\x8ct\"", err, sizeof(err),
+	    &seq), -EINVAL);
+	assert_non_null(strstr(err, "UTF-8"));
+	assert_int_equal(check("\"root\"", "\"r\xc3\xa9\"", err, sizeof(err),
+	    &seq), 0);
+}
+
 int
 main(void)
 {
@@ -110,6 +127,7 @@ main(void)
 		cmocka_unit_test(integers_beyond_2_53_are_refused),
 		cmocka_unit_test(duplicate_keys_are_refused),
 		cmocka_unit_test(relay_ms_and_raw_nul_are_refused),
+		cmocka_unit_test(bytes_that_are_not_utf8_are_refused),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
