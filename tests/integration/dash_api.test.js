@@ -150,16 +150,17 @@ test('wrong_password_is_refused_and_slowed', async () => {
     assert.strictEqual(f.status, 401, `${f.status} ${f.body}`);
     assert.strictEqual(f.setCookie, '', `a failed login set a cookie: ${f.setCookie}`);
   }
+  // The relay holds the nth refusal 125 << n ms after its check: floors
+  // it must never answer before. How long the check itself takes depends
+  // on the machine, so no upper bound and no comparison between the two.
   assert.ok(f1.ms >= 250, `first failure answered after ${f1.ms} ms`);
-  assert.ok(f2.ms >= 400 && f2.ms > f1.ms,
-    `second failure answered after ${f2.ms} ms (first ${f1.ms} ms)`);
+  assert.ok(f2.ms >= 500, `second failure answered after ${f2.ms} ms`);
   const unknown = await sno.login(relay, 'nobody', 'x');
   assert.strictEqual(unknown.status, 401, unknown.body);
   assert.ok(unknown.ms >= 250, `unknown user answered after ${unknown.ms} ms`);
 
   // The cookie of a good login.
   const ok = await loginOk('alice', 'alice-pw');
-  assert.ok(ok.ms < f2.ms, `a good login took ${ok.ms} ms`);
   const attrs = ok.setCookie.split(';').map((s) => s.trim());
   assert.match(attrs[0], /^sno_session=[0-9a-f]{64}$/);
   assert.ok(attrs.includes('HttpOnly'), ok.setCookie);
