@@ -13,7 +13,7 @@ const assert = require('node:assert');
 const fs = require('node:fs');
 const path = require('node:path');
 const { execFileSync, spawnSync } = require('node:child_process');
-const { sleep, waitFor, freePort } = require('./lib/wait');
+const { bound, sleep, waitFor, freePort } = require('./lib/wait');
 const { tmpDir } = require('./lib/relay');
 const { subscribe, messages, disconnectAll } = require('./lib/clients');
 const sno = require('./lib/sno');
@@ -101,7 +101,8 @@ async function assertStreams(w, host, n) {
   const first = await waitFor(() => sno.samplesOf(w.c, w.ch)[0], 3000,
     `the first sample of ${host.name}`).catch((e) => assert.fail(`${e.message}${diag()}`));
   const latency = first._at - w.okAt;
-  assert.ok(latency <= 1500, `first sample ${latency} ms after subscription_succeeded${diag()}`);
+  // 1.5 s is the promise; bound() widens it for the ASan build on busy cores.
+  assert.ok(latency <= bound(1500), `first sample ${latency} ms after subscription_succeeded${diag()}`);
   await waitFor(() => sno.samplesOf(w.c, w.ch).length >= n, n * 1000 + 2000, `${n} samples`)
     .catch((e) => assert.fail(`${e.message}: got ${sno.samplesOf(w.c, w.ch).length}${diag()}`));
   const s = sno.samplesOf(w.c, w.ch);

@@ -283,8 +283,9 @@ test('sigterm_stops_a_relay_under_a_flood_within_2_s', async () => {
     process.kill(r.pid, 'SIGTERM');
     await waitFor(() => r.cur.exit, 10000, 'the relay to exit');
     const took = Date.now() - t0;
-    // The bound is the requirement itself (2 s), plus process teardown.
-    assert.ok(took < 2500, `stopping took ${took} ms`);
+    // The requirement (2 s) plus process teardown; bound() widens it for
+    // the ASan build, whose exit (leak check) is slower.
+    assert.ok(took < require('./lib/wait').bound(2500), `stopping took ${took} ms`);
   } finally {
     flood = false;
     for (const s of socks) s.destroy();

@@ -9,6 +9,7 @@ const {
   startRelay, stopRelay, connectPusher, connectStalled, sdkFor, subscribe, messages,
   disconnectAll, waitFor, scrapeMetrics, metric,
 } = require('./lib');
+const { bound } = require('./lib/wait');
 
 const QUEUE = 65536;
 const EVENTS = 256;
@@ -58,8 +59,10 @@ test('slow_consumer_is_disconnected_and_others_keep_receiving_in_order', async (
   assert.ok(ticks.every((m) => m.data.pad.length === SIZE));
   const lags = ticks.map((m, i) => m.at - sentAt[i]);
   const worst = Math.max(...lags);
-  assert.ok(worst < 1000, `fast subscriber lagged ${worst} ms behind the publisher`);
-  assert.ok(ticks[EVENTS - 1].at - lastSent < 1000);
+  // A stalled peer must not hold the others back: 1 s on a quiet
+  // machine, widened by bound() for the ASan build on busy cores.
+  assert.ok(worst < bound(1000), `fast subscriber lagged ${worst} ms behind the publisher`);
+  assert.ok(ticks[EVENTS - 1].at - lastSent < bound(1000));
   assert.equal(fast.connection.state, 'connected');
 
   // The stalled one is gone: count drops to 1 and the metric counts it.
