@@ -551,7 +551,8 @@ ws_established(struct lws *wsi, struct pss *pss)
 	pss->peer_closed = 0;
 	pss->rx_active = 0;
 	c->wsi = wsi;
-	wsmask_watch(lws_get_socket_fd(wsi), pss);
+	if (!lws_is_ssl(wsi))
+		wsmask_watch(lws_get_socket_fd(wsi), pss);
 	if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) < 0)
 		uri[0] = '\0';
 	key = strncmp(uri, "/app/", 5) == 0 ? uri + 5 : "";

@@ -1,23 +1,19 @@
 /*
- * Frame headers of websockets, read from what lws receives. lws reads plain
- * sockets with recv(2) and TLS ones with SSL_read(); the recv() and
- * SSL_read() below take the place of libc's and libssl's for the whole
- * process (the dynamic linker binds libwebsockets' calls to the
- * executable's definitions), call the real ones, and feed the bytes
- * received on a watched fd to a header-only parser that skips payloads.
- * Unwatched fds (HTTP, libcurl's on the webhook thread) cost one array
- * load.
+ * Frame headers of plain websockets, read from what lws receives. lws reads
+ * plain sockets with recv(2); the recv() below takes the place of libc's for
+ * the whole process (the dynamic linker binds libwebsockets' calls to the
+ * executable's definition), makes the system call itself, and feeds the
+ * bytes received on a watched fd to a header-only parser that skips
+ * payloads. Unwatched fds (HTTP, TLS, libcurl's on the webhook thread) cost
+ * one array load.
  */
 #undef _FORTIFY_SOURCE	/* glibc's fortified recv() is an inline wrapper */
-#include <dlfcn.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <unistd.h>
-
-#include <openssl/ssl.h>
 
 #include "wsmask.h"
 
@@ -107,29 +103,6 @@ recv(int fd, void *buf, size_t len, int flags)
 	if (n > 0 && fd >= 0 && fd < WSMASK_FDS &&
 	    __atomic_load_n(&watches[fd].on, __ATOMIC_RELAXED) &&
 	    !(flags & 2 /* MSG_PEEK */))
-		scan(&watches[fd], buf, (size_t)n);
-	return n;
-}
-
-int
-SSL_read(SSL *ssl, void *buf, int num)
-{
-	/* libssl's own, looked up (the relay links it only through lws) */
-	static int (*real)(SSL *, void *, int), (*get_fd)(const SSL *);
-	int (*fn)(SSL *, void *, int) = __atomic_load_n(&real,
-	    __ATOMIC_ACQUIRE);
-	int n, fd;
-
-	if (fn == NULL) {
-		*(void **)&get_fd = dlsym(RTLD_NEXT, "SSL_get_fd");
-		*(void **)&fn = dlsym(RTLD_NEXT, "SSL_read");
-		if (fn == NULL || get_fd == NULL)
-			return -1;
-		__atomic_store_n(&real, fn, __ATOMIC_RELEASE);
-	}
-	n = fn(ssl, buf, num);
-	if (n > 0 && (fd = get_fd(ssl)) >= 0 && fd < WSMASK_FDS &&
-	    __atomic_load_n(&watches[fd].on, __ATOMIC_RELAXED))
 		scan(&watches[fd], buf, (size_t)n);
 	return n;
 }

@@ -47,17 +47,12 @@ function closePayload(code, reason = '') {
 
 /*
  * Connect to relay (its app key), upgrade, and resolve once the handshake
- * answer is in (opts.port, opts.tls {ca}): {sock, send(buf), frames: [{opcode, payload, text}],
+ * answer is in: {sock, send(buf), frames: [{opcode, payload, text}],
  * closeCode (the relay's close frame code, or null), closed (socket),
  * texts()}.
  */
 function connectFrames(relay, opts = {}) {
-  const port = opts.port || relay.port;
-  // opts.tls: connect with TLS to opts.port (the test's own certificate).
-  const sock = opts.tls ?
-    require('node:tls').connect({ host: '127.0.0.1', port, ca: opts.tls.ca,
-      rejectUnauthorized: false }) :
-    net.connect({ host: '127.0.0.1', port });
+  const sock = net.connect({ host: '127.0.0.1', port: opts.port || relay.port });
   const c = { sock, frames: [], closeCode: null, closed: false, upgraded: false };
   c.send = (buf) => {
     if (!sock.destroyed) sock.write(buf);
@@ -96,7 +91,7 @@ function connectFrames(relay, opts = {}) {
       sock.destroy();
       reject(new Error('raw frames client: no handshake answer in 5 s'));
     }, 5000);
-    sock.on(opts.tls ? 'secureConnect' : 'connect', () => {
+    sock.on('connect', () => {
       sock.write(`GET /app/${relay.app.key}?protocol=7&client=js&version=8.6.0&flash=false HTTP/1.1\r\n` +
         `Host: 127.0.0.1:${relay.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
         `Sec-WebSocket-Key: ${crypto.randomBytes(16).toString('base64')}\r\n` +
