@@ -28,7 +28,6 @@
 #include "pusher.h"
 #include "server.h"
 #include "utf8.h"
-#include "wsmask.h"
 #include "webhook.h"
 
 _Static_assert(LWS_PRE <= MSG_PRE, "MSG_PRE must cover LWS_PRE");
@@ -551,8 +550,6 @@ ws_established(struct lws *wsi, struct pss *pss)
 	pss->peer_closed = 0;
 	pss->rx_active = 0;
 	c->wsi = wsi;
-	if (!lws_is_ssl(wsi))
-		wsmask_watch(lws_get_socket_fd(wsi), pss);
 	if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) < 0)
 		uri[0] = '\0';
 	key = strncmp(uri, "/app/", 5) == 0 ? uri + 5 : "";
@@ -571,20 +568,6 @@ ws_established(struct lws *wsi, struct pss *pss)
 	return pusher_open(srv.r, c, key, klen) == -ENOMEM ? -1 : 0;
 }
 
-/* RFC 6455 5.1: an unmasked client frame closes the connection, 1002. */
-static int
-unmasked(struct pss *pss, struct lws *wsi)
-{
-	if (!wsmask_bad(lws_get_socket_fd(wsi)))
-		return 0;
-	if (!pss->conn.close_code) {
-		log_info("ws conn=%s close=unmasked_frame", pss->conn.socket_id);
-		conn_close(&pss->conn, LWS_CLOSE_STATUS_PROTOCOL_ERR,
-		    "unmasked frame");
-	}
-	return 1;
-}
-
 /*
  * The client's close frame (RFC 6455 5.5.1, 7.4): an empty payload or a
  * code that may be sent, with a UTF-8 reason, is echoed (lws does it);
@@ -600,9 +583,7 @@ ws_peer_close(struct lws *wsi, struct pss *pss, const unsigned char *in,
 
 	pss->peer_closed = 1;
 	conn_undirty(&pss->conn);
-	if (wsmask_bad(lws_get_socket_fd(wsi)))
-		bad = LWS_CLOSE_STATUS_PROTOCOL_ERR;
-	else if (len == 1 || (len >= 2 && !((code >= 1000 && code <= 1003) ||
+	if (len == 1 || (len >= 2 && !((code >= 1000 && code <= 1003) ||
 	    (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999))))
 		bad = LWS_CLOSE_STATUS_PROTOCOL_ERR;
 	else if (len > 2 && !utf8_valid(in + 2, len - 2))
@@ -623,8 +604,6 @@ ws_receive(struct pss *pss, struct lws *wsi, const void *in, size_t len)
 
 	if (pss->peer_closed)
 		return; /* RFC 6455 5.5.1: nothing after the close is read */
-	if (unmasked(pss, wsi))
-		return;
 	c->last_rx_ms = clock_mono_ms();
 	c->pinged = 0;
 	if (!pss->rx_active) {
@@ -775,14 +754,11 @@ static void
 flush_dirty(struct ev_loop *loop, ev_check *w, int revents)
 {
 	struct conn *c;
-	struct pss *pss;
 
 	(void)loop;
 	(void)w;
 	(void)revents;
 	srv.turn++;
-	while ((pss = wsmask_take_bad()) != NULL) /* e.g. an unmasked ping */
-		unmasked(pss, pss->conn.wsi);
 	while ((c = TAILQ_FIRST(&srv.dirty)) != NULL) {
 		conn_undirty(c);
 		if (((struct pss *)lws_wsi_user(c->wsi))->peer_closed)
@@ -867,15 +843,12 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
 		return ws_peer_close(wsi, pss, in, len);
 	case LWS_CALLBACK_RECEIVE_PONG:
-		if (unmasked(pss, wsi))
-			return 0;
 		pss->conn.last_rx_ms = clock_mono_ms();
 		pss->conn.pinged = 0;
 		return 0;
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 		return ws_writeable(wsi, &pss->conn);
 	case LWS_CALLBACK_CLOSED:
-		wsmask_unwatch(lws_get_socket_fd(wsi));
 		conn_undirty(&pss->conn);
 		relay_conn_close(srv.r, &pss->conn);
 		return 0;
