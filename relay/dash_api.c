@@ -24,6 +24,7 @@
 #include "host.h"
 #include "http.h"
 #include "log.h"
+#include "reload.h"
 #include "sig.h"
 
 #define SESSION_TTL_S (12 * 3600)
@@ -55,7 +56,8 @@ struct job {
 	uint64_t req_id;
 	char *hash;		/* NULL: unknown user, verify a dummy */
 	char *password;
-	const struct user_conf *user;
+	char user[129];		/* looked up again when done: a reload may
+				 * have changed the users meanwhile */
 	int ok;
 };
 STAILQ_HEAD(joblist, job);
@@ -374,26 +376,30 @@ static void
 login_result(struct job *j)
 {
 	struct http_req *q = http_parked(j->req_id);
-	const char *name = j->user ? j->user->name : "?";
+	const struct user_conf *u = j->hash ? relay_conf_user(
+	    http_relay()->conf, j->user) : NULL;
+	const char *name = u ? u->name : "?";
 	struct session *s;
 	char body[512], pair[160];
 	int fails;
 
 	if (q == NULL)
 		return; /* the client went away */
+	if (u == NULL || strcmp(u->password_hash, j->hash) != 0)
+		j->ok = 0;
 	if (!j->ok) {
 		fail_add("u", name);
 		fail_add("a", q->peer);
 		fail_add("p", fail_pair(name, q->peer, pair, sizeof(pair)));
 		fails = fail_delay_count(name, q->peer);
 		log_info("dash login=refused user=\"%s\" peer=%s failures=%d",
-		    j->user ? j->user->name : "(unknown)", q->peer, fails);
+		    u ? u->name : "(unknown)", q->peer, fails);
 		/* 250 ms, 500 ms, 1 s ... up to 5 s before the answer. */
 		http_park(q, clock_mono_ms() + (fails >= 6 ? FAIL_DELAY_MAX_MS
 		    : 125LL << fails), login_refused);
 		return;
 	}
-	if ((s = session_new(j->user)) == NULL) {
+	if ((s = session_new(u)) == NULL) {
 		http_error(q, 500, "out of memory");
 		return;
 	}
@@ -403,8 +409,8 @@ login_result(struct job *j)
 	fail_forget("p", fail_pair(name, q->peer, pair, sizeof(pair)));
 	set_cookie(q, s->token, SESSION_TTL_S);
 	snprintf(body, sizeof(body), "{\"user\":\"%s\",\"account\":\"%s\"}",
-	    j->user->name, j->user->account);
-	log_info("dash login user=%s peer=%s", j->user->name, q->peer);
+	    u->name, u->account);
+	log_info("dash login user=%s peer=%s", u->name, q->peer);
 	http_reply(q, 200, "application/json", body);
 }
 
@@ -461,7 +467,7 @@ login(struct http_req *q)
 		goto out;
 	}
 	j->req_id = q->id;
-	j->user = u;
+	snprintf(j->user, sizeof(j->user), "%s", u ? u->name : "");
 	http_park(q, clock_mono_ms() + LOGIN_TIMEOUT_MS, login_timeout);
 	pthread_mutex_lock(&da.mu);
 	STAILQ_INSERT_TAIL(&da.todo, j, entry);
@@ -511,7 +517,7 @@ hosts_list(struct http_req *q, const struct session *s)
 	buf_reset(&q->resp);
 	buf_adds(&q->resp, "{\"hosts\":[");
 	for (int i = 0; i < r->nhosts; i++) {
-		struct host *h = &r->hosts[i];
+		struct host *h = r->hosts[i];
 
 		if (strcmp(h->conf->account, s->user->account) != 0)
 			continue;
@@ -728,4 +734,27 @@ dash_static(struct http_req *q)
 		lws_set_timeout(q->wsi, PENDING_TIMEOUT_USER_OK,
 		    LWS_TO_KILL_ASYNC);
 	return 0;
+}
+
+void
+dash_api_reconf(const struct relay_conf *nc)
+{
+	struct session *s, *next;
+	const struct user_conf *u;
+
+	da.root[0] = '\0'; /* web_root may have changed */
+	if (!da.started)
+		return;
+	for (s = TAILQ_FIRST(&da.session_list); s; s = next) {
+		next = TAILQ_NEXT(s, entry);
+		u = relay_conf_user(nc, s->user->name);
+		if (u && strcmp(u->account, s->user->account) == 0 &&
+		    strcmp(u->password_hash, s->user->password_hash) == 0)
+			s->user = u;
+		else {
+			log_info("dash session=dropped user=%s why=\"user "
+			    "removed or changed by a reload\"", s->user->name);
+			session_drop(s);
+		}
+	}
 }

@@ -377,6 +377,8 @@ pusher_message(struct conn *c, const char *text, size_t len)
 	cJSON *j = NULL, *ev, *data, *parsed = NULL;
 	const char *ch;
 
+	if (c->close_code || c->app == NULL)
+		return; /* closing (its app may be gone): nothing more */
 	if (!utf8_valid((const unsigned char *)text, len)) {
 		relay_conn_error(c, 0, "Invalid UTF-8 in text frame");
 		return;
