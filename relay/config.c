@@ -406,6 +406,15 @@ add_file(struct relay_conf *c, const char *name, size_t len, char *err)
 	return copy;
 }
 
+/* A directory that does not exist holds no files; any other error (a
+ * directory we may not read) stops the load. */
+static int
+glob_err(const char *epath, int eerrno)
+{
+	(void)epath;
+	return eerrno != ENOENT && eerrno != ENOTDIR;
+}
+
 /* Reads the files of [relay] include, sorted, after the main file. */
 static int
 load_includes(struct load_ctx *x, const char *path, char *err)
@@ -421,9 +430,9 @@ load_includes(struct load_ctx *x, const char *path, char *err)
 	else
 		snprintf(full, sizeof(full), "%s", pat);
 	memset(&g, 0, sizeof(g));
-	r = glob(full, GLOB_ERR, NULL, &g);
+	r = glob(full, 0, glob_err, &g);
 	if (r == GLOB_NOMATCH) {
-		rc = 0; /* an empty conf.d is fine */
+		rc = 0; /* an empty or missing conf.d is fine */
 		goto out;
 	}
 	if (r != 0) {
