@@ -21,12 +21,13 @@ const fs = require('node:fs');
 const path = require('node:path');
 const tls = require('node:tls');
 const crypto = require('node:crypto');
-const { spawn, spawnSync, execFileSync } = require('node:child_process');
+const { spawnSync, execFileSync } = require('node:child_process');
 const {
   connectRaw, rawSubscribe, connectPusher, sdkFor, subscribe, messages,
   disconnectAll, waitFor, freePort, tmpDir, request, RELAY_BIN, WebSocket,
 } = require('./lib');
 const sno = require('./lib/sno');
+const { startNotifyListener } = require('./lib/notify');
 
 const N = 100;
 const OLD_APP = { name: 'old', id: 'old', key: 'old-key', secret: 'old-secret' };
@@ -69,26 +70,6 @@ function handshake(ca) {
     s.on('error', reject);
     s.setTimeout(10000, () => s.destroy(new Error('handshake timed out')));
   });
-}
-
-// A unix datagram socket on $NOTIFY_SOCKET's side, in python3 (node's dgram
-// has no unix sockets): prints each datagram as one JSON line.
-function startNotifyListener(sockPath) {
-  const py = 'import socket,sys,json,os\n' +
-    's=socket.socket(socket.AF_UNIX,socket.SOCK_DGRAM)\n' +
-    's.bind(sys.argv[1])\nprint("bound",flush=True)\n' +
-    'while True:\n  print(json.dumps(s.recv(4096).decode()),flush=True)\n';
-  const child = spawn('python3', ['-c', py, sockPath], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const st = { child, lines: [], text: '' };
-  child.stdout.setEncoding('utf8');
-  child.stdout.on('data', (d) => {
-    st.text += d;
-    const parts = st.text.split('\n');
-    st.text = parts.pop();
-    for (const p of parts) if (p !== 'bound') st.lines.push(JSON.parse(p));
-  });
-  st.bound = waitFor(() => fs.existsSync(sockPath), 10000, 'notify socket bound');
-  return st;
 }
 
 function reloads() {
@@ -166,7 +147,7 @@ after(async () => {
     assert.equal(report, null, `relay reported: ${report && report[0]}\n${log.slice(-4000)}`);
     assert.deepEqual(info, { code: 0, signal: null }, log.slice(-4000));
   }
-  if (notify) notify.child.kill('SIGKILL');
+  if (notify) notify.stop();
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
@@ -290,6 +271,26 @@ test('removed_host_viewers_closed_with_4200_and_agent_refused', async () => {
   await waitFor(() => /agent refused host="N2" .*unknown host/.test(relay.logs()), 30000,
     'the N2 agent to be refused');
   assert.equal(many.filter((x) => x.closed).length, 0);
+});
+
+test('dashboard_sessions_follow_their_users', async () => {
+  const alice = await sno.login(relay, 'alice', 'alice-pw');
+  const mallory = await sno.login(relay, 'mallory', 'mallory-pw');
+  assert.equal(alice.status, 200);
+  assert.equal(mallory.status, 200);
+  // mallory leaves the configuration; alice stays as she was.
+  const text = fs.readFileSync(relay.configFile, 'utf8');
+  const cut = text.replace(/\[user mallory\]\naccount = other\npassword_hash = \S+\n/, '');
+  assert.notEqual(cut, text);
+  fs.writeFileSync(relay.configFile, cut);
+  assert.equal(await hup('remove mallory'), true, diag());
+  const me = await sno.api(relay, 'GET', '/api/v1/me', { cookie: alice.cookie });
+  assert.equal(me.status, 200, me.body);
+  assert.equal(JSON.parse(me.body).user, 'alice');
+  const gone = await sno.api(relay, 'GET', '/api/v1/me', { cookie: mallory.cookie });
+  assert.equal(gone.status, 401, gone.body);
+  const again = await sno.login(relay, 'mallory', 'mallory-pw');
+  assert.equal(again.status, 401);
 });
 
 test('tls_pair_swap_is_used_by_the_next_handshake', async () => {
