@@ -377,8 +377,8 @@ validate(struct relay_conf *c, const char *path, char *err)
 		struct host_conf *h = &c->hosts[i];
 
 		if (!h->account || !h->key)
-			VFAIL(h->file, h->line, "[host %s] needs account and key",
-			    h->name);
+			VFAIL(h->file, h->line, "[host %s] needs account and "
+			    "key", h->name);
 		if (!relay_conf_account(c, h->account))
 			VFAIL(h->file, h->line, "[host %s]: there is no "
 			    "[account %s]",

@@ -171,9 +171,9 @@ new_host(int argc, char **argv)
 		    "(letters, digits, '.', '_', '-')\n", argv[2]);
 		return 1;
 	}
-	if (strlen(argv[4]) > 128 || strspn(argv[4], "abcdefghijklmnopqrstuvwxyz"
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") != strlen(argv[4]) ||
-	    !argv[4][0]) {
+	if (!argv[4][0] || strlen(argv[4]) > 128 || strspn(argv[4],
+		"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		"0123456789-_.") != strlen(argv[4])) {
 		fprintf(stderr, "sno-relay: '%s' is not a valid account name "
 		    "(letters, digits, '.', '_', '-')\n", argv[4]);
 		return 1;

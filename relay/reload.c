@@ -45,7 +45,7 @@ struct plan {
 	struct relay_conf *nc;
 	struct app **apps;		/* nc->napps: kept or new */
 	struct host **hosts;		/* nc->nhosts: kept or new */
-	struct hist **rings;		/* per new host: resized ring, or NULL */
+	struct hist **rings;		/* per new host: new ring, or NULL */
 	char *app_kept;			/* per old app */
 	char *host_kept;		/* per old host */
 	SSL_CTX *tls;
@@ -291,9 +291,8 @@ prepare_hosts(struct relay *r, struct plan *p)
 		struct host *h = NULL;
 
 		for (int j = 0; j < r->nhosts && !h; j++)
-			if (!p->host_kept[j] &&
-			    strcmp(r->hosts[j]->conf->name, nc->hosts[i].name) ==
-			    0) {
+			if (!p->host_kept[j] && strcmp(r->hosts[j]->conf->name,
+				nc->hosts[i].name) == 0) {
 				h = r->hosts[j];
 				p->host_kept[j] = 1;
 			}

@@ -293,6 +293,30 @@ test('dashboard_sessions_follow_their_users', async () => {
   assert.equal(again.status, 401);
 });
 
+test('history_seconds_change_resizes_rings_keeping_the_newest', async () => {
+  const batch = [];
+  for (let seq = 1; seq <= 30; seq++) batch.push(sno.makeSample('H', seq));
+  const post = await sno.agentPost(relay.port, 'H', H.key, '/agent/v1/samples', batch);
+  assert.equal(post.status, 200, post.body);
+  const alice = await sno.login(relay, 'alice', 'alice-pw');
+  const seqs = async () => {
+    const r = await sno.api(relay, 'GET', '/api/v1/hosts/H/history?since=0',
+      { cookie: alice.cookie });
+    assert.equal(r.status, 200, r.body);
+    return JSON.parse(r.body).samples.map((x) => x.seq);
+  };
+  assert.equal((await seqs()).length, 30);
+  setRelayKey('history_seconds', '10');
+  assert.equal(await hup('shrink history'), true, diag());
+  assert.deepEqual(await seqs(), [21, 22, 23, 24, 25, 26, 27, 28, 29, 30]);
+  setRelayKey('history_seconds', '600');
+  assert.equal(await hup('grow history'), true, diag());
+  const more = await sno.agentPost(relay.port, 'H', H.key, '/agent/v1/samples',
+    [sno.makeSample('H', 31), sno.makeSample('H', 32)]);
+  assert.equal(more.status, 200, more.body);
+  assert.deepEqual(await seqs(), [21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32]);
+});
+
 test('tls_pair_swap_is_used_by_the_next_handshake', async () => {
   assert.equal(await handshake(certA.pem), certA.fingerprint);
   // A wss client connected under the old pair.
