@@ -359,7 +359,11 @@ test('bad_tls_pair_keeps_the_running_one', async () => {
 
 test('stopping_is_notified', async () => {
   const from = notify.lines.length;
+  // Clients go first: a pusher-js client that sees the relay stop keeps
+  // retrying on timers and holds this process open.
   disconnectAll(many);
+  disconnectAll(clients);
+  for (const a of agents) await sno.stopDaemon(a);
   await relay.stop();
   await waitFor(() => notify.lines.slice(from).some((l) => /^STOPPING=1$/m.test(l)), 10000,
     'STOPPING=1');
