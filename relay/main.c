@@ -14,6 +14,7 @@
  *   auth.c      Pusher signatures
  *   webhook.c   webhooks on a worker thread
  *   metrics.c   Prometheus counters
+ *   reload.c    SIGHUP reloads, sd_notify, GET /readyz
  */
 #include <errno.h>
 #include <fcntl.h>
