@@ -2,7 +2,8 @@
 # One build directory per flavour: build/ (release), build-asan/ (ASan+UBSan).
 
 CC ?= cc
-PKGS := libwebsockets libcjson libsodium inih libcurl libcrypto
+PKGS := libwebsockets libcjson libsodium inih libcurl libssl libcrypto \
+	libsystemd
 FLAVOUR ?= release
 ifeq ($(FLAVOUR),asan)
 B := build-asan

@@ -16,6 +16,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "notify.h"
 #include "sample.h"
 #include "sampler.h"
 #include "session.h"
@@ -439,8 +440,10 @@ session_run(const struct agent_conf *c, int max_fds,
 	    "offline_buffer_s=%ld first_seq=%lld", c->host_id, c->urls[0],
 	    uplink_route(s.up), c->interval_ms, c->offline_buffer_s,
 	    s.next_seq);
+	notify_systemd("READY=1\nSTATUS=sampling");
 	while (!*stop)
 		session_step(&s);
+	notify_systemd("STOPPING=1\nSTATUS=stopping");
 	log_info("agent stopping host=%s buffered=%d dropped=%lu",
 	    c->host_id, s.ring.count, s.ring.dropped);
 	r = 0;

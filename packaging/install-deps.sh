@@ -9,6 +9,7 @@ set -eu
 PKGS="build-essential pkg-config make gcc clang clang-format libclang-rt-dev
 libwebsockets-dev libcjson-dev libsodium-dev libinih-dev libssl-dev
 libcurl4-openssl-dev libhiredis-dev libcmocka-dev libev-dev
+libsystemd-dev python3
 redis-server openssl curl procps chromium"
 # Node.js may come from another source (nodesource bundles npm); only ask
 # Debian for it when the commands are missing.

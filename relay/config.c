@@ -4,6 +4,7 @@
  * references to missing accounts are errors reported as FILE:LINE.
  */
 #include <errno.h>
+#include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +60,8 @@ static const struct conf_key relay_keys[] = {
 	{"max_subscriptions_per_connection", CONF_INT, 1, 1000000, "1000",
 	    RC(max_subscriptions_per_connection),
 	    "channels one connection may subscribe to"},
+	{"include", CONF_STR, 0, 4096, NULL, RC(include),
+	    "more files, a glob (conf.d/*.conf) read in sorted order"},
 	{NULL, 0, 0, 0, NULL, 0, NULL},
 };
 
@@ -121,6 +124,16 @@ elem_line(const struct section_kind *k, void *e)
 	return (int *)(void *)((char *)e + off);
 }
 
+static const char **
+elem_file(const struct section_kind *k, void *e)
+{
+	size_t off = k->keys == app_keys ? AC(file)
+	    : k->keys == account_keys ? NC(file)
+	    : k->keys == user_keys ? UC(file) : HC(file);
+
+	return (const char **)(void *)((char *)e + off);
+}
+
 #define ARR(c, k) (*(char **)(void *)((char *)(c) + (k)->arr_off))
 #define CNT(c, k) (*(int *)(void *)((char *)(c) + (k)->n_off))
 #define ELEM(c, k, i) (ARR(c, k) + (size_t)(i) * (k)->size)
@@ -131,6 +144,8 @@ struct load_ctx {
 	const struct section_kind *kind;	/* of the current section */
 	void *cur;				/* its element */
 	int in_relay;
+	const char *file;			/* being read */
+	int included;				/* ... from include */
 };
 
 static int
@@ -194,6 +209,7 @@ section_start(struct load_ctx *x, const char *section, int line, char *err)
 	memset(x->cur, 0, k->size);
 	conf_defaults(k->keys, x->cur);
 	*elem_line(k, x->cur) = line;
+	*elem_file(k, x->cur) = x->file;
 	x->kind = k;
 	if ((NAME(x->cur) = strdup(name)) == NULL) {
 		snprintf(err, CONF_ERR_LEN, "out of memory");
@@ -249,6 +265,11 @@ load_cb(void *user, const char *section, const char *name, const char *value,
 	if (x->in_relay) {
 		if ((k = conf_find(relay_keys, name)) == NULL)
 			goto unknown;
+		if (strcmp(name, "include") == 0 && x->included) {
+			snprintf(err, CONF_ERR_LEN, "include: only the main "
+			    "file may include others");
+			return -1;
+		}
 		if ((strcmp(name, "listen") == 0 ||
 			strcmp(name, "tls_listen") == 0) &&
 		    addr_ok(name, value, err) < 0)
@@ -304,9 +325,9 @@ relay_conf_addr(const char *s, char *host, size_t hostlen, int *port)
 	return 0;
 }
 
-#define VFAIL(line, ...)                                                  \
+#define VFAIL(file, line, ...)                                            \
 	do {                                                              \
-		int n_ = snprintf(err, CONF_ERR_LEN, "%.200s:%d: ", path, \
+		int n_ = snprintf(err, CONF_ERR_LEN, "%.200s:%d: ", (file), \
 		    (line));                                              \
 		snprintf(err + n_, CONF_ERR_LEN - (size_t)n_, __VA_ARGS__); \
 		return -1;                                                \
@@ -316,25 +337,28 @@ static int
 validate_apps(struct relay_conf *c, const char *path, char *err)
 {
 	if (c->napps == 0 && c->nhosts == 0)
-		VFAIL(0, "no [app NAME] section");
+		VFAIL(path, 0, "no [app NAME] section");
 	for (int i = 0; i < c->napps; i++) {
 		struct app_conf *a = &c->apps[i];
 		const char *miss = !a->id ? "id" : !a->key ? "key"
 		    : !a->secret ? "secret" : NULL;
 
 		if (miss)
-			VFAIL(a->line, "[app %s] needs '%s'", a->name, miss);
+			VFAIL(a->file, a->line, "[app %s] needs '%s'", a->name,
+			    miss);
 		if (a->webhook_url && strncmp(a->webhook_url, "http://", 7) &&
 		    strncmp(a->webhook_url, "https://", 8))
-			VFAIL(a->line, "[app %s] webhook_url must be http(s)://",
-			    a->name);
+			VFAIL(a->file, a->line, "[app %s] webhook_url must be "
+			    "http(s)://", a->name);
 		if (c->metrics_app && strcmp(a->name, c->metrics_app) == 0)
 			c->metrics = a;
 	}
 	if (c->metrics_app && !c->metrics)
-		VFAIL(0, "metrics_app: there is no [app %s]", c->metrics_app);
+		VFAIL(path, 0, "metrics_app: there is no [app %s]",
+		    c->metrics_app);
 	if (!c->metrics_app && c->nhosts)
-		VFAIL(c->hosts[0].line, "[host] sections need [relay] "
+		VFAIL(c->hosts[0].file, c->hosts[0].line, "[host] sections "
+		    "need [relay] "
 		    "metrics_app to name the app that signs their channels");
 	return 0;
 }
@@ -343,20 +367,22 @@ static int
 validate(struct relay_conf *c, const char *path, char *err)
 {
 	if (c->tls_listen && (!c->tls_cert || !c->tls_key))
-		VFAIL(0, "tls_listen needs tls_cert and tls_key");
+		VFAIL(path, 0, "tls_listen needs tls_cert and tls_key");
 	if (validate_apps(c, path, err) < 0)
 		return -1;
 	for (int i = 0; i < c->nusers; i++) {
 		struct user_conf *u = &c->users[i];
 
 		if (!u->account || !u->password_hash)
-			VFAIL(u->line, "[user %s] needs account and "
+			VFAIL(u->file, u->line, "[user %s] needs account and "
 			    "password_hash", u->name);
 		if (!relay_conf_account(c, u->account))
-			VFAIL(u->line, "[user %s]: there is no [account %s]",
+			VFAIL(u->file, u->line, "[user %s]: there is no "
+			    "[account %s]",
 			    u->name, u->account);
 		if (strncmp(u->password_hash, "$argon2id$", 10) != 0)
-			VFAIL(u->line, "[user %s]: password_hash must be an "
+			VFAIL(u->file, u->line, "[user %s]: password_hash must "
+			    "be an "
 			    "$argon2id$ hash (sno-relay hash-password)",
 			    u->name);
 	}
@@ -364,13 +390,83 @@ validate(struct relay_conf *c, const char *path, char *err)
 		struct host_conf *h = &c->hosts[i];
 
 		if (!h->account || !h->key)
-			VFAIL(h->line, "[host %s] needs account and key",
-			    h->name);
+			VFAIL(h->file, h->line, "[host %s] needs account and "
+			    "key", h->name);
 		if (!relay_conf_account(c, h->account))
-			VFAIL(h->line, "[host %s]: there is no [account %s]",
+			VFAIL(h->file, h->line, "[host %s]: there is no "
+			    "[account %s]",
 			    h->name, h->account);
 	}
 	return 0;
+}
+
+/* Remembers a file name (elements point to it); the copy, or NULL. */
+static const char *
+add_file(struct relay_conf *c, const char *name, size_t len, char *err)
+{
+	char **files = realloc(c->files, (size_t)(c->nfiles + 1) *
+	    sizeof(*files));
+	char *copy;
+
+	if (files == NULL || (copy = strndup(name, len)) == NULL) {
+		if (files)
+			c->files = files;
+		snprintf(err, CONF_ERR_LEN, "out of memory");
+		return NULL;
+	}
+	c->files = files;
+	c->files[c->nfiles++] = copy;
+	return copy;
+}
+
+/* A directory that does not exist holds no files; any other error (a
+ * directory we may not read) stops the load. */
+static int
+glob_err(const char *epath, int eerrno)
+{
+	(void)epath;
+	return eerrno != ENOENT && eerrno != ENOTDIR;
+}
+
+/* Reads the files of [relay] include, sorted, after the main file. */
+static int
+load_includes(struct load_ctx *x, const char *path, char *err)
+{
+	const char *pat = x->c->include, *slash = strrchr(path, '/');
+	char full[4096 + 1024];
+	glob_t g;
+	int r, rc = -1;
+
+	if (pat[0] != '/' && slash)
+		snprintf(full, sizeof(full), "%.*s/%s", (int)(slash - path),
+		    path, pat);
+	else
+		snprintf(full, sizeof(full), "%s", pat);
+	memset(&g, 0, sizeof(g));
+	r = glob(full, 0, glob_err, &g);
+	if (r == GLOB_NOMATCH) {
+		rc = 0; /* an empty or missing conf.d is fine */
+		goto out;
+	}
+	if (r != 0) {
+		snprintf(err, CONF_ERR_LEN, "%.200s:0: include = %.200s: "
+		    "cannot read the directory", path, pat);
+		goto out;
+	}
+	for (size_t i = 0; i < g.gl_pathc; i++) {
+		x->kind = NULL;
+		x->cur = NULL;
+		x->in_relay = 0;
+		x->included = 1;
+		if ((x->file = add_file(x->c, g.gl_pathv[i],
+			strlen(g.gl_pathv[i]), err)) == NULL ||
+		    conf_parse_sections(x->file, load_cb, x, 1, err) < 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	globfree(&g);
+	return rc;
 }
 
 int
@@ -382,7 +478,9 @@ relay_conf_load(struct relay_conf *c, const char *path,
 	memset(c, 0, sizeof(*c));
 	x.c = c;
 	conf_defaults(relay_keys, c);
-	if (conf_parse_sections(path, load_cb, &x, 1, err) < 0)
+	if ((x.file = add_file(c, path, strlen(path), err)) == NULL ||
+	    conf_parse_sections(path, load_cb, &x, 1, err) < 0 ||
+	    (c->include && load_includes(&x, path, err) < 0))
 		return -1;
 	return validate(c, path, err);
 }
@@ -396,7 +494,8 @@ relay_conf_load_text(struct relay_conf *c, const char *name,
 	memset(c, 0, sizeof(*c));
 	x.c = c;
 	conf_defaults(relay_keys, c);
-	if (conf_parse_text(name, text, len, load_cb, &x, 1, err) < 0)
+	if ((x.file = add_file(c, name, strlen(name), err)) == NULL ||
+	    conf_parse_text(name, text, len, load_cb, &x, 1, err) < 0)
 		return -1;
 	return validate(c, name, err);
 }
@@ -416,6 +515,9 @@ relay_conf_free(struct relay_conf *c)
 		free(ARR(c, sk));
 	}
 	conf_free_strings(relay_keys, c);
+	for (int i = 0; i < c->nfiles; i++)
+		free(c->files[i]);
+	free(c->files);
 	memset(c, 0, sizeof(*c));
 }
 

@@ -1,7 +1,8 @@
 /*
  * The relay's configuration: [relay] settings, one [app NAME] section per
  * Pusher application, and the dashboard's [account NAME], [user NAME] and
- * [host NAME] sections. Loaded once at start; never changed while serving.
+ * [host NAME] sections. Loaded at start and again on SIGHUP (reload.c swaps
+ * a whole new one in); never changed in place while serving.
  */
 #ifndef SNO_RELAY_CONFIG_H
 #define SNO_RELAY_CONFIG_H
@@ -16,12 +17,14 @@ struct app_conf {
 	int client_events;
 	char *webhook_url;
 	int line;	/* where the section starts, for late errors */
+	const char *file;	/* ... and in which file (includes) */
 };
 
 struct account_conf {
 	char *name;
 	char *title;
 	int line;
+	const char *file;
 };
 
 struct user_conf {
@@ -29,6 +32,7 @@ struct user_conf {
 	char *account;
 	char *password_hash;	/* $argon2id$... (crypto_pwhash_str) */
 	int line;
+	const char *file;
 };
 
 struct host_conf {
@@ -37,6 +41,7 @@ struct host_conf {
 	char *key;		/* 64 hex digits */
 	unsigned char keybin[32];
 	int line;
+	const char *file;
 };
 
 struct relay_conf {
@@ -57,6 +62,9 @@ struct relay_conf {
 	char *public_url;	/* origins the dashboard is served from */
 	char *metrics_token;	/* Bearer token for /metrics, or NULL */
 	long max_subscriptions_per_connection;
+	char *include;		/* glob of more files, read after this one */
+	char **files;		/* every file read, main first */
+	int nfiles;
 	struct app_conf *apps;
 	int napps;
 	struct account_conf *accounts;
@@ -68,7 +76,12 @@ struct relay_conf {
 	const struct app_conf *metrics;	/* the app named by metrics_app */
 };
 
-/* Loads and validates path; 0, or -1 with err = "FILE:LINE: message". */
+/*
+ * Loads and validates path, then the files its [relay] include names (a
+ * glob, relative to path's directory, read in sorted order with the same
+ * rules; an include inside an included file is an error). 0, or -1 with
+ * err = "FILE:LINE: message" naming the file that has the error.
+ */
 int relay_conf_load(struct relay_conf *c, const char *path,
     char err[CONF_ERR_LEN]);
 /* The same on len bytes of INI text, named name in errors. */

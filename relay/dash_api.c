@@ -26,6 +26,7 @@
 #include "host.h"
 #include "http.h"
 #include "log.h"
+#include "reload.h"
 #include "sig.h"
 #include "utf8.h"
 
@@ -65,8 +66,9 @@ struct job {
 	uint64_t req_id;
 	char *hash;		/* NULL: unknown user, verify a dummy */
 	char *password;
-	const struct user_conf *user;
-	char name[129];		/* the user name sent */
+	char name[129];		/* the user name sent; its user_conf is
+				 * looked up again when done, as a reload
+				 * may have changed the users meanwhile */
 	char peer[64];
 	int uslot, aslot;	/* check slots held for "u:name", "a:peer" */
 	int ok;
@@ -417,6 +419,8 @@ login_result(struct job *j)
 {
 	struct http_req *q = http_parked(j->req_id);
 	const char *name = j->name;
+	const struct user_conf *u = j->hash ? relay_conf_user(
+	    http_relay()->conf, name) : NULL;
 	struct failures *fu;
 	struct session *s;
 	char body[512], pair[160];
@@ -424,6 +428,9 @@ login_result(struct job *j)
 	int64_t due;
 
 	da.pending--;
+	/* A user removed, or given a new password, by a reload meanwhile. */
+	if (u == NULL || strcmp(u->password_hash, j->hash) != 0)
+		j->ok = 0;
 	if (!j->ok) {
 		/* Counted when the check began; the slots stay busy until
 		 * the refusal is answered, whether or not anyone waits. */
@@ -434,7 +441,7 @@ login_result(struct job *j)
 		slot_hold("u", name, j->uslot, due);
 		slot_hold("a", j->peer, j->aslot, due);
 		log_info("dash login=refused user=\"%s\" peer=%s failures=%d",
-		    j->user ? j->user->name : "(unknown)", j->peer, fails);
+		    u ? u->name : "(unknown)", j->peer, fails);
 		if (q)
 			http_park(q, due, login_refused);
 		return;
@@ -449,14 +456,14 @@ login_result(struct job *j)
 	fail_forget("p", fail_pair(name, j->peer, pair, sizeof(pair)));
 	if (q == NULL)
 		return; /* the client went away */
-	if ((s = session_new(j->user)) == NULL) {
+	if ((s = session_new(u)) == NULL) {
 		http_error(q, 500, "out of memory");
 		return;
 	}
 	set_cookie(q, s->token, SESSION_TTL_S);
 	snprintf(body, sizeof(body), "{\"user\":\"%s\",\"account\":\"%s\"}",
-	    j->user->name, j->user->account);
-	log_info("dash login user=%s peer=%s", j->user->name, q->peer);
+	    u->name, u->account);
+	log_info("dash login user=%s peer=%s", u->name, q->peer);
 	http_reply(q, 200, "application/json", body);
 }
 
@@ -535,7 +542,6 @@ login(struct http_req *q)
 	fail_add("a", q->peer);
 	fail_add("p", fail_pair(user, q->peer, pair, sizeof(pair)));
 	j->req_id = q->id;
-	j->user = u;
 	snprintf(j->name, sizeof(j->name), "%s", user);
 	snprintf(j->peer, sizeof(j->peer), "%s", q->peer);
 	j->uslot = us;
@@ -590,7 +596,7 @@ hosts_list(struct http_req *q, const struct session *s)
 	buf_reset(&q->resp);
 	buf_adds(&q->resp, "{\"hosts\":[");
 	for (int i = 0; i < r->nhosts; i++) {
-		struct host *h = &r->hosts[i];
+		struct host *h = r->hosts[i];
 
 		if (strcmp(h->conf->account, s->user->account) != 0)
 			continue;
@@ -788,4 +794,27 @@ dash_static(struct http_req *q)
 		lws_set_timeout(q->wsi, PENDING_TIMEOUT_USER_OK,
 		    LWS_TO_KILL_ASYNC);
 	return 0;
+}
+
+void
+dash_api_reconf(const struct relay_conf *nc)
+{
+	struct session *s, *next;
+	const struct user_conf *u;
+
+	da.root[0] = '\0'; /* web_root may have changed */
+	if (!da.started)
+		return;
+	for (s = TAILQ_FIRST(&da.session_list); s; s = next) {
+		next = TAILQ_NEXT(s, entry);
+		u = relay_conf_user(nc, s->user->name);
+		if (u && strcmp(u->account, s->user->account) == 0 &&
+		    strcmp(u->password_hash, s->user->password_hash) == 0)
+			s->user = u;
+		else {
+			log_info("dash session=dropped user=%s why=\"user "
+			    "removed or changed by a reload\"", s->user->name);
+			session_drop(s);
+		}
+	}
 }

@@ -20,28 +20,50 @@
 
 #define HOST_SEQ_AHEAD_MS 300000 /* as the agent API's clock skew */
 
+struct host *
+host_new(struct relay *r, const struct host_conf *conf)
+{
+	struct host *h = calloc(1, sizeof(*h));
+
+	if (h == NULL)
+		return NULL;
+	h->conf = conf;
+	h->relay = r;
+	/* Nothing signed before this start may be replayed to us. */
+	h->last_req_ts_ms = clock_wall_ms();
+	snprintf(h->channel, sizeof(h->channel), "%s%s", HOST_CHANNEL_PREFIX,
+	    conf->name);
+	h->ring_cap = (uint32_t)r->conf->history_seconds;
+	if ((h->ring = calloc(h->ring_cap, sizeof(*h->ring))) == NULL) {
+		free(h);
+		return NULL;
+	}
+	return h;
+}
+
+void
+host_free(struct host *h)
+{
+	if (h == NULL)
+		return;
+	for (uint32_t k = 0; k < h->ring_cap; k++)
+		free(h->ring[k].json);
+	free(h->ring);
+	free(h);
+}
+
 int
 hosts_init(struct relay *r)
 {
 	const struct relay_conf *c = r->conf;
 
-	if (c->nhosts == 0)
-		return 0;
-	if ((r->hosts = calloc((size_t)c->nhosts, sizeof(*r->hosts))) == NULL)
+	if ((r->hosts = calloc((size_t)c->nhosts + 1, sizeof(*r->hosts))) ==
+	    NULL)
 		return -ENOMEM;
-	r->nhosts = c->nhosts;
 	for (int i = 0; i < c->nhosts; i++) {
-		struct host *h = &r->hosts[i];
-
-		h->conf = &c->hosts[i];
-		h->relay = r;
-		/* Nothing signed before this start may be replayed to us. */
-		h->last_req_ts_ms = clock_wall_ms();
-		snprintf(h->channel, sizeof(h->channel), "%s%s",
-		    HOST_CHANNEL_PREFIX, h->conf->name);
-		h->ring_cap = (uint32_t)c->history_seconds;
-		if ((h->ring = calloc(h->ring_cap, sizeof(*h->ring))) == NULL)
+		if ((r->hosts[i] = host_new(r, &c->hosts[i])) == NULL)
 			return -ENOMEM;
+		r->nhosts++;
 	}
 	return 0;
 }
@@ -49,13 +71,8 @@ hosts_init(struct relay *r)
 void
 hosts_free(struct relay *r)
 {
-	for (int i = 0; i < r->nhosts; i++) {
-		struct host *h = &r->hosts[i];
-
-		for (uint32_t k = 0; k < h->ring_cap; k++)
-			free(h->ring[k].json);
-		free(h->ring);
-	}
+	for (int i = 0; i < r->nhosts; i++)
+		host_free(r->hosts[i]);
 	free(r->hosts);
 	r->hosts = NULL;
 	r->nhosts = 0;
@@ -65,8 +82,8 @@ struct host *
 host_find(struct relay *r, const char *id)
 {
 	for (int i = 0; i < r->nhosts; i++)
-		if (strcmp(r->hosts[i].conf->name, id) == 0)
-			return &r->hosts[i];
+		if (strcmp(r->hosts[i]->conf->name, id) == 0)
+			return r->hosts[i];
 	return NULL;
 }
 
@@ -85,8 +102,8 @@ static struct app *
 metrics_app(struct relay *r)
 {
 	for (int i = 0; i < r->napps; i++)
-		if (r->apps[i].conf == r->conf->metrics)
-			return &r->apps[i];
+		if (r->apps[i]->conf == r->conf->metrics)
+			return r->apps[i];
 	return NULL;
 }
 
@@ -184,7 +201,7 @@ void
 hosts_tick(struct relay *r, int64_t now)
 {
 	for (int i = 0; i < r->nhosts; i++)
-		host_should_stream(&r->hosts[i], now);
+		host_should_stream(r->hosts[i], now);
 }
 
 /* Keeps a stamped copy of one sample in the ring. */

@@ -40,6 +40,9 @@ struct host {
 /* Creates r->hosts from the config; 0 or -ENOMEM. */
 int hosts_init(struct relay *r);
 void hosts_free(struct relay *r);
+/* One host for conf, with an empty ring of history_seconds; or NULL. */
+struct host *host_new(struct relay *r, const struct host_conf *conf);
+void host_free(struct host *h);
 struct host *host_find(struct relay *r, const char *id);
 /* Channel hooks from channel.c (any app; ignored unless it is the metrics
  * app's private-host- channel). */

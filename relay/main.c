@@ -14,12 +14,17 @@
  *   auth.c      Pusher signatures
  *   webhook.c   webhooks on a worker thread
  *   metrics.c   Prometheus counters
+ *   reload.c    SIGHUP reloads, sd_notify, GET /readyz
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -28,6 +33,7 @@
 #include "sample.h"
 #include "log.h"
 #include "relay.h"
+#include "reload.h"
 #include "server.h"
 #include "sig.h"
 #include "webhook.h"
@@ -38,7 +44,7 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: sno-relay -c FILE [--check-config]\n"
 	    "       sno-relay hash-password < password\n"
-	    "       sno-relay new-host NAME --account ACCOUNT\n"
+	    "       sno-relay new-host NAME --account ACCOUNT [--write DIR]\n"
 	    "       sno-relay --version | --help\n"
 	    "\n"
 	    "  -c, --config FILE   configuration (INI; see README.md)\n"
@@ -56,11 +62,21 @@ on_signal(int sig)
 }
 
 static void
+on_hup(int sig)
+{
+	(void)sig;
+	reload_request();
+}
+
+static void
 signals(void)
 {
 	struct sigaction sa;
 
 	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_hup;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGHUP, &sa, NULL);
 	sa.sa_handler = on_signal;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
@@ -96,28 +112,85 @@ hash_password(void)
 	return 0;
 }
 
-/* Prints a ready [host NAME] section with a fresh random key. */
+/* Writes dir/host-NAME.conf (0640, never over an existing file); 0 or 1. */
+static int
+write_host_file(const char *dir, const char *name, const char *text)
+{
+	char file[4096];
+	size_t len = strlen(text);
+	int fd, rc = 1;
+
+	if (snprintf(file, sizeof(file), "%s/host-%s.conf", dir, name) >=
+	    (int)sizeof(file)) {
+		fprintf(stderr, "sno-relay: %s: path too long\n", dir);
+		return 1;
+	}
+	if ((fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+		0640)) < 0) {
+		fprintf(stderr, "sno-relay: %s: %s\n", file, strerror(errno));
+		return 1;
+	}
+	if (fchmod(fd, 0640) == 0 && write(fd, text, len) == (ssize_t)len &&
+	    fsync(fd) == 0)
+		rc = 0;
+	else
+		fprintf(stderr, "sno-relay: %s: %s\n", file, strerror(errno));
+	if (close(fd) < 0 && rc == 0) {
+		fprintf(stderr, "sno-relay: %s: %s\n", file, strerror(errno));
+		rc = 1;
+	}
+	if (rc)
+		unlink(file);
+	else
+		fprintf(stderr, "sno-relay: wrote %s; reload the relay "
+		    "(SIGHUP) to add the host\n", file);
+	return rc;
+}
+
+/*
+ * Prints a ready [host NAME] section with a fresh random key, or with
+ * --write DIR puts it in DIR/host-NAME.conf (for include) and prints only
+ * the key, for the agent's key_file.
+ */
 static int
 new_host(int argc, char **argv)
 {
 	unsigned char key[32];
-	char hex[65];
+	char hex[65], text[512];
+	const char *dir = NULL;
+	int rc = 0;
 
-	if (argc != 5 || strcmp(argv[3], "--account") != 0) {
+	if ((argc != 5 && argc != 7) || strcmp(argv[3], "--account") != 0 ||
+	    (argc == 7 && strcmp(argv[5], "--write") != 0)) {
 		usage(stderr);
 		return 2;
 	}
+	if (argc == 7)
+		dir = argv[6];
 	if (!sample_host_valid(argv[2])) {
 		fprintf(stderr, "sno-relay: '%s' is not a valid host id "
 		    "(letters, digits, '.', '_', '-')\n", argv[2]);
 		return 1;
 	}
+	if (!argv[4][0] || strlen(argv[4]) > 128 || strspn(argv[4],
+		"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		"0123456789-_.") != strlen(argv[4])) {
+		fprintf(stderr, "sno-relay: '%s' is not a valid account name "
+		    "(letters, digits, '.', '_', '-')\n", argv[4]);
+		return 1;
+	}
 	sig_random(key, sizeof(key));
 	sig_hex(key, sizeof(key), hex);
-	printf("[host %s]\naccount = %s\nkey = %s\n", argv[2], argv[4], hex);
+	snprintf(text, sizeof(text), "[host %s]\naccount = %s\nkey = %s\n",
+	    argv[2], argv[4], hex);
+	if (dir == NULL)
+		fputs(text, stdout);
+	else if ((rc = write_host_file(dir, argv[2], text)) == 0)
+		printf("%s\n", hex);
 	sodium_memzero(key, sizeof(key));
 	sodium_memzero(hex, sizeof(hex));
-	return 0;
+	sodium_memzero(text, sizeof(text));
+	return rc;
 }
 
 int
@@ -177,10 +250,13 @@ main(int argc, char **argv)
 	signals();
 	if (webhook_start(&relay) < 0)
 		fatalx("relay msg=\"cannot start the webhook thread\"");
+	reload_init(path);
 	if (server_start(&relay) == 0) {
+		ops_ready(&relay);
 		server_run();
 		rc = 0;
 	}
+	ops_stopping();
 	server_shutdown();
 	dash_api_stop();
 	webhook_stop();

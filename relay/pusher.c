@@ -433,6 +433,8 @@ pusher_message(struct conn *c, const char *text, size_t len)
 	const char *ch, *dup, *raw = NULL;
 	size_t rawlen = 0;
 
+	if (c->close_code || c->app == NULL)
+		return; /* closing (its app may be gone): nothing more */
 	if (!utf8_valid((const unsigned char *)text, len)) {
 		relay_conn_error(c, 0, "Invalid UTF-8 in text frame");
 		return;

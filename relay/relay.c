@@ -24,29 +24,50 @@ relay_init(struct relay *r, struct relay_conf *conf)
 	TAILQ_INIT(&r->conns);
 	if (hmap_init(&r->sockets, 1024) < 0)
 		return -ENOMEM;
-	if ((r->apps = calloc((size_t)conf->napps, sizeof(*r->apps))) == NULL)
+	if ((r->apps = calloc((size_t)conf->napps + 1, sizeof(*r->apps))) ==
+	    NULL)
 		return -ENOMEM;
-	r->napps = conf->napps;
 	for (int i = 0; i < conf->napps; i++) {
-		struct app *a = &r->apps[i];
-
-		a->conf = &conf->apps[i];
-		a->relay = r;
-		if (hmap_init(&a->channels, 64) < 0 ||
-		    hmap_init(&a->users, 64) < 0)
+		if ((r->apps[i] = relay_app_new(r, &conf->apps[i])) == NULL)
 			return -ENOMEM;
+		r->napps++;
 	}
 	return hosts_init(r);
+}
+
+struct app *
+relay_app_new(struct relay *r, const struct app_conf *conf)
+{
+	struct app *a = calloc(1, sizeof(*a));
+
+	if (a == NULL)
+		return NULL;
+	a->conf = conf;
+	a->relay = r;
+	if (hmap_init(&a->channels, 64) < 0 || hmap_init(&a->users, 64) < 0) {
+		hmap_free(&a->channels);
+		free(a);
+		return NULL;
+	}
+	return a;
+}
+
+void
+relay_app_free(struct app *a)
+{
+	if (a == NULL)
+		return;
+	channel_free_all(a);
+	hmap_free(&a->channels);
+	hmap_free(&a->users);
+	free(a);
 }
 
 void
 relay_free(struct relay *r)
 {
-	for (int i = 0; i < r->napps; i++) {
-		channel_free_all(&r->apps[i]);
-		hmap_free(&r->apps[i].channels);
-		hmap_free(&r->apps[i].users);
-	}
+	for (int i = 0; i < r->napps; i++)
+		relay_app_free(r->apps[i]);
 	free(r->apps);
 	hosts_free(r);
 	hmap_free(&r->sockets);
@@ -56,9 +77,9 @@ struct app *
 relay_app_by_key(struct relay *r, const char *key, size_t len)
 {
 	for (int i = 0; i < r->napps; i++)
-		if (strlen(r->apps[i].conf->key) == len &&
-		    memcmp(r->apps[i].conf->key, key, len) == 0)
-			return &r->apps[i];
+		if (strlen(r->apps[i]->conf->key) == len &&
+		    memcmp(r->apps[i]->conf->key, key, len) == 0)
+			return r->apps[i];
 	return NULL;
 }
 
@@ -66,9 +87,9 @@ struct app *
 relay_app_by_id(struct relay *r, const char *id, size_t len)
 {
 	for (int i = 0; i < r->napps; i++)
-		if (strlen(r->apps[i].conf->id) == len &&
-		    memcmp(r->apps[i].conf->id, id, len) == 0)
-			return &r->apps[i];
+		if (strlen(r->apps[i]->conf->id) == len &&
+		    memcmp(r->apps[i]->conf->id, id, len) == 0)
+			return r->apps[i];
 	return NULL;
 }
 

@@ -102,9 +102,9 @@ struct host;
 
 struct relay {
 	struct relay_conf *conf;
-	struct host *hosts;
-	int nhosts;
-	struct app *apps;
+	struct host **hosts;	/* each its own allocation: pointers to a */
+	int nhosts;		/* host or app survive a reload (reload.c) */
+	struct app **apps;
 	int napps;
 	struct hmap sockets;	/* socket_id -> struct conn */
 	TAILQ_HEAD(, conn) conns;
@@ -125,6 +125,10 @@ void conn_close(struct conn *c, int code, const char *reason);
 
 /* relay.c */
 int relay_init(struct relay *r, struct relay_conf *conf);
+/* A new app for conf (empty channels and users), or NULL. */
+struct app *relay_app_new(struct relay *r, const struct app_conf *conf);
+/* Frees a's channels and users and a; nothing may point to it any more. */
+void relay_app_free(struct app *a);
 void relay_free(struct relay *r);
 struct app *relay_app_by_key(struct relay *r, const char *key, size_t len);
 struct app *relay_app_by_id(struct relay *r, const char *id, size_t len);

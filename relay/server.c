@@ -26,6 +26,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "pusher.h"
+#include "reload.h"
 #include "server.h"
 #include "utf8.h"
 #include "webhook.h"
@@ -63,7 +64,15 @@ static struct {
 	struct ev_loop *loop;	/* epoll via libev: no O(n) poll scan */
 	ev_check flush;		/* runs after each loop turn */
 	TAILQ_HEAD(, conn) dirty; /* connections with new frames queued */
+	void *tls_ctx;		/* the TLS listener's SSL_CTX (reload.c) */
+	int listening;		/* every listener is up (GET /readyz) */
 } srv;
+
+void *
+server_tls_ctx(void)
+{
+	return srv.tls_ctx;
+}
 
 void
 conn_want_write(struct conn *c)
@@ -313,7 +322,11 @@ http_dispatch(struct http_req *q)
 		http_error(q, 403, "Origin not allowed");
 	else if (strcmp(q->path, "/healthz") == 0)
 		http_reply(q, 200, "application/json", "{\"status\":\"ok\"}");
-	else if (strcmp(q->path, "/metrics") == 0 && !metrics_allowed(q)) {
+	else if (strcmp(q->path, "/readyz") == 0) {
+		buf_reset(&q->resp);
+		http_reply_resp(q, ops_readyz(r, srv.listening, &q->resp),
+		    "application/json");
+	} else if (strcmp(q->path, "/metrics") == 0 && !metrics_allowed(q)) {
 		http_header_add(q, "www-authenticate:", "Bearer realm=\"sno\"");
 		http_error(q, 401, "/metrics needs Authorization: Bearer with "
 		    "the relay's metrics_token");
@@ -858,6 +871,10 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		if (srv.stop && srv.loop)
 			ev_break(srv.loop, EVBREAK_ALL);
 		dash_api_wakeup();
+		reload_poll(srv.r);
+		return 0;
+	case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS:
+		srv.tls_ctx = user; /* the vhost's SSL_CTX, for reloads */
 		return 0;
 	case LWS_CALLBACK_HTTP_BODY:
 		if (pss->req && !pss->req->too_big &&
@@ -935,6 +952,7 @@ tick(lws_sorted_usec_list_t *sul)
 	parked_tick(now);
 	hosts_tick(srv.r, now);
 	dash_api_tick(now);
+	reload_poll(srv.r);
 	if (now - srv.last_sweep_ms >= 5000) {
 		srv.last_sweep_ms = now;
 		sweep(now);
@@ -1062,6 +1080,7 @@ server_start(struct relay *r)
 	    (c->tls_listen && vhost("tls", c->tls_listen, 1) < 0))
 		return -1;
 	lws_sul_schedule(srv.ctx, 0, &srv.tick, tick, TICK_US);
+	srv.listening = 1;
 	log_info("relay ready listen=%s%s%s apps=%d version=%s", c->listen,
 	    c->tls_listen ? " tls_listen=" : "",
 	    c->tls_listen ? c->tls_listen : "", r->napps, SNO_VERSION);
@@ -1097,6 +1116,7 @@ server_shutdown(void)
 	if (srv.ctx == NULL)
 		return;
 	srv.r->shutting_down = 1;
+	srv.listening = 0;
 	log_info("relay stopping connections=%d", srv.r->nconns);
 	/* 4100: pusher-js backs off before reconnecting
 	 * (docs/pusher-protocol.md), so a restart is not met by every client

@@ -21,13 +21,22 @@
 #include "sig.h"
 #include "webhook.h"
 
+#include <sodium.h>
+
 #define WEBHOOK_DELAY_MS 3000
 #define WEBHOOK_RETRY_FOR_MS (5 * 60 * 1000)
 #define WEBHOOK_QUEUE_MAX 10000
 
+/* A hook holds copies of its app's settings: a reload may free the
+ * app_conf while the worker still sends (reload.c). */
+struct hook_app {
+	char *name, *key, *secret, *webhook_url;
+};
+
 struct hook {
 	TAILQ_ENTRY(hook) entry;
-	const struct app_conf *app;
+	const struct app *owner;	/* identity only, for cancel_parked */
+	struct hook_app app[1];
 	char *body;
 	size_t len;
 	int64_t first_ms, due_ms;
@@ -53,6 +62,13 @@ hook_free(struct hook *h)
 {
 	if (h == NULL)
 		return;
+	free(h->app->name);
+	free(h->app->key);
+	if (h->app->secret) {
+		sodium_memzero(h->app->secret, strlen(h->app->secret));
+		free(h->app->secret);
+	}
+	free(h->app->webhook_url);
 	free(h->body);
 	free(h->kind);
 	free(h->channel);
@@ -210,12 +226,19 @@ worker(void *arg)
 int
 webhook_start(struct relay *r)
 {
+	static int inited;
 	int need = 0, err;
 
-	TAILQ_INIT(&wh.queue);
-	TAILQ_INIT(&wh.parked);
+	if (wh.running)
+		return 0;
+	if (!inited) {
+		TAILQ_INIT(&wh.queue);
+		TAILQ_INIT(&wh.parked);
+		inited = 1;
+	}
+	wh.stop = 0;
 	for (int i = 0; i < r->napps; i++)
-		need |= r->apps[i].conf->webhook_url != NULL;
+		need |= r->apps[i]->conf->webhook_url != NULL;
 	if (!need)
 		return 0;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
@@ -265,8 +288,17 @@ hook_new(struct app *a, struct buf *ev)
 		free(h);
 		return NULL;
 	}
-	h->app = a->conf;
+	h->owner = a;
+	h->app->name = strdup(a->conf->name);
+	h->app->key = strdup(a->conf->key);
+	h->app->secret = strdup(a->conf->secret);
+	h->app->webhook_url = strdup(a->conf->webhook_url);
 	h->body = b.data;
+	if (!h->app->name || !h->app->key || !h->app->secret ||
+	    !h->app->webhook_url) {
+		hook_free(h);
+		return NULL;
+	}
 	h->len = b.len;
 	h->first_ms = h->due_ms = clock_mono_ms();
 	return h;
@@ -274,13 +306,13 @@ hook_new(struct app *a, struct buf *ev)
 
 /* Cancels a parked opposite of (kind, channel, user); 1 if one was. */
 static int
-cancel_parked(const struct app_conf *app, const char *kind,
+cancel_parked(const struct app *app, const char *kind,
     const char *channel, const char *user_id)
 {
 	struct hook *h;
 
 	TAILQ_FOREACH(h, &wh.parked, entry) {
-		if (h->app == app && strcmp(h->kind, kind) == 0 &&
+		if (h->owner == app && strcmp(h->kind, kind) == 0 &&
 		    strcmp(h->channel, channel) == 0 &&
 		    (!user_id || strcmp(h->user_id, user_id) == 0)) {
 			TAILQ_REMOVE(&wh.parked, h, entry);
@@ -304,10 +336,10 @@ webhook_event(struct app *a, const char *name, const char *channel,
 	if (!a->conf->webhook_url || !wh.running)
 		return;
 	if (strcmp(name, "channel_occupied") == 0 &&
-	    cancel_parked(a->conf, "channel_vacated", channel, NULL))
+	    cancel_parked(a, "channel_vacated", channel, NULL))
 		return;
 	if (strcmp(name, "member_added") == 0 &&
-	    cancel_parked(a->conf, "member_removed", channel, user_id))
+	    cancel_parked(a, "member_removed", channel, user_id))
 		return;
 	buf_init(&ev, 1 << 16);
 	e = buf_adds(&ev, "{");
@@ -371,6 +403,20 @@ webhook_tick(int64_t now_ms)
 		if (h->due_ms <= now_ms) {
 			TAILQ_REMOVE(&wh.parked, h, entry);
 			enqueue(h);
+		}
+	}
+}
+
+void
+webhook_forget(const struct app *a)
+{
+	struct hook *h, *next;
+
+	for (h = TAILQ_FIRST(&wh.parked); h; h = next) {
+		next = TAILQ_NEXT(h, entry);
+		if (h->owner == a) {
+			TAILQ_REMOVE(&wh.parked, h, entry);
+			hook_free(h);
 		}
 	}
 }

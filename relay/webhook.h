@@ -13,7 +13,8 @@
 struct app;
 struct relay;
 
-/* Starts the worker thread; 0 or a negative errno. */
+/* Starts the worker thread if an app has a webhook_url and it is not
+ * running yet (again after a reload adds one); 0 or a negative errno. */
 int webhook_start(struct relay *r);
 /* Sends what is queued (for at most a few seconds) and joins the thread. */
 void webhook_stop(void);
@@ -25,6 +26,8 @@ void webhook_event(struct app *a, const char *name, const char *channel,
 void webhook_client_event(struct app *a, const char *channel,
     const char *event, const char *data, const char *socket_id,
     const char *user_id);
+/* Drops a's delayed events: a is leaving the configuration. */
+void webhook_forget(const struct app *a);
 /* Releases delayed events that are due; called from a loop timer. */
 void webhook_tick(int64_t now_ms);
 
