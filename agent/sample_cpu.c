@@ -279,6 +279,17 @@ sample_cpu_feed(struct sample_cpu *c, const char *stat, const char *loadavg,
 	return r;
 }
 
+unsigned long long
+sample_cpu_busy(const struct sample_cpu *c)
+{
+	const unsigned long long *f = c->prev.total.f;
+
+	if (!c->have_prev)
+		return 0;
+	return f[CPU_USER] + f[CPU_NICE] + f[CPU_SYSTEM] + f[CPU_IRQ] +
+	    f[CPU_SOFTIRQ];
+}
+
 int
 sample_cpu_read(struct sample_cpu *c, double dt_s)
 {

@@ -56,6 +56,14 @@ struct sample_cpu {
 
 /* Zeroes c; nothing to free until _open or _feed. */
 void sample_cpu_init(struct sample_cpu *c);
+/*
+ * The ticks of the latest /proc/stat cpu line that processes can have been
+ * charged with: user, nice, system, and irq and softirq, which a kernel
+ * without IRQ_TIME_ACCOUNTING also counts in the runtime of the task they
+ * interrupted. 0 before the first reading. (After a feed the latest reading
+ * is the baseline of the next, in prev, not cur.)
+ */
+unsigned long long sample_cpu_busy(const struct sample_cpu *c);
 /* Opens root/stat, root/loadavg, root/uptime; 0 or negative errno. */
 int sample_cpu_open(struct sample_cpu *c, const char *proc_root);
 /*

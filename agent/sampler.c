@@ -132,21 +132,6 @@ sampler_dt_ms(const struct sampler *s)
 	return s->dt_ms;
 }
 
-/*
- * The ticks of /proc/stat's cpu line that processes can have been charged
- * with: user, nice, system, and irq and softirq, which a kernel without
- * IRQ_TIME_ACCOUNTING also counts in the runtime of the task they
- * interrupted. 0 when unread.
- */
-static unsigned long long
-sampler_busy(const struct sample_cpu *c)
-{
-	const unsigned long long *f = c->cur.total.f;
-
-	return f[CPU_USER] + f[CPU_NICE] + f[CPU_SYSTEM] + f[CPU_IRQ] +
-	    f[CPU_SOFTIRQ];
-}
-
 /* The kB value of field name ("Pss:") in smaps_rollup text, or -1. */
 static long long
 sampler_smaps_kb(const char *text, const char *name)
@@ -214,7 +199,7 @@ sampler_collect(struct sampler *s)
 	sample_fs_read(&s->fs, now / 1000);
 	sample_cg_read(&s->cg, dt_s);
 	/* The guard of the scan weighs its reads against the host's busy. */
-	proc_table_busy(&s->pt, sampler_busy(&s->cpu));
+	proc_table_busy(&s->pt, sample_cpu_busy(&s->cpu));
 	if ((r = proc_table_scan(&s->pt, s->cpu.uptime_s, dt_s)) < 0)
 		return r;
 	sampler_self(s, dt_s);

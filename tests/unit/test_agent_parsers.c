@@ -86,12 +86,17 @@ cpu_total_excludes_guest(void **state)
 
 	(void)state;
 	sample_cpu_init(&c);
+	assert_int_equal(sample_cpu_busy(&c), 0);
 	assert_int_equal(sample_cpu_feed(&c, fix("stat.a"), NULL, NULL, 0), 0);
 	assert_int_equal(c.rates, 0);
 	assert_int_equal(c.n, 2);
+	/* The busy figure the process table's CPU guard compares is the
+	 * latest reading's, not the one before. */
+	assert_int_equal(sample_cpu_busy(&c), 1000 + 100 + 500 + 10 + 20);
 	assert_int_equal(sample_cpu_feed(&c, fix("stat.b"), "0.5 0.6 0.7 1/2 3",
 	    "1000.5 10", 1.0), 0);
 	assert_int_equal(c.rates, 1);
+	assert_int_equal(sample_cpu_busy(&c), 1150 + 100 + 550 + 10 + 30);
 	assert_near(c.pct.usr, 10.0);
 	assert_near(c.pct.nic, 0.0);
 	assert_near(c.pct.sys, 5.0);
