@@ -13,6 +13,7 @@
 
 #include "channel.h"
 #include "clock.h"
+#include "fleet.h"
 #include "host.h"
 #include "json_check.h"
 #include "log.h"
@@ -43,12 +44,13 @@ hosts_init(struct relay *r)
 		if ((h->ring = calloc(h->ring_cap, sizeof(*h->ring))) == NULL)
 			return -ENOMEM;
 	}
-	return 0;
+	return fleets_init(r);
 }
 
 void
 hosts_free(struct relay *r)
 {
+	fleets_free(r);
 	for (int i = 0; i < r->nhosts; i++) {
 		struct host *h = &r->hosts[i];
 
@@ -139,12 +141,21 @@ session_stop(struct host *h, const char *reason)
 }
 
 void
+host_session_want(struct host *h)
+{
+	if (!h->streaming)
+		session_start(h, clock_mono_ms());
+}
+
+void
 host_channel_subscribed(struct app *a, const char *channel)
 {
 	struct host *h = host_of_channel(a, channel);
 
-	if (h == NULL)
+	if (h == NULL) {
+		fleet_channel_subscribed(a, channel);
 		return;
+	}
 	h->occupied = 1;
 	/* Any new subscriber asks for a session; one past its cap restarts.
 	 * A viewer joining a running session learns when it ends. */
@@ -159,8 +170,10 @@ host_channel_vacated(struct app *a, const char *channel)
 {
 	struct host *h = host_of_channel(a, channel);
 
-	if (h == NULL)
+	if (h == NULL) {
+		fleet_channel_vacated(a, channel);
 		return;
+	}
 	h->occupied = 0;
 	h->vacated_ms = clock_mono_ms();
 }
@@ -169,13 +182,16 @@ int
 host_should_stream(struct host *h, int64_t now)
 {
 	const struct relay_conf *c = h->relay->conf;
+	int occupied = h->occupied;
+	int64_t vacated = h->vacated_ms;
 
 	if (!h->streaming)
 		return 0;
+	/* Its own channel or its account's fleet channel holds it. */
+	fleet_occupancy(h, &occupied, &vacated);
 	if (now - h->session_start_ms >= c->max_session_s * 1000)
 		session_stop(h, "cap");
-	else if (!h->occupied &&
-	    now - h->vacated_ms >= c->session_grace_s * 1000)
+	else if (!occupied && now - vacated >= c->session_grace_s * 1000)
 		session_stop(h, "idle");
 	return h->streaming;
 }
@@ -185,6 +201,7 @@ hosts_tick(struct relay *r, int64_t now)
 {
 	for (int i = 0; i < r->nhosts; i++)
 		host_should_stream(&r->hosts[i], now);
+	fleets_tick(r, now);
 }
 
 /* Keeps a stamped copy of one sample in the ring. */
@@ -259,6 +276,7 @@ one_sample(struct host *h, const char *text, size_t len, struct buf *err)
 	    remember(h, seq, b.data, b.len) == 0) {
 		h->last_seq = seq;
 		publish(h, "sample", b.data, b.len);
+		fleet_sample(h, b.data, b.len);
 	} else
 		st = 500;
 	buf_free(&b);
