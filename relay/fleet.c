@@ -51,7 +51,7 @@ struct fleet {
 	uint32_t head, len;
 };
 
-static const char no_sample[] = "\"seq\":0,\"sample_ms\":null,\"cpu\":null,"
+static const char no_sample[] = "\"seq\":0,\"cpu\":null,"
     "\"mem_used\":null,\"mem_total\":null,\"load1\":null,\"net_rx\":null,"
     "\"net_tx\":null,\"disk_util\":null,\"top\":null";
 
@@ -290,7 +290,6 @@ fleet_sample(struct host *h, const char *json, size_t len)
 	load = at(s, "load");
 	buf_init(&b, FLEET_ROW_MAX - 1);
 	e |= buf_printf(&b, "\"seq\":%lld", h->last_seq);
-	e |= add_num(&b, "sample_ms", at(s, "ts_ms"), 0);
 	e |= add_busy(&b, s);
 	e |= add_num(&b, "mem_used", at(mem, "used"), 0);
 	e |= add_num(&b, "mem_total", at(mem, "total"), 0);
@@ -323,9 +322,10 @@ summary(struct fleet *f, int64_t wall, struct buf *b)
 
 		e |= buf_adds(b, i ? ",{\"id\":" : "{\"id\":");
 		e |= buf_add_json_string(b, h->conf->name);
-		e |= buf_printf(b, ",\"online\":%s,\"streaming\":%s,"
-		    "\"last_seen_ms\":%lld,", online ? "true" : "false",
-		    h->streaming ? "true" : "false",
+		/* "streaming" only when false: online and stopped (cap). */
+		e |= buf_printf(b, ",\"online\":%s,%s\"last_seen_ms\":%lld,",
+		    online ? "true" : "false",
+		    h->streaming ? "" : "\"streaming\":false,",
 		    (long long)h->last_seen_wall_ms);
 		e |= buf_add(b, f->rows[i].text, f->rows[i].len);
 		e |= buf_adds(b, "}");

@@ -126,6 +126,7 @@ test('one_summary_a_second_with_20_hosts_and_rising_seq', async () => {
     assert.deepStrictEqual(x.hosts.map((h) => h.id).sort(), ids);
     for (const h of x.hosts) {
       assert.strictEqual(h.online, true, JSON.stringify(h));
+      assert.notStrictEqual(h.streaming, false, JSON.stringify(h));
       assert.ok(Number.isInteger(h.seq) && h.seq > 0, JSON.stringify(h));
       assert.ok(typeof h.cpu === 'number' && h.cpu >= 0 && h.cpu <= 100, JSON.stringify(h));
       assert.ok(h.mem_total > 0 && h.mem_used > 0 && h.mem_used <= h.mem_total,
