@@ -21,7 +21,9 @@ const BUSY = 'sno-fleet-busy-loop';
 const EXTRA = ['fleet-b1', 'fleet-b2', 'fleet-b3', 'fleet-b4'];
 let stack, context, page, busy;
 
-const rowIds = () => page.$$eval('.fleet-table tbody tr', (trs) => trs.map((t) => t.dataset.host));
+// The rows shown, in their displayed order (rows are placed by transform).
+const rowsEval = (fn) => page.evaluate(`(${fn})(window.__fleetRows())`);
+const rowIds = () => rowsEval((trs) => trs.map((t) => t.dataset.host));
 const summaries = () => page.getAttribute('.fleet', 'data-summaries').then(Number);
 const waitSummaries = (n, timeout = 15000) => page.waitForFunction(
   (k) => Number(document.querySelector('.fleet').dataset.summaries) >= k, n,
@@ -32,6 +34,8 @@ before(async () => {
   stack = await startStack({}, { extraHosts: EXTRA });
   ({ context, page } = await launchBrowser(stack.tmp));
   await page.addInitScript(() => {
+    window.__fleetRows = () => [...document.querySelectorAll('.fleet-table .frow:not([hidden])')]
+      .sort((a, b) => a.dataset.pos - b.dataset.pos);
     window.__longest = 0;
     new PerformanceObserver((l) => {
       for (const e of l.getEntries()) window.__longest = Math.max(window.__longest, e.duration);
@@ -56,22 +60,22 @@ test('fleet_lists_every_host_with_live_values', async () => {
   await page.evaluate(() => { window.__longest = 0; });
   const ids = (await rowIds()).slice().sort();
   assert.deepStrictEqual(ids, stack.hosts.slice().sort());
-  await page.waitForFunction((n) => [...document.querySelectorAll('.fleet-table tbody tr')]
+  await page.waitForFunction((n) => window.__fleetRows()
     .filter((t) => t.dataset.online === 'true' && /%$/.test(t.querySelector('.c-cpu').textContent))
     .length === n, stack.hosts.length, { timeout: 15000, polling: 100 });
   // Values change from one second to the next (CPU, network, the top
   // process's share: five hosts times several columns never all stand still).
-  const snap = () => page.$$eval('.fleet-table tbody tr', (trs) => trs.map((t) =>
-    [...t.querySelectorAll('td.num, td.c-top')].map((c) => c.textContent).join('|')).sort().join('\n'));
+  const snap = () => rowsEval((trs) => trs.map((t) =>
+    [...t.querySelectorAll('.num, .c-top')].map((c) => c.textContent).join('|')).sort().join('\n'));
   const a = await snap();
   const n0 = await summaries();
   await page.waitForFunction(([k, before]) => {
     if (Number(document.querySelector('.fleet').dataset.summaries) < k) return false;
-    const now = [...document.querySelectorAll('.fleet-table tbody tr')].map((t) =>
-      [...t.querySelectorAll('td.num, td.c-top')].map((c) => c.textContent).join('|')).sort().join('\n');
+    const now = window.__fleetRows().map((t) =>
+      [...t.querySelectorAll('.num, .c-top')].map((c) => c.textContent).join('|')).sort().join('\n');
     return now !== before;
   }, [n0 + 1, a], { timeout: 15000, polling: 100 });
-  const sparkPainted = await page.$$eval('.fleet-table td.c-spark canvas', (cs) =>
+  const sparkPainted = await page.$$eval('.fleet-table .c-spark canvas', (cs) =>
     cs.filter((c) => {
       const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
       for (let i = 3; i < d.length; i += 4) if (d[i] > 0) return true;
@@ -83,31 +87,31 @@ test('fleet_lists_every_host_with_live_values', async () => {
 test('sort_by_any_column_and_filter_by_name', async () => {
   assert.strictEqual(await page.getAttribute('.fleet', 'data-sort'), 'cpu');
   assert.strictEqual(await page.getAttribute('.fleet', 'data-dir'), 'desc');
-  const cpus = await page.$$eval('.fleet-table tbody td.c-cpu', (tds) => tds.map((t) => Number(t.dataset.v)));
+  const cpus = await rowsEval((trs) => trs.map((t) => Number(t.querySelector('.c-cpu').dataset.v)));
   for (let i = 1; i < cpus.length; i++) assert.ok(cpus[i] <= cpus[i - 1], `CPU not descending: ${cpus}`);
-  await page.click('.fleet-table th[data-key="id"]');
+  await page.click('.fleet-table .fh[data-key="id"]');
   const asc = stack.hosts.slice().sort((x, y) => x.localeCompare(y));
-  await page.waitForFunction((want) => [...document.querySelectorAll('.fleet-table tbody tr')]
+  await page.waitForFunction((want) => window.__fleetRows()
     .map((t) => t.dataset.host).join() === want.join(), asc, { timeout: 5000 });
-  await page.click('.fleet-table th[data-key="id"]');
-  await page.waitForFunction((want) => [...document.querySelectorAll('.fleet-table tbody tr')]
+  await page.click('.fleet-table .fh[data-key="id"]');
+  await page.waitForFunction((want) => window.__fleetRows()
     .map((t) => t.dataset.host).join() === want.join(), asc.slice().reverse(), { timeout: 5000 });
   // Memory: every host is this machine, so the order is by name among
   // equal values; what must hold is that the column's values are ordered.
-  await page.click('.fleet-table th[data-key="mem"]');
-  const mems = await page.$$eval('.fleet-table tbody td.c-mem', (tds) => tds.map((t) => parseFloat(t.textContent)));
+  await page.click('.fleet-table .fh[data-key="mem"]');
+  const mems = await rowsEval((trs) => trs.map((t) => parseFloat(t.querySelector('.c-mem').textContent)));
   for (let i = 1; i < mems.length; i++) assert.ok(mems[i] <= mems[i - 1] + 0.05, `memory not descending: ${mems}`);
   await page.fill('.fleet input[type="search"]', 'b2');
-  await page.waitForFunction(() => [...document.querySelectorAll('.fleet-table tbody tr')]
+  await page.waitForFunction(() => window.__fleetRows()
     .map((t) => t.dataset.host).join() === 'fleet-b2', null, { timeout: 5000 });
   assert.strictEqual(await page.getAttribute('.fleet', 'data-count'), '1');
   await page.fill('.fleet input[type="search"]', 'FLEET-');
-  await page.waitForFunction(() => document.querySelectorAll('.fleet-table tbody tr').length === 4,
+  await page.waitForFunction(() => window.__fleetRows().length === 4,
     null, { timeout: 5000 });
   await page.fill('.fleet input[type="search"]', '');
-  await page.waitForFunction((n) => document.querySelectorAll('.fleet-table tbody tr').length === n,
+  await page.waitForFunction((n) => window.__fleetRows().length === n,
     stack.hosts.length, { timeout: 5000 });
-  await page.click('.fleet-table th[data-key="cpu"]');
+  await page.click('.fleet-table .fh[data-key="cpu"]');
   assert.strictEqual(await page.getAttribute('.fleet', 'data-sort'), 'cpu');
   assert.strictEqual(await page.getAttribute('.fleet', 'data-dir'), 'desc');
 });
@@ -119,16 +123,16 @@ test('a_busy_loop_shows_as_the_top_process_of_the_first_row', async () => {
   busy = stack.spawn(BUSY, bin, ['-c', 'while :; do :; done']);
   // comm is cut at 15 characters; the agent resolves argv[0]'s basename.
   await page.waitForFunction((name) => {
-    const first = document.querySelector('.fleet-table tbody tr');
+    const first = window.__fleetRows()[0];
     return first && first.querySelector('.top-name').textContent === name &&
       parseFloat(first.querySelector('.top-cpu').textContent) >= 50;
   }, BUSY, { timeout: 20000, polling: 200 }).catch(async (e) => {
-    const tops = await page.$$eval('.fleet-table tbody tr', (trs) => trs.map((t) =>
+    const tops = await rowsEval((trs) => trs.map((t) =>
       `${t.dataset.host}: ${t.querySelector('.c-cpu').textContent} ${t.querySelector('.c-top').textContent}`));
     assert.fail(`${e.message}; rows: ${tops.join('; ')}`);
   });
-  const first = await page.$eval('.fleet-table tbody tr', (t) => ({
-    cpu: Number(t.querySelector('.c-cpu').dataset.v), top: t.querySelector('.c-top').textContent }));
+  const first = await rowsEval((trs) => ({
+    cpu: Number(trs[0].querySelector('.c-cpu').dataset.v), top: trs[0].querySelector('.c-top').textContent }));
   // One core of this machine's busy: at least 100 / cores percent busy.
   console.log(`# fleet: first row CPU ${first.cpu}%, top ${first.top}`);
   const cores = require('node:os').cpus().length;
@@ -159,8 +163,8 @@ test('screenshots_light_and_dark', async () => {
 });
 
 test('a_click_opens_the_host_page', async () => {
-  const id = await page.$eval('.fleet-table tbody tr', (t) => t.dataset.host);
-  await page.click(`.fleet-table tbody tr[data-host="${id}"] td.c-cpu`);
+  const id = await rowsEval((trs) => trs[0].dataset.host);
+  await page.click(`.fleet-table .frow[data-host="${id}"] .c-cpu`);
   await page.waitForSelector(`.host-page[data-host="${id}"]`, { timeout: 10000 });
   assert.strictEqual(await page.evaluate(() => decodeURIComponent(location.hash)), `#/host/${id}`);
   // And back: the fleet is one click away in the top bar.

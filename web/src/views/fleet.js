@@ -3,8 +3,9 @@
 // private-fleet-{account} (subscribing is what makes every host stream;
 // leaving lets them stop after the grace period). Rows are built once and
 // updated in place; one requestAnimationFrame per summary applies the
-// newest one (text only where it changed, rows moved only when the order
-// changed, 60-second CPU sparklines on small canvases).
+// newest one (text only where it changed and only in rows in view, rows
+// moved only when the order changed, 60-second CPU sparklines on small
+// canvases).
 import { h, setText } from '../dom.js';
 import { api } from '../api.js';
 import { connection } from '../live.js';
@@ -14,6 +15,7 @@ const SPARK_N = 60;
 const HOT = 90;
 const SPARK_W = 120;
 const SPARK_H = 24;
+const ROW_H = 36; // px, as .frow in style.css
 
 function parse(d) {
   if (typeof d !== 'string') return d;
@@ -52,19 +54,36 @@ function themeColors() {
 export function fleetView(me) {
   const channelName = `private-fleet-${me.account}`;
   const rows = new Map(); // id -> row
-  const tbody = h('tbody');
+  const byEl = new WeakMap(); // row element -> row
+  // Sparklines are drawn only for rows in view (they keep their data).
+  const io = typeof IntersectionObserver === 'function' ? new IntersectionObserver((es) => {
+    for (const e of es) {
+      const r = byEl.get(e.target);
+      if (!r) continue;
+      r.seen = e.isIntersecting;
+      if (r.seen) {
+        paint(r, Date.now());
+        drawSpark(r);
+      }
+    }
+  }, { rootMargin: '200px 0px' }) : null;
+  const tbody = h('div', { role: 'rowgroup', class: 'fbody' });
   const filter = h('input', { type: 'search', placeholder: 'Filter by name', 'aria-label': 'Filter hosts by name' });
   const count = h('span', { class: 'muted fleet-count' });
   const status = h('span', { class: 'pill state', dataset: { state: 'connecting' } }, h('span', { class: 'dot' }), 'connecting');
   const banner = h('div', { class: 'banner', hidden: true });
   const note = h('p', { class: 'muted fleet-note' }, 'Loading hosts…');
-  const heads = COLS.map((c) => h('th', { scope: 'col', class: c.cls, tabindex: '0', dataset: { key: c.key },
+  const heads = COLS.map((c) => h('div', { role: 'columnheader', class: `fh ${c.cls}`, tabindex: '0', dataset: { key: c.key },
     onclick: () => sortBy(c.key), onkeydown: (e) => { if (e.key === 'Enter') sortBy(c.key); } }, c.title));
-  const table = h('table', { class: 'fleet-table' },
-    h('thead', {}, h('tr', {}, ...heads, h('th', { scope: 'col', class: 'c-spark' }, 'CPU 60 s'))), tbody);
+  // Rows are blocks of fixed height with strict containment (a text change
+  // relays out that row alone), placed by transform (a new order moves no
+  // node, so nothing is restyled or laid out again) and content-visibility
+  // (rows out of view are not rendered); a table would lay out every row.
+  const table = h('div', { role: 'table', class: 'fleet-table', 'aria-label': 'Hosts' },
+    h('div', { role: 'row', class: 'fhead' }, ...heads, h('div', { role: 'columnheader', class: 'fh c-spark' }, 'CPU 60 s')), tbody);
   const section = h('section', { class: 'card fleet', dataset: { loaded: 'false', count: '0', summaries: '0', sort: 'cpu', dir: 'desc' } },
     h('header', { class: 'card-head' }, h('h2', {}, 'Fleet'), count, h('span', { class: 'grow' }), status, filter),
-    banner, h('div', { class: 'table-wrap' }, table), note);
+    banner, table, note);
   let sort = { key: 'cpu', dir: -1 };
   let order = '';
   let pending = null;
@@ -81,7 +100,7 @@ export function fleetView(me) {
     if (r) return r;
     const href = `#/host/${encodeURIComponent(id)}`;
     const cells = {};
-    const td = (cls, ...kids) => h('td', { class: cls }, ...kids);
+    const td = (cls, ...kids) => h('div', { role: 'cell', class: `fc ${cls}` }, ...kids);
     cells.name = td('c-name', h('a', { href }, id));
     cells.status = td('c-status');
     cells.cpu = td('c-cpu num');
@@ -96,13 +115,18 @@ export function fleetView(me) {
     const canvas = h('canvas', { width: SPARK_W * devicePixelRatio, height: SPARK_H * devicePixelRatio,
       style: `width:${SPARK_W}px;height:${SPARK_H}px` });
     cells.spark = td('c-spark', canvas);
-    const tr = h('tr', { dataset: { host: id, online: 'false' }, tabindex: '0',
+    const tr = h('div', { role: 'row', class: 'frow', dataset: { host: id, online: 'false' }, tabindex: '0',
       onclick: (e) => { if (!e.target.closest('a')) location.hash = href; },
       onkeydown: (e) => { if (e.key === 'Enter') location.hash = href; } },
     cells.name, cells.status, cells.cpu, cells.mem, cells.load, cells.rx, cells.tx, cells.disk, cells.top, cells.spark);
     r = { id, tr, cells, canvas, x: { id, online: false }, spark: new Float32Array(SPARK_N).fill(NaN),
-      head: 0, lastTs: 0, dirty: true, hot: {} };
+      head: 0, lastTs: 0, dirty: true, hot: {}, seen: false };
+    r.pos = -1;
+    tr.hidden = true;
+    tbody.append(tr);
     rows.set(id, r);
+    byEl.set(tr, r);
+    if (io) io.observe(tr);
     return r;
   }
 
@@ -120,7 +144,9 @@ export function fleetView(me) {
     cell.classList.toggle('hot', on);
   }
 
+  // Rows out of view keep their data and are painted when they come in.
   function paint(r, now) {
+    if (io && !r.seen) return;
     const x = r.x;
     const c = r.cells;
     const on = !!x.online;
@@ -147,7 +173,7 @@ export function fleetView(me) {
   }
 
   function drawSpark(r) {
-    if (!r.dirty) return;
+    if (!r.dirty || (io && !r.seen)) return;
     r.dirty = false;
     const cv = r.canvas;
     const g = cv.getContext('2d');
@@ -215,9 +241,24 @@ export function fleetView(me) {
     const f = filter.value.trim().toLowerCase();
     const list = [...rows.values()].filter((r) => visible(r, f)).sort(compare);
     const key = list.map((r) => r.id).join('\n');
-    if (key !== order) {
+    if (key !== order) { // re-place only the rows whose place changed
       order = key;
-      tbody.replaceChildren(...list.map((r) => r.tr));
+      const shown = new Set(list);
+      for (const r of rows.values()) {
+        if (!shown.has(r) && r.pos !== -1) {
+          r.pos = -1;
+          r.tr.hidden = true;
+        }
+      }
+      list.forEach((r, i) => {
+        if (r.pos === i) return;
+        r.pos = i;
+        r.tr.hidden = false;
+        r.tr.style.transform = `translateY(${i * ROW_H}px)`;
+        r.tr.dataset.pos = String(i);
+        r.tr.setAttribute('aria-rowindex', String(i + 2));
+      });
+      tbody.style.height = `${list.length * ROW_H}px`;
     }
     section.dataset.count = String(list.length);
     setText(count, f ? `${list.length} of ${rows.size} hosts` : `${rows.size} hosts`);
@@ -230,9 +271,12 @@ export function fleetView(me) {
     const s = pending;
     pending = null;
     if (!s || dead) return;
+    const t0 = performance.now();
     const now = Date.now();
     let stopped = 0;
+    let online = 0;
     for (const x of s.hosts) {
+      if (x.online) online++;
       const r = rowFor(x.id);
       r.x = x;
       pushCpu(r, s.ts_ms, x.online ? x.cpu : null);
@@ -243,6 +287,8 @@ export function fleetView(me) {
     arrange();
     applied++;
     section.dataset.summaries = String(applied);
+    section.dataset.online = String(online);
+    section.dataset.applyMs = String(Math.round(performance.now() - t0)); // for the bench
     section.dataset.loaded = 'true';
     // Online hosts not streaming while we watch: sessions hit the cap.
     notStreaming = stopped ? notStreaming + 1 : 0;
@@ -356,6 +402,7 @@ export function fleetView(me) {
       if (raf) cancelAnimationFrame(raf);
       window.removeEventListener('sno-theme', redraw);
       unsubscribe();
+      if (io) io.disconnect();
     },
   };
 }
