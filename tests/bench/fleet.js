@@ -42,6 +42,8 @@ process.on('exit', () => {
 });
 for (const s of ['SIGINT', 'SIGTERM']) process.once(s, () => process.exit(1));
 
+const TOP_NAMES = ['nginx', 'postgres', 'java', 'node', 'python3', 'redis-server', 'envoy',
+  'gunicorn', 'mysqld', 'dockerd', 'kafka', 'etcd'];
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const log = (s) => process.stdout.write(`${s}\n`);
 
@@ -112,7 +114,10 @@ class SimHost {
       n.tx_Bps = Math.round(Math.random() * 1e6);
     }
     for (const d of s.disk || []) d.util = +(this.i % 17 === 0 ? 95 : Math.random() * 30).toFixed(1);
-    if (s.procs && s.procs[0]) s.procs[0][4] = +(busy * s.cpu.n * 0.8).toFixed(1);
+    if (s.procs && s.procs[0]) { // a top process of its own, as a fleet has
+      s.procs[0][4] = +(busy * s.cpu.n * 0.8).toFixed(1);
+      s.procs[0][7] = TOP_NAMES[this.i % TOP_NAMES.length];
+    }
     return JSON.stringify([s]);
   }
 

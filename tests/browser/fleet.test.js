@@ -21,7 +21,7 @@ const BUSY = 'sno-fleet-busy-loop';
 const EXTRA = ['fleet-b1', 'fleet-b2', 'fleet-b3', 'fleet-b4'];
 let stack, context, page, busy;
 
-// The rows shown, in their displayed order (rows are placed by transform).
+// The rows shown, in their displayed order (rows are placed absolutely).
 const rowsEval = (fn) => page.evaluate(`(${fn})(window.__fleetRows())`);
 const rowIds = () => rowsEval((trs) => trs.map((t) => t.dataset.host));
 const summaries = () => page.getAttribute('.fleet', 'data-summaries').then(Number);
