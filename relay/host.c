@@ -276,7 +276,6 @@ one_sample(struct host *h, const char *text, size_t len, struct buf *err)
 	    remember(h, seq, b.data, b.len) == 0) {
 		h->last_seq = seq;
 		publish(h, "sample", b.data, b.len);
-		fleet_sample(h, b.data, b.len);
 	} else
 		st = 500;
 	buf_free(&b);
@@ -290,6 +289,7 @@ host_samples(struct host *h, const char *body, size_t len, struct buf *out)
 	const char *at[SAMPLE_BATCH_MAX];
 	size_t n[SAMPLE_BATCH_MAX];
 	struct buf err;
+	long long seq0 = h->last_seq;
 	int st = 200, k;
 
 	buf_init(&err, 1024);
@@ -302,6 +302,14 @@ host_samples(struct host *h, const char *body, size_t len, struct buf *out)
 	for (int i = 0; st == 200 && i < k; i++)
 		if ((st = one_sample(h, at[i], n[i], &err)) == 0)
 			st = 200;
+	/* The fleet's row follows the newest sample only (a batch replayed
+	 * after an outage is parsed once, not once per sample). */
+	if (h->last_seq != seq0 && h->ring_len > 0) {
+		const struct hist *e = &h->ring[(h->ring_head + h->ring_len -
+		    1) % h->ring_cap];
+
+		fleet_sample(h, e->json, e->len);
+	}
 	buf_reset(out);
 	if (st == 200)
 		buf_printf(out, "{\"stream\":%s,\"acked_seq\":%lld}",
