@@ -20,7 +20,6 @@
 #include "fleet.h"
 #include "host.h"
 #include "log.h"
-#include "sample.h"
 #include "utf8.h"
 
 #define FLEET_NAME_MAX 64	/* bytes of a top process name */
