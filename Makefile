@@ -124,6 +124,7 @@ clean:
 
 include tests/bench/bench.mk
 include tests/bench/agent.mk
+include tests/bench/fleet.mk
 include tests/fuzz/fuzz.mk
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -21,6 +21,7 @@
 
 #include "clock.h"
 #include "dash_parse.h"
+#include "fleet.h"
 #include "hmap.h"
 #include "json_check.h"
 #include "host.h"
@@ -633,6 +634,29 @@ history(struct http_req *q, const struct session *s, const char *id)
 	http_reply_resp(q, 200, "application/json");
 }
 
+/* The user's account's summaries of the last ?seconds= (1..60, 60). */
+static void
+fleet_hist(struct http_req *q, const struct session *s)
+{
+	const char *v = auth_param_get(q->params, q->np < 0 ? 0 : q->np,
+	    "seconds");
+	char *end = NULL;
+	long n = v ? strtol(v, &end, 10) : FLEET_HISTORY;
+
+	if (v && (!*v || *end || n < 1 || n > FLEET_HISTORY)) {
+		http_error(q, 400, "seconds must be an integer 1..%d",
+		    FLEET_HISTORY);
+		return;
+	}
+	buf_reset(&q->resp);
+	if (fleet_history(http_relay(), s->user->account, (int)n,
+	    &q->resp) < 0) {
+		http_error(q, 500, "out of memory");
+		return;
+	}
+	http_reply_resp(q, 200, "application/json");
+}
+
 /* pusher-js's channel authorization: form socket_id, channel_name. */
 static void
 pusher_auth(struct http_req *q, const struct session *s)
@@ -648,11 +672,20 @@ pusher_auth(struct http_req *q, const struct session *s)
 		http_error(q, 400, "need socket_id and channel_name");
 		return;
 	}
-	if (strncmp(ch, HOST_CHANNEL_PREFIX, pl) != 0) {
-		http_error(q, 403, "only private-host- channels");
+	if (strncmp(ch, FLEET_CHANNEL_PREFIX, strlen(FLEET_CHANNEL_PREFIX))
+	    == 0) {
+		if (strcmp(ch + strlen(FLEET_CHANNEL_PREFIX),
+		    s->user->account) != 0) {
+			log_warnx("dash denied user=%s channel=%s",
+			    s->user->name, ch);
+			http_error(q, 403, "fleet of another account");
+			return;
+		}
+	} else if (strncmp(ch, HOST_CHANNEL_PREFIX, pl) != 0) {
+		http_error(q, 403, "only private-host- and private-fleet- "
+		    "channels");
 		return;
-	}
-	if (host_of_user(q, s, ch + pl) == NULL)
+	} else if (host_of_user(q, s, ch + pl) == NULL)
 		return;
 	snprintf(out, sizeof(out), "%s:%s", sid, ch);
 	sig_hmac_sha256_hex(a->secret, strlen(a->secret), out, strlen(out),
@@ -705,6 +738,8 @@ dash_api_handle(struct http_req *q)
 		http_reply(q, 200, "application/json", body);
 	} else if (!post && strcmp(p, "/hosts") == 0)
 		hosts_list(q, s);
+	else if (!post && strcmp(p, "/fleet/history") == 0)
+		fleet_hist(q, s);
 	else if (!post && dash_history_path(p, id, sizeof(id)) == 0)
 		history(q, s, id);
 	else if (post && strcmp(p, "/pusher/auth") == 0)

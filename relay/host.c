@@ -13,6 +13,7 @@
 
 #include "channel.h"
 #include "clock.h"
+#include "fleet.h"
 #include "host.h"
 #include "json_check.h"
 #include "log.h"
@@ -65,12 +66,13 @@ hosts_init(struct relay *r)
 			return -ENOMEM;
 		r->nhosts++;
 	}
-	return 0;
+	return fleets_init(r);
 }
 
 void
 hosts_free(struct relay *r)
 {
+	fleets_free(r);
 	for (int i = 0; i < r->nhosts; i++)
 		host_free(r->hosts[i]);
 	free(r->hosts);
@@ -156,12 +158,21 @@ session_stop(struct host *h, const char *reason)
 }
 
 void
+host_session_want(struct host *h)
+{
+	if (!h->streaming)
+		session_start(h, clock_mono_ms());
+}
+
+void
 host_channel_subscribed(struct app *a, const char *channel)
 {
 	struct host *h = host_of_channel(a, channel);
 
-	if (h == NULL)
+	if (h == NULL) {
+		fleet_channel_subscribed(a, channel);
 		return;
+	}
 	h->occupied = 1;
 	/* Any new subscriber asks for a session; one past its cap restarts.
 	 * A viewer joining a running session learns when it ends. */
@@ -176,8 +187,10 @@ host_channel_vacated(struct app *a, const char *channel)
 {
 	struct host *h = host_of_channel(a, channel);
 
-	if (h == NULL)
+	if (h == NULL) {
+		fleet_channel_vacated(a, channel);
 		return;
+	}
 	h->occupied = 0;
 	h->vacated_ms = clock_mono_ms();
 }
@@ -186,13 +199,16 @@ int
 host_should_stream(struct host *h, int64_t now)
 {
 	const struct relay_conf *c = h->relay->conf;
+	int occupied = h->occupied;
+	int64_t vacated = h->vacated_ms;
 
 	if (!h->streaming)
 		return 0;
+	/* Its own channel or its account's fleet channel holds it. */
+	fleet_occupancy(h, &occupied, &vacated);
 	if (now - h->session_start_ms >= c->max_session_s * 1000)
 		session_stop(h, "cap");
-	else if (!h->occupied &&
-	    now - h->vacated_ms >= c->session_grace_s * 1000)
+	else if (!occupied && now - vacated >= c->session_grace_s * 1000)
 		session_stop(h, "idle");
 	return h->streaming;
 }
@@ -202,6 +218,7 @@ hosts_tick(struct relay *r, int64_t now)
 {
 	for (int i = 0; i < r->nhosts; i++)
 		host_should_stream(r->hosts[i], now);
+	fleets_tick(r, now);
 }
 
 /* Keeps a stamped copy of one sample in the ring. */
@@ -289,6 +306,7 @@ host_samples(struct host *h, const char *body, size_t len, struct buf *out)
 	const char *at[SAMPLE_BATCH_MAX];
 	size_t n[SAMPLE_BATCH_MAX];
 	struct buf err;
+	long long seq0 = h->last_seq;
 	int st = 200, k;
 
 	buf_init(&err, 1024);
@@ -301,6 +319,14 @@ host_samples(struct host *h, const char *body, size_t len, struct buf *out)
 	for (int i = 0; st == 200 && i < k; i++)
 		if ((st = one_sample(h, at[i], n[i], &err)) == 0)
 			st = 200;
+	/* The fleet's row follows the newest sample only (a batch replayed
+	 * after an outage is parsed once, not once per sample). */
+	if (h->last_seq != seq0 && h->ring_len > 0) {
+		const struct hist *e = &h->ring[(h->ring_head + h->ring_len -
+		    1) % h->ring_cap];
+
+		fleet_sample(h, e->json, e->len);
+	}
 	buf_reset(out);
 	if (st == 200)
 		buf_printf(out, "{\"stream\":%s,\"acked_seq\":%lld}",

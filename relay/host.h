@@ -35,6 +35,8 @@ struct host {
 	int waiters;			/* parked check-ins */
 	struct hist *ring;
 	uint32_t ring_cap, ring_head, ring_len;
+	struct fleet *fleet;		/* its account's (fleet.c), or NULL */
+	int fleet_ix;			/* its row there */
 };
 
 /* Creates r->hosts from the config; 0 or -ENOMEM. */
@@ -48,6 +50,9 @@ struct host *host_find(struct relay *r, const char *id);
  * app's private-host- channel). */
 void host_channel_subscribed(struct app *a, const char *channel);
 void host_channel_vacated(struct app *a, const char *channel);
+/* A viewer wants h: starts its session unless one is on (one past its
+ * cap restarts). */
+void host_session_want(struct host *h);
 /* Whether h should stream now; ends the session (and tells viewers) when
  * the grace period or the cap has passed. */
 int host_should_stream(struct host *h, int64_t now_ms);

@@ -99,11 +99,14 @@ struct conn {
 };
 
 struct host;
+struct fleet;
 
 struct relay {
 	struct relay_conf *conf;
 	struct host **hosts;	/* each its own allocation: pointers to a */
 	int nhosts;		/* host or app survive a reload (reload.c) */
+	struct fleet *fleets;	/* one per account (fleet.c) */
+	int nfleets;
 	struct app **apps;
 	int napps;
 	struct hmap sockets;	/* socket_id -> struct conn */

@@ -30,6 +30,7 @@
 #include "host.h"
 #include "http.h"
 #include "log.h"
+#include "fleet.h"
 #include "reload.h"
 #include "webhook.h"
 
@@ -514,6 +515,9 @@ commit(struct relay *r, struct plan *p)
 	*r->conf = *nc;
 	*nc = tmp;
 	log_set_level(r->conf->log_level);
+	if (fleets_reconf(r) < 0)
+		log_error("relay reload msg=\"out of memory for the fleet "
+		    "views; they are back at the next reload\"");
 	if (p->tls && tls_apply(server_tls_ctx(), p->tls) < 0)
 		log_error("relay reload msg=\"cannot install the new TLS "
 		    "certificate; the listener keeps the old one\"");

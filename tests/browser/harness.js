@@ -107,13 +107,15 @@ async function stopProc(p) {
 }
 
 /*
- * Start relay + agent. relayKeys: extra [relay] keys (e.g. max_session_s).
+ * Start relay + agent. relayKeys: extra [relay] keys (e.g. max_session_s);
+ * opts.extraHosts: more host ids of acme, each with its own agent on this
+ * machine (stack.hosts lists them all).
  * Resolves to {base, port, app {id, key, secret} (the metrics app, for the
  * Pusher HTTP API), host, pw, tmp, procs, spawn(name, bin, args), logs(),
  * stopRelay(), startRelay(), stop()}; stop() ends every process in reverse
  * order and removes tmp.
  */
-async function startStack(relayKeys = {}) {
+async function startStack(relayKeys = {}, opts = {}) {
   assert.ok(fs.existsSync(path.join(WEB_ROOT, 'index.html')),
     `no dashboard build at ${WEB_ROOT} (run make, or: cd web && npm ci && node build.mjs)`);
   for (const bin of [RELAY, AGENT, BROWSER]) {
@@ -130,6 +132,10 @@ async function startStack(relayKeys = {}) {
   const hostSection = relayCli(['new-host', HOST, '--account', 'acme']);
   const key = /^key\s*=\s*([0-9a-f]{64})\s*$/m.exec(hostSection);
   assert.ok(key, `new-host printed no key:\n${hostSection}`);
+  const extra = (opts.extraHosts || []).map((id) => {
+    const sec = relayCli(['new-host', id, '--account', 'acme']);
+    return { id, section: sec, key: /^key\s*=\s*([0-9a-f]{64})\s*$/m.exec(sec)[1] };
+  });
   const relay = {
     listen: `127.0.0.1:${port}`, web_root: path.resolve(WEB_ROOT),
     metrics_app: 'sno', session_grace_s: 5, ...relayKeys,
@@ -141,7 +147,7 @@ async function startStack(relayKeys = {}) {
     '[account acme]', 'title = Acme', '', '[account other]', 'title = Other', '',
     '[user alice]', 'account = acme', `password_hash = ${hash(pw.alice)}`, '',
     '[user mallory]', 'account = other', `password_hash = ${hash(pw.mallory)}`, '',
-    hostSection.trim(), '',
+    hostSection.trim(), '', ...extra.map((x) => x.section.trim() + '\n'),
   ].join('\n'), { mode: 0o600 });
   const keyFile = path.join(tmp, 'agent.key');
   fs.writeFileSync(keyFile, key[1] + '\n', { mode: 0o600 });
@@ -154,8 +160,16 @@ async function startStack(relayKeys = {}) {
     procs.push(p);
     return p;
   };
+  const extraConfs = extra.map((x) => {
+    const kf = path.join(tmp, `agent-${x.id}.key`);
+    fs.writeFileSync(kf, x.key + '\n', { mode: 0o600 });
+    const cf = path.join(tmp, `agent-${x.id}.conf`);
+    fs.writeFileSync(cf, `[agent]\nrelay_url = ${base}\nhost_id = ${x.id}\n` +
+      `key_file = ${kf}\ninterval_ms = 1000\ntop_processes = 5\n`, { mode: 0o600 });
+    return { id: x.id, conf: cf };
+  });
   const stack = {
-    base, port, app, host: HOST, pw, tmp, procs,
+    base, port, app, host: HOST, hosts: [HOST, ...extra.map((x) => x.id)], pw, tmp, procs,
     spawn: (name, bin, args) => run(name, bin, args, 'ignore'),
     logs: () => procs.map((p) =>
       `--- ${p.name} (pid ${p.pid}) ---\n${p.log.slice(-3000)}`).join('\n'),
@@ -175,6 +189,8 @@ async function startStack(relayKeys = {}) {
   try {
     await waitReady(run('sno-relay', RELAY, ['-c', relayConf]), 'relay ready');
     await waitReady(run('sno-agent', AGENT, ['-c', agentConf]), 'agent ready');
+    await Promise.all(extraConfs.map((x) =>
+      waitReady(run(`sno-agent ${x.id}`, AGENT, ['-c', x.conf]), 'agent ready')));
   } catch (e) {
     await stack.stop();
     throw e;
@@ -196,13 +212,16 @@ async function launchBrowser(dir) {
   return { context, page };
 }
 
-async function login(page, stack, user) {
-  await page.goto(stack.base + '/');
+// Logs in on the page at hash (default the host list, which starts no
+// session; '#/fleet' is the landing page and streams every host).
+async function login(page, stack, user, hash = '#/hosts') {
+  await page.goto(stack.base + '/' + hash);
   await page.waitForSelector('#login-user', { timeout: 10000 });
   await page.fill('#login-user', user);
   await page.fill('#login-password', stack.pw[user]);
   await page.click('.login-card button[type=submit]');
-  await page.waitForSelector('.host-list[data-loaded="true"]', { timeout: 10000 });
+  await page.waitForSelector(hash === '#/fleet' ? '.fleet[data-loaded="true"]'
+    : '.host-list[data-loaded="true"]', { timeout: 10000 });
 }
 
 async function logout(page) {

@@ -49,6 +49,7 @@ export const api = {
   logout: () => call('POST', '/api/v1/logout', {}),
   me: () => call('GET', '/api/v1/me'),
   hosts: () => call('GET', '/api/v1/hosts'),
+  fleetHistory: (seconds = 60) => call('GET', `/api/v1/fleet/history?seconds=${seconds}`),
   history: (id, since = 0) =>
     call('GET', `/api/v1/hosts/${encodeURIComponent(id)}/history?since=${since}`),
 };

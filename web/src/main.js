@@ -1,5 +1,6 @@
 // sno dashboard entry: the top bar, the session (GET /api/v1/me) and a
-// hash router: #/login, #/ (hosts), #/host/{id}. Each view returns
+// hash router: #/login, #/fleet (the landing page), #/hosts (the list),
+// #/host/{id}; #/ is the fleet. Each view returns
 // {el, destroy}; the router destroys the old view before showing a new one.
 // uPlot's stylesheet first, so ours (which themes it) wins.
 import 'uplot/dist/uPlot.min.css';
@@ -10,6 +11,7 @@ import { disconnect } from './live.js';
 import { loginView } from './views/login.js';
 import { hostsView } from './views/hosts.js';
 import { hostView } from './views/host.js';
+import { fleetView } from './views/fleet.js';
 
 const root = document.getElementById('app');
 let me = null;
@@ -18,9 +20,10 @@ let seq = 0;
 
 function topbar(crumb) {
   return h('header', { class: 'topbar' },
-    h('a', { class: 'brand', href: '#/' }, h('span', { class: 'logo' }), 'sno'),
+    h('a', { class: 'brand', href: '#/fleet' }, h('span', { class: 'logo' }), 'sno'),
     h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' },
-      h('a', { href: '#/' }, 'Hosts'), crumb ? [h('span', { class: 'sep' }, '/'), h('span', {}, crumb)] : null),
+      h('a', { href: '#/fleet' }, 'Fleet'), h('span', { class: 'sep' }, '·'), h('a', { href: '#/hosts' }, 'Hosts'),
+      crumb ? [h('span', { class: 'sep' }, '/'), h('span', {}, crumb)] : null),
     h('span', { class: 'grow' }),
     h('span', { class: 'who muted' }, h('strong', {}, me.user), ` · ${me.account}`),
     h('button', { type: 'button', class: 'btn small', onclick: logout }, 'Sign out'));
@@ -50,7 +53,7 @@ function toLogin() {
   disconnect();
   show(loginView(async () => {
     me = await api.me();
-    if (location.hash === '#/login' || !location.hash) location.hash = '#/';
+    if (location.hash === '#/login' || !location.hash) location.hash = '#/fleet';
     else route();
   }), false);
 }
@@ -75,16 +78,19 @@ async function route() {
   const hash = location.hash.replace(/^#/, '') || '/';
   const m = /^\/host\/(.+)$/.exec(hash);
   if (hash === '/login') {
-    location.replace('#/');
+    location.replace('#/fleet');
     return;
   }
   if (m) {
     const id = decodeURIComponent(m[1]);
     document.title = `${id} · sno`;
     show(hostView(id, me), id);
-  } else {
+  } else if (hash === '/hosts') {
     document.title = 'Hosts · sno';
     show(hostsView(), null);
+  } else {
+    document.title = 'Fleet · sno';
+    show(fleetView(me), null);
   }
 }
 
