@@ -42,6 +42,22 @@ files() {
 	    \( -type f -o -type l \) -print | sed 's#^/usr/#/#' | sort -u
 }
 
+gone() { ! kill -0 "$1" 2>/dev/null; }
+
+# started NAME PATTERN: waits up to 30 s for PATTERN in NAME's log, and
+# gives up as soon as the process is gone.
+started() {
+	local pid n=150
+	pid=$(cat "$state/$1.pid")
+	while [ "$n" -gt 0 ]; do
+		grep -q "$2" "$state/$1.log" && return 0
+		gone "$pid" && { tail -5 "$state/$1.log"; return 1; }
+		sleep 0.2
+		n=$((n - 1))
+	done
+	return 1
+}
+
 mode() { stat -c '%a %U:%G' "$1"; }
 is() { [ "$1" = "$2" ] || { echo "got '$1', want '$2'"; return 1; }; }
 
@@ -165,19 +181,18 @@ CONF
 	    /usr/bin/sno-relay -c /etc/sno/relay.conf </dev/null >/dev/null \
 	    2>"$state/relay.log" &
 	echo $! >"$state/relay.pid"
-	check "the relay starts as sno-relay" wait_for 30 grep -q "relay ready" "$state/relay.log"
+	check "the relay starts as sno-relay" started relay "relay ready"
 	check "the relay runs as sno-relay" runs_as "$(cat "$state/relay.pid")" sno-relay
 	check "the relay serves the dashboard from /usr/share/sno/web" serves_dashboard "$port"
 	setpriv --reuid=sno-agent --regid=sno-agent --init-groups --no-new-privs \
 	    /usr/bin/sno-agent -c /etc/sno/agent.conf </dev/null >/dev/null \
 	    2>"$state/agent.log" &
 	echo $! >"$state/agent.pid"
-	check "the agent starts as sno-agent" wait_for 30 grep -q "agent ready" "$state/agent.log"
+	check "the agent starts as sno-agent" started agent "agent ready"
 	check "the agent runs as sno-agent" runs_as "$(cat "$state/agent.pid")" sno-agent
 	echo "$port pkg pkg-test-pw localhost"
 }
 
-gone() { ! kill -0 "$1" 2>/dev/null; }
 
 step_finish() {
 	local watch_rc=$1 pid p leftover
@@ -211,7 +226,7 @@ step_finish() {
 	dpkg-query -W -f='${Package}\n' | xargs dpkg -L 2>/dev/null |
 	    sed 's#^/usr/#/#' | sort -u >"$state/owned"
 	leftover=$(comm -23 "$state/new" "$state/owned" | grep -vE \
-	    '^/var/lib/dpkg/|^/etc/(passwd|group|shadow|gshadow|subuid|subgid)-?$|^/etc/ld\.so\.cache$|^/var/cache/(debconf|ldconfig)/|^/etc/ssl/certs/|^/etc/alternatives/|^/var/lib/ucf/|^/var/lib/systemd/deb-systemd-helper-' )
+	    '^/var/lib/dpkg/|^/var/lib/apt/extended_states$|^/etc/(passwd|group|shadow|gshadow|subuid|subgid)-?$|^/etc/ld\.so\.cache$|^/var/cache/(debconf|ldconfig)/|^/etc/ssl/certs/|^/etc/alternatives/|^/var/lib/ucf/|^/var/lib/systemd/deb-systemd-helper-' )
 	check "purge leaves nothing behind${leftover:+: $leftover}" test -z "$leftover"
 	summary
 }
