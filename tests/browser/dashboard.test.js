@@ -90,7 +90,7 @@ test('process_table_shows_the_started_process_by_its_full_name', async () => {
   await page.waitForFunction((pid) => {
     const rows = document.querySelectorAll('.proc-table tbody tr[data-pid]');
     return rows.length === 1 && rows[0].dataset.pid === String(pid);
-  }, worker.pid, { timeout: 3000 });
+  }, worker.pid, { timeout: 15000 }); // generous: ASan relay, 2 busy cores
   await page.fill('.procs input[type="search"]', '');
   await page.locator('.procs input[type="search"]').blur();
 });
