@@ -47,8 +47,8 @@ lintian --fail-on error,warning --info "$out/sno_${version}_$arch.changes" \
 grep -v '^running with root privileges' "$out/lintian.log" || :
 
 # The units as systemd would load them, against the installed tree plus
-# this system's units and /bin/kill (ExecReload). The Documentation= pages
-# are checked below with man -l instead of man(1)'s search path.
+# this system's units and /bin/kill (ExecReload); Documentation= must name
+# the packages' own man pages.
 root=$(mktemp -d)
 for p in sno-relay sno-agent; do
 	dpkg-deb -x "$out/${p}_${version}_$arch.deb" "$root"
@@ -58,7 +58,7 @@ mkdir -p "$root/bin"
 cp -L /bin/kill "$root/bin/kill"
 for u in sno-relay sno-agent; do
 	echo "  VERIFY  $u.service"
-	if ! systemd-analyze verify --man=no --root="$root" \
+	if ! MANPATH="$root/usr/share/man" systemd-analyze verify --root="$root" \
 	    "$root/lib/systemd/system/$u.service" >"$root/verify.log" 2>&1 ||
 	    [ -s "$root/verify.log" ]; then
 		cat "$root/verify.log"
