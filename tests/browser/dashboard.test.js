@@ -90,7 +90,11 @@ test('process_table_shows_the_started_process_by_its_full_name', async () => {
   await page.waitForFunction((pid) => {
     const rows = document.querySelectorAll('.proc-table tbody tr[data-pid]');
     return rows.length === 1 && rows[0].dataset.pid === String(pid);
-  }, worker.pid, { timeout: 15000 }); // generous: ASan relay, 2 busy cores
+  }, worker.pid, { timeout: 15000 }).catch(async (e) => { // generous: ASan, 2 busy cores
+    const rows = await page.locator('.proc-table tbody tr').evaluateAll((trs) =>
+      trs.map((tr) => `${tr.dataset.pid} ${tr.dataset.name} [${tr.title}]`));
+    assert.fail(`${e.message}; worker ${worker.pid}; rows after the filter: ${rows.join(' | ')}`);
+  });
   await page.fill('.procs input[type="search"]', '');
   await page.locator('.procs input[type="search"]').blur();
 });
