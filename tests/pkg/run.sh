@@ -87,10 +87,14 @@ serves_dashboard() {
 	    grep -qF "$(head -c 60 /usr/share/sno/web/index.html)" "$state/index"
 }
 
+# A port nobody listens on, below the kernel's ephemeral range (a port
+# there can be taken by any outgoing connection on this shared machine).
 free_port() {
-	local p
+	local p lo
+	read -r lo _ </proc/sys/net/ipv4/ip_local_port_range
+	[ "$lo" -gt 12000 ] || lo=32768
 	for _ in $(seq 50); do
-		p=$((20000 + RANDOM % 40000))
+		p=$((10000 + RANDOM % (lo - 10000)))
 		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return 0; }
 	done
 	return 1
@@ -155,10 +159,8 @@ step_install() {
 
 	# What an administrator does: a user, this host with the agent's key,
 	# a free port (this root shares the machine's network).
-	port=$(free_port) || { fail "a free port"; return 1; }
 	hash=$(echo pkg-test-pw | /usr/bin/sno-relay hash-password)
 	key=$(cat /etc/sno/agent.key)
-	sed -i "s/^listen = .*/listen = 127.0.0.1:$port/" /etc/sno/relay.conf
 	cat >>/etc/sno/relay.conf <<CONF
 
 [account pkg]
@@ -172,16 +174,23 @@ password_hash = $hash
 account = pkg
 key = $key
 CONF
-	sed -i "s#^relay_url = .*#relay_url = http://127.0.0.1:$port#" /etc/sno/agent.conf
 	check "edited relay.conf passes --check-config" \
 	    /usr/bin/sno-relay --check-config -c /etc/sno/relay.conf
 
 	# By hand, as systemd would: the daemon's own user, no new privileges.
-	setpriv --reuid=sno-relay --regid=sno-relay --init-groups --no-new-privs \
-	    /usr/bin/sno-relay -c /etc/sno/relay.conf </dev/null >/dev/null \
-	    2>"$state/relay.log" &
-	echo $! >"$state/relay.pid"
+	# Another port when this one was taken between the probe and the bind.
+	for _ in 1 2 3 4 5; do
+		port=$(free_port) || break
+		sed -i "s/^listen = .*/listen = 127.0.0.1:$port/" /etc/sno/relay.conf
+		setpriv --reuid=sno-relay --regid=sno-relay --init-groups --no-new-privs \
+		    /usr/bin/sno-relay -c /etc/sno/relay.conf </dev/null >/dev/null \
+		    2>"$state/relay.log" &
+		echo $! >"$state/relay.pid"
+		started relay "relay ready" >/dev/null && break
+		grep -q "cannot listen" "$state/relay.log" || break
+	done
 	check "the relay starts as sno-relay" started relay "relay ready"
+	sed -i "s#^relay_url = .*#relay_url = http://127.0.0.1:$port#" /etc/sno/agent.conf
 	check "the relay runs as sno-relay" runs_as "$(cat "$state/relay.pid")" sno-relay
 	check "the relay serves the dashboard from /usr/share/sno/web" serves_dashboard "$port"
 	setpriv --reuid=sno-agent --regid=sno-agent --init-groups --no-new-privs \
