@@ -42,7 +42,7 @@ BINS := $(B)/sno-relay $(if $(AGENT_SRC),$(B)/sno-agent)
 WEB := $(if $(wildcard web/package.json),web/dist/index.html)
 
 .PHONY: all deps test unit integration asan asan-test run clean \
-	format install node-deps
+	format install node-deps deb
 all: $(BINS) $(UNIT_BIN) $(WEB)
 
 # The dashboard: npm packages from the lock file, bundled by esbuild.
@@ -112,6 +112,13 @@ run: deps
 format:
 	@test -n "$(FILES)" || { echo 'usage: make format FILES="a.c b.h"'; exit 2; }
 	clang-format -i $(FILES)
+
+# Debian packages in build/deb/ (packaging/make-deb.sh; debian/ is
+# packaging/debian): sno-relay_VERSION_ARCH.deb, sno-agent_VERSION_ARCH.deb.
+deb:
+	@sh packaging/install-deps.sh deb
+	@$(MAKE) --no-print-directory $(WEB)
+	@sh packaging/make-deb.sh
 
 PREFIX ?= /usr/local
 install: all

@@ -48,6 +48,12 @@ agent_conf_defaults(struct agent_conf *c)
 }
 
 void
+agent_conf_print_keys(FILE *fp)
+{
+	conf_print_keys(fp, "agent", agent_keys);
+}
+
+void
 agent_conf_free(struct agent_conf *c)
 {
 	conf_free_strings(agent_keys, c);

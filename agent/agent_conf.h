@@ -44,5 +44,7 @@ int agent_conf_load_text(struct agent_conf *c, const char *name,
     const char *text, size_t len, int sampling_only, char err[CONF_ERR_LEN]);
 /* Frees strings and wipes the key; c can be reused after _defaults. */
 void agent_conf_free(struct agent_conf *c);
+/* --help-config: every [agent] key, one line each. */
+void agent_conf_print_keys(FILE *fp);
 
 #endif

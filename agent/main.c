@@ -51,6 +51,7 @@ main_usage(FILE *fp)
 	    ")\n"
 	    "      --once         print one sample as JSON and exit\n"
 	    "      --check-config check the configuration and exit\n"
+	    "      --help-config  list every configuration key and exit\n"
 	    "  -V, --version      print the version and exit\n"
 	    "  -h, --help         this text\n");
 }
@@ -164,6 +165,7 @@ main(int argc, char *argv[])
 		{"config", required_argument, NULL, 'c'},
 		{"once", no_argument, NULL, 'o'},
 		{"check-config", no_argument, NULL, 'k'},
+		{"help-config", no_argument, NULL, 'H'},
 		{"version", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -178,6 +180,7 @@ main(int argc, char *argv[])
 		case 'c': path = optarg; break;
 		case 'o': once = 1; break;
 		case 'k': check = 1; break;
+		case 'H': agent_conf_print_keys(stdout); return 0;
 		case 'V': printf("sno-agent %s\n", SNO_VERSION); return 0;
 		case 'h': main_usage(stdout); return 0;
 		default: main_usage(stderr); return 1;

@@ -249,3 +249,19 @@ conf_free_strings(const struct conf_key *t, void *base)
 		}
 	}
 }
+
+void
+conf_print_keys(FILE *fp, const char *section, const struct conf_key *t)
+{
+	for (; t->name; t++) {
+		fprintf(fp, "[%s] %s (", section, t->name);
+		switch (t->type) {
+		case CONF_STR: fputs("string", fp); break;
+		case CONF_INT: fprintf(fp, "integer %ld..%ld", t->min, t->max); break;
+		case CONF_BOOL: fputs("yes or no", fp); break;
+		}
+		if (t->def)
+			fprintf(fp, ", default %s", t->def);
+		fprintf(fp, "): %s\n", t->help);
+	}
+}

@@ -7,6 +7,7 @@
 #define SNO_CONF_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 enum conf_type { CONF_STR, CONF_INT, CONF_BOOL };
 
@@ -58,5 +59,11 @@ int conf_set(const struct conf_key *k, void *base, const char *value,
 void conf_defaults(const struct conf_key *t, void *base);
 /* Frees the strings of a table's CONF_STR fields in base. */
 void conf_free_strings(const struct conf_key *t, void *base);
+/*
+ * Prints one line per key of t for --help-config:
+ * "[SECTION] NAME (TYPE[, default DEF]): HELP". sno.conf(5) is checked
+ * against this output by tests/integration/man_pages.test.js.
+ */
+void conf_print_keys(FILE *fp, const char *section, const struct conf_key *t);
 
 #endif

@@ -13,6 +13,8 @@ libsystemd-dev python3
 redis-server openssl curl procps chromium"
 # Node.js may come from another source (nodesource bundles npm); only ask
 # Debian for it when the commands are missing.
+# `install-deps.sh deb` adds what `make deb` needs.
+[ "${1:-}" = deb ] && PKGS="$PKGS debhelper dpkg-dev fakeroot lintian man-db systemd"
 command -v node >/dev/null 2>&1 || PKGS="$PKGS nodejs"
 command -v npm >/dev/null 2>&1 || PKGS="$PKGS npm"
 

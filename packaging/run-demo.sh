@@ -56,15 +56,22 @@ CONF
 fi
 
 rpid="" apid=""
+# Either daemon may be gone already (Ctrl-C reaches the whole process
+# group, and the agent exits when its relay does): nothing here may fail.
 stop() {
 	trap - INT TERM EXIT
-	[ -n "$apid" ] && kill "$apid" 2>/dev/null
-	[ -n "$rpid" ] && kill "$rpid" 2>/dev/null
-	wait 2>/dev/null
+	if [ -n "$apid" ]; then kill "$apid" 2>/dev/null || :; fi
+	if [ -n "$rpid" ]; then kill "$rpid" 2>/dev/null || :; fi
+	wait 2>/dev/null || :
 	echo "sno: stopped"
 }
 # Ctrl-C is how a demo ends: stop both daemons and leave make content.
-trap 'stop; exit 0' INT TERM
+# On a terminal, job control gives this script the terminal in a process
+# group of its own (the daemons get theirs), so Ctrl-C reaches only this
+# script, never make (which would end "Interrupt" with status 130) nor the
+# daemons behind stop()'s back; the shell hands the terminal back on exit.
+[ -t 0 ] && set -m
+trap 'stop; exit 0' INT TERM HUP
 trap stop EXIT
 
 "$relay" -c "$dir/relay.conf" 2>>"$dir/relay.log" &

@@ -501,6 +501,18 @@ relay_conf_load_text(struct relay_conf *c, const char *name,
 }
 
 void
+relay_conf_print_keys(FILE *fp)
+{
+	char sect[64];
+
+	conf_print_keys(fp, "relay", relay_keys);
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		snprintf(sect, sizeof(sect), "%s NAME", kinds[i].kind);
+		conf_print_keys(fp, sect, kinds[i].keys);
+	}
+}
+
+void
 relay_conf_free(struct relay_conf *c)
 {
 	for (int i = 0; i < c->nhosts; i++)

@@ -88,6 +88,8 @@ int relay_conf_load(struct relay_conf *c, const char *path,
 int relay_conf_load_text(struct relay_conf *c, const char *name,
     const char *text, size_t len, char err[CONF_ERR_LEN]);
 void relay_conf_free(struct relay_conf *c);
+/* --help-config: every key of every section kind, one line each. */
+void relay_conf_print_keys(FILE *fp);
 /* Splits "host:port" (host may be empty or [v6]); 0 or -EINVAL. */
 int relay_conf_addr(const char *s, char *host, size_t hostlen, int *port);
 /* Lookups by section name; NULL when absent. */

@@ -50,6 +50,7 @@ usage(FILE *f)
 	    "  -c, --config FILE   configuration (INI; see README.md)\n"
 	    "      --check-config  validate FILE, print 'configuration OK' or\n"
 	    "                      FILE:LINE: message, and exit 0 or 1\n"
+	    "      --help-config   list every configuration key and exit\n"
 	    "  -V, --version       print the version\n"
 	    "  -h, --help          this text\n");
 }
@@ -199,6 +200,7 @@ main(int argc, char **argv)
 	static const struct option opts[] = {
 		{"config", required_argument, NULL, 'c'},
 		{"check-config", no_argument, NULL, 'k'},
+		{"help-config", no_argument, NULL, 'H'},
 		{"version", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -221,6 +223,7 @@ main(int argc, char **argv)
 		switch (ch) {
 		case 'c': path = optarg; break;
 		case 'k': check = 1; break;
+		case 'H': relay_conf_print_keys(stdout); return 0;
 		case 'V': printf("sno-relay %s\n", SNO_VERSION); return 0;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
