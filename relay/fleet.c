@@ -414,19 +414,10 @@ keep(struct fleet *f, int64_t wall, const struct buf *b)
 	f->len++;
 }
 
-static struct app *
-metrics_app(struct relay *r)
-{
-	for (int i = 0; i < r->napps; i++)
-		if (r->apps[i]->conf == r->conf->metrics)
-			return r->apps[i];
-	return NULL;
-}
-
 static void
 fleet_tick(struct relay *r, struct fleet *f, int64_t now)
 {
-	struct app *a = metrics_app(r);
+	struct app *a = relay_metrics_app(r);
 	struct channel *ch;
 	struct msg *m;
 	struct buf b;

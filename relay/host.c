@@ -100,20 +100,11 @@ host_of_channel(struct app *a, const char *channel)
 	return host_find(a->relay, channel + pl);
 }
 
-static struct app *
-metrics_app(struct relay *r)
-{
-	for (int i = 0; i < r->napps; i++)
-		if (r->apps[i]->conf == r->conf->metrics)
-			return r->apps[i];
-	return NULL;
-}
-
 /* Publishes event with data (JSON text, sent as a string) to viewers. */
 static void
 publish(struct host *h, const char *event, const char *json, size_t len)
 {
-	struct app *a = metrics_app(h->relay);
+	struct app *a = relay_metrics_app(h->relay);
 	struct channel *ch = a ? channel_find(a, h->channel) : NULL;
 	struct msg *m;
 

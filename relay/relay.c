@@ -93,6 +93,15 @@ relay_app_by_id(struct relay *r, const char *id, size_t len)
 	return NULL;
 }
 
+struct app *
+relay_metrics_app(struct relay *r)
+{
+	for (int i = 0; i < r->napps; i++)
+		if (r->apps[i]->conf == r->conf->metrics)
+			return r->apps[i];
+	return NULL;
+}
+
 int
 relay_conn_open(struct relay *r, struct conn *c, struct app *app)
 {
