@@ -37,7 +37,8 @@ FUZZ_SRC := $(wildcard common/*.c) agent/pfile.c agent/sample_cpu.c \
 	agent/uplink.c agent/session.c agent/sampler.c \
 	relay/auth.c relay/config.c relay/dash_parse.c relay/relay.c \
 	relay/pusher.c relay/channel.c relay/host.c relay/http_api.c \
-	relay/webhook.c relay/metrics.c relay/fanout.c tests/fuzz/relay_glue.c
+	relay/webhook.c relay/metrics.c relay/fanout.c relay/fleet.c \
+	tests/fuzz/relay_glue.c
 FUZZ_OBJ := $(FUZZ_SRC:%.c=$(FB)/obj/%.o)
 FUZZ_BIN := $(FUZZ_TARGETS:%=$(FB)/fuzz_%)
 
