@@ -260,7 +260,9 @@ export function hostView(hostId, me) {
     if (!s) return;
     const c = s.cpu || {};
     const p = c.pct || {};
-    T('cpu', pct(p.idle != null ? 100 - p.idle : null), c.n ? `${c.n} cores` : '');
+    // Busy as the per-core rows and the fleet page count it: not idle and
+    // not waiting for I/O.
+    T('cpu', pct(p.idle != null ? 100 - p.idle - (p.iow || 0) : null), c.n ? `${c.n} cores` : '');
     const m = s.mem || {};
     T('mem', bytes(m.used), m.total ? `of ${bytes(m.total)} · ${pct(100 * m.used / m.total, 0)}` : '');
     const sw = s.swap || {};
