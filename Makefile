@@ -84,11 +84,13 @@ tests/integration/node_modules/.package-lock.json: tests/integration/package-loc
 $(B)/tests/unit/test_relay_%.o: CFLAGS += -Irelay
 $(B)/tests/unit/test_agent_%.o: CFLAGS += -Iagent
 
+# One test: make unit T=test_agent_parsers, make integration
+# T=relay_presence.test.js (T may name several, space-separated).
 unit: $(UNIT_BIN)
-	@sh tests/run-unit.sh $(UNIT_BIN)
+	@sh tests/run-unit.sh $(if $(T),$(addprefix $(B)/tests/,$(T)),$(UNIT_BIN))
 
-integration: $(BINS) node-deps
-	@SNO_BUILD=$(B) sh tests/run-integration.sh
+integration: $(BINS) $(WEB) node-deps
+	@SNO_BUILD=$(B) sh tests/run-integration.sh $(T)
 
 # The one command that runs every test; it ends with "N passed, N failed".
 test: deps

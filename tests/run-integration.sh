@@ -1,4 +1,5 @@
 #!/bin/sh
 # The integration suites (real relay and agent, pusher-js, the pusher SDK):
 # "integration: N passed, N failed".
-exec sh "$(dirname "$0")/run-node.sh" integration tests/integration
+# Files named as arguments run alone (make integration T=FILE).
+exec sh "$(dirname "$0")/run-node.sh" integration tests/integration "$@"

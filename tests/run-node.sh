@@ -3,7 +3,7 @@
 # against the binaries in $SNO_BUILD (default build/), installing its npm
 # packages from the lock file when they are missing or stale. Prints node's
 # TAP summary and "LABEL: N passed, N failed".
-#   sh tests/run-node.sh LABEL DIR
+#   sh tests/run-node.sh LABEL DIR [FILE...]   (FILEs: only those)
 label=$1
 top=$(cd "$(dirname "$0")/.." && pwd)
 b=${SNO_BUILD:-build}
@@ -18,8 +18,16 @@ log=$(mktemp)
 # machine's ports and cores, and Debian 12's Node 18 has no
 # --test-concurrency. The per-file TAP summaries are added up below.
 rc=0
-for t in *.test.js *.test.mjs *.test.cjs; do
-	[ -f "$t" ] || continue
+dir=$2
+shift 2
+[ $# -gt 0 ] || set -- *.test.js *.test.mjs *.test.cjs
+for t in "$@"; do
+	case $t in *\**) [ -f "$t" ] || continue ;; esac # a glob that matched none
+	if [ ! -f "$t" ]; then
+		echo "no test file $dir/$t"
+		rc=1
+		continue
+	fi
 	node --test --test-reporter=tap "$t" >>"$log" 2>&1 || rc=1
 done
 grep -E '^not ok' "$log"
