@@ -131,10 +131,12 @@ install: all
 clean:
 	rm -rf build build-asan build-fuzz
 
-include tests/bench/bench.mk
-include tests/bench/agent.mk
-include tests/bench/fleet.mk
-include tests/fuzz/fuzz.mk
+# Development targets (benchmarks, fuzzing); optional, so that the source
+# tree packaging/make-deb.sh stages for dpkg-buildpackage builds without them.
+-include tests/bench/bench.mk
+-include tests/bench/agent.mk
+-include tests/bench/fleet.mk
+-include tests/fuzz/fuzz.mk
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
 .SECONDARY:

@@ -20,9 +20,8 @@ fi
 [ -f web/dist/index.html ] || { echo "make deb: web/dist is not built" >&2; exit 1; }
 
 rm -rf "$out"
-mkdir -p "$stage/tests/bench" "$stage/web"
+mkdir -p "$stage/web"
 cp -R Makefile VERSION README.md common relay agent packaging "$stage/"
-cp tests/bench/*.mk "$stage/tests/bench/"
 cp -R web/dist "$stage/web/dist"
 cp -R packaging/debian "$stage/debian"
 
