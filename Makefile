@@ -41,9 +41,12 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 BINS := $(B)/sno-relay $(if $(AGENT_SRC),$(B)/sno-agent)
 WEB := $(if $(wildcard web/package.json),web/dist/index.html)
 
-.PHONY: all deps test unit integration asan asan-test run clean \
-	format install node-deps deb
-all: $(BINS) $(UNIT_BIN) $(WEB)
+.PHONY: all web deps test unit integration asan asan-test run clean \
+	check style install node-deps deb
+# Plain `make` builds the C (daemons and unit tests) and never touches npm;
+# `make web` bundles the dashboard, and run, test and integration call it.
+all: $(BINS) $(UNIT_BIN)
+web: $(WEB)
 
 # The dashboard: npm packages from the lock file, bundled by esbuild.
 web/dist/index.html: web/package-lock.json web/build.mjs $(shell find web/src -type f 2>/dev/null)
@@ -94,26 +97,34 @@ integration: $(BINS) $(WEB) node-deps
 
 # The one command that runs every test; it ends with "N passed, N failed".
 test: deps
-	@$(MAKE) --no-print-directory all node-deps
+	@$(MAKE) --no-print-directory all web node-deps
 	@sh tests/run-all.sh $(B)
 
 asan:
 	@$(MAKE) --no-print-directory FLAVOUR=asan all
 
 asan-test: deps
-	@$(MAKE) --no-print-directory FLAVOUR=asan all node-deps
+	@$(MAKE) --no-print-directory FLAVOUR=asan all web node-deps
 	@sh tests/run-all.sh build-asan
 
 run: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all web
 	@sh packaging/run-demo.sh $(B)
 
-# clang-format 14 cannot write KNF's table initialisers and comment columns,
-# so the tree is not machine-formatted: format the files you name
-# (make format FILES="agent/x.c agent/x.h") and keep what reads better.
-format:
-	@test -n "$(FILES)" || { echo 'usage: make format FILES="a.c b.h"'; exit 2; }
-	clang-format -i $(FILES)
+# The developer's gate before a commit: the C builds warning-free, the unit
+# tests pass, and the C files changed since $(CHECK_BASE) (every C file when
+# that ref is absent, as on a clean clone) keep the house style.
+CHECK_BASE ?= origin/main
+check: all
+	@sh tests/run-unit.sh $(UNIT_BIN)
+	@sh tests/style.sh $(CHECK_BASE)
+
+# The style is KNF (docs/style.md), kept by review: clang-format 14 cannot
+# write KNF's tab-aligned comments and packed format arguments, so there is
+# no .clang-format. tests/style.sh checks what a machine can: tabs, columns,
+# trailing blanks, comment style. `make style` checks every C file.
+style:
+	@sh tests/style.sh
 
 # Debian packages in build/deb/ (packaging/make-deb.sh; debian/ is
 # packaging/debian): sno-relay_VERSION_ARCH.deb, sno-agent_VERSION_ARCH.deb.

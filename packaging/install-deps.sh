@@ -6,7 +6,7 @@ set -eu
 
 # libclang-rt-dev: libFuzzer and the sanitizer runtimes for make fuzz (clang
 # only recommends it, and we install without recommends).
-PKGS="build-essential pkg-config make gcc clang clang-format libclang-rt-dev
+PKGS="build-essential pkg-config make gcc clang libclang-rt-dev
 libwebsockets-dev libcjson-dev libsodium-dev libinih-dev libssl-dev
 libcurl4-openssl-dev libhiredis-dev libcmocka-dev libev-dev
 libsystemd-dev python3
