@@ -33,3 +33,9 @@ bench: bench-tools
 
 bench-quick: bench-tools
 	@B=$(B) sh tests/bench/run.sh quick
+
+# make soak: 19,000 connections, 1,000 publishes/s for SOAK_SECONDS (600);
+# RSS and open files each minute, loss and latency at the end.
+.PHONY: soak
+soak: $(B)/sno-relay $(B)/bench/loadgen
+	@B=$(B) sh tests/bench/soak.sh

@@ -8,6 +8,10 @@
  * bounded by a hard deadline; prints one "result k=v ..." line.
  * With --tls every connection (subscriber and publisher) runs over TLS
  * (OpenSSL, non-blocking, in the same epoll loop): wss and https.
+ * With --channels N the subscribers are spread over N channels (C-0 ...
+ * C-(N-1), subscriber i on i mod N) and each publish goes to the next channel
+ * in turn; sequences are kept per publisher and channel, so loss and order
+ * are still checked exactly (make soak).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -63,7 +67,10 @@ static struct {
 	int n_subscribed, n_failed, n_closed, n_errors;
 	uint64_t received, reordered, dups, bad;
 	uint64_t published, pub_ok, pub_err, backlog_max;
-	uint32_t seq[LG_MAXPUB];
+	int nchan, chan_rr;
+	uint32_t *cseq;		/* per publisher and channel (--channels) */
+	uint64_t *chan_ok;	/* publishes answered 2xx, per channel */
+	int *chan_subs;		/* subscribed connections, per channel */
 	int pub_rr;
 	struct hist lat, publat;
 	char *req;
@@ -197,8 +204,10 @@ conn_close(struct lg_conn *c, int failed)
 		return;
 	if (c->kind == LG_SUB && !c->subscribed)
 		g.inflight--;
-	if (c->subscribed)
+	if (c->subscribed) {
 		g.n_subscribed--;
+		g.chan_subs[c->chan]--;
+	}
 	c->subscribed = 0;
 	if (failed)
 		g.n_failed++;
@@ -351,7 +360,31 @@ sub_ready(struct lg_conn *c)
 {
 	c->subscribed = 1;
 	g.n_subscribed++;
+	g.chan_subs[c->chan]++;
 	g.inflight--;
+}
+
+/* The name of channel k: --channel itself, or NAME-k with --channels. */
+static const char *
+chan_name(int k)
+{
+	static char name[128];
+
+	if (g.nchan <= 1)
+		return g.channel;
+	snprintf(name, sizeof(name), "%s-%d", g.channel, k);
+	return name;
+}
+
+/* Deliveries owed: every accepted publish times its channel's subscribers. */
+static uint64_t
+expected(void)
+{
+	uint64_t n = 0;
+
+	for (int k = 0; k < g.nchan; k++)
+		n += g.chan_ok[k] * (uint64_t)g.chan_subs[k];
+	return n;
 }
 
 static uint64_t
@@ -408,7 +441,7 @@ on_pusher(struct lg_conn *c, const char *pre, size_t n)
 		    "{\"event\":\"pusher:subscribe\",\"data\":{\"channel\":\"%"
 		    "s\","
 		    "\"auth\":\"\"}}",
-		    g.channel);
+		    chan_name(c->chan));
 		ws_send(c, 1, m, (size_t)len);
 	} else if (memmem(pre, n, "subscription_succeeded", 22) != NULL) {
 		if (!c->subscribed)
@@ -599,6 +632,7 @@ pub_feed(struct lg_conn *c, const uint8_t *p, size_t n)
 	while ((len = http_complete(c, &status)) > 0) {
 		if (status >= 200 && status < 300) {
 			g.pub_ok++;
+			g.chan_ok[c->chan]++;
 		} else {
 			g.pub_err++;
 			if (g.n_errors++ < 5)
@@ -627,7 +661,7 @@ payload(char *out, int pub, uint32_t seq)
 }
 
 static size_t
-build_pusher(int pub, uint32_t seq)
+build_pusher(int pub, int k, uint32_t seq)
 {
 	char md5[33], sig[SIG_HEX_LEN + 1], q[256], sts[400], path[64];
 	char *r = g.req, *body = g.req + 1024;
@@ -637,7 +671,8 @@ build_pusher(int pub, uint32_t seq)
 	int n;
 
 	n = snprintf(body, 128,
-	    "{\"name\":\"e\",\"channel\":\"%s\",\"data\":\"", g.channel);
+	    "{\"name\":\"e\",\"channel\":\"%s\",\"data\":\"",
+	    chan_name(k));
 	bl = (size_t)n + payload(body + n, pub, seq);
 	memcpy(body + bl, "\"}", 2);
 	bl += 2;
@@ -660,7 +695,7 @@ build_pusher(int pub, uint32_t seq)
 }
 
 static size_t
-build_nchan(int pub, uint32_t seq)
+build_nchan(int pub, int k, uint32_t seq)
 {
 	char *r = g.req, *body = g.req + 1024;
 	size_t bl = payload(body, pub, seq), hl;
@@ -668,7 +703,7 @@ build_nchan(int pub, uint32_t seq)
 	hl = (size_t)snprintf(r, 1024,
 	    "POST /pub/%s HTTP/1.1\r\nHost: %s:%d\r\nAccept: text/json\r\n"
 	    "Content-Length: %zu\r\n\r\n",
-	    g.channel, g.host, g.port, bl);
+	    chan_name(k), g.host, g.port, bl);
 	memmove(r + hl, body, bl);
 	return hl + bl;
 }
@@ -676,13 +711,14 @@ build_nchan(int pub, uint32_t seq)
 static void
 publish(struct lg_conn *c)
 {
-	int pub = c->id - g.subs;
-	uint32_t seq = ++g.seq[pub];
+	int pub = c->id - g.subs, k = g.chan_rr++ % g.nchan;
+	uint32_t seq = ++g.cseq[pub * g.nchan + k];
 	size_t len;
 
 	c->sent_ns = now_ns();
-	len = g.mode == LG_PUSHER ? build_pusher(pub, seq)
-				  : build_nchan(pub, seq);
+	c->chan = k;
+	len = g.mode == LG_PUSHER ? build_pusher(pub, k, seq)
+				  : build_nchan(pub, k, seq);
 	c->busy = 1;
 	g.published++;
 	conn_send(c, g.req, len);
@@ -770,7 +806,8 @@ conn_ready(struct lg_conn *c)
 		    "/app/%s?protocol=7&client=js&version=8.6.0&flash=false",
 		    g.key);
 	else
-		n = snprintf(req, sizeof(req), "GET /sub/%s", g.channel);
+		n = snprintf(req, sizeof(req), "GET /sub/%s",
+		    chan_name(c->chan));
 	n += snprintf(req + n, sizeof(req) - (size_t)n,
 	    " HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
 	    "Connection: Upgrade\r\nSec-WebSocket-Key: "
@@ -1025,7 +1062,7 @@ drain(int64_t deadline)
 	while (now_ns() < deadline && pubs_busy() > 0)
 		poll_once(5);
 	while (now_ns() < deadline &&
-	       g.received < g.pub_ok * (uint64_t)g.n_subscribed)
+	       g.received < expected())
 		poll_once(5);
 }
 
@@ -1033,8 +1070,8 @@ static void
 report(double window, uint64_t srv_cpu, uint64_t gen_cpu, uint64_t rss0,
     uint64_t rss1, double connect_s)
 {
-	uint64_t expected = g.pub_ok * (uint64_t)g.n_subscribed;
-	uint64_t lost = expected > g.received ? expected - g.received : 0;
+	uint64_t owed = expected();
+	uint64_t lost = owed > g.received ? owed - g.received : 0;
 	double d = g.received > 0 ? (double)g.received : 0;
 	double target = g.rate * g.duration;
 
@@ -1045,7 +1082,7 @@ report(double window, uint64_t srv_cpu, uint64_t gen_cpu, uint64_t rss0,
 	       " window_s=%.3f deliv_per_s=%.0f",
 	    g.mode == LG_PUSHER ? "pusher" : "nchan", g.subs, g.n_subscribed,
 	    g.n_failed, g.n_closed, g.published, g.pub_ok, g.pub_err,
-	    g.received, expected, lost, g.reordered, g.dups, g.bad, window,
+	    g.received, owed, lost, g.reordered, g.dups, g.bad, window,
 	    (double)g.received / (g.rate > 0 ? g.duration : window));
 	printf(" p50_us=%" PRIu64 " p99_us=%" PRIu64 " p999_us=%" PRIu64
 	       " max_us=%" PRIu64 " pub_p50_us=%" PRIu64 " pub_p99_us=%" PRIu64
@@ -1077,7 +1114,7 @@ usage(void)
 	    "[--subs N]\n  [--publishers N] [--rate EV/S] [--size B] "
 	    "[--duration S] [--drain S]\n  [--connect-timeout S] [--channel C] "
 	    "[--app-id I --key K --secret S]\n  [--server-pids P,P] "
-	    "[--no-spread] [--inflight N]\n  [--tls] [--tls-ca CERT.pem]\n"
+	    "[--no-spread] [--inflight N]\n  [--tls] [--tls-ca CERT.pem] [--channels N]\n"
 	    "--tls: wss and https; the certificate is verified only with "
 	    "--tls-ca.\n"
 	    "rate 0 holds the subscribers idle for the duration.\n");
@@ -1105,7 +1142,7 @@ parse_args(int argc, char **argv)
 	    {"app-id", 1, 0, 'i'}, {"key", 1, 0, 'k'}, {"secret", 1, 0, 'S'},
 	    {"server-pids", 1, 0, 'x'}, {"no-spread", 0, 0, 'n'},
 	    {"inflight", 1, 0, 'f'}, {"tls", 0, 0, 't'}, {"tls-ca", 1, 0, 'C'},
-	    {0, 0, 0, 0}};
+	    {"channels", 1, 0, 'N'}, {0, 0, 0, 0}};
 	int o;
 
 	g.host = "127.0.0.1";
@@ -1117,6 +1154,7 @@ parse_args(int argc, char **argv)
 	g.drain = 5;
 	g.conn_timeout = 60;
 	g.channel = "bench";
+	g.nchan = 1;
 	g.app_id = "1";
 	g.key = "bench-key";
 	g.secret = "bench-secret";
@@ -1183,12 +1221,16 @@ parse_args(int argc, char **argv)
 			g.tls = 1;
 			g.tls_ca = optarg;
 			break;
+		case 'N':
+			g.nchan = atoi(optarg);
+			break;
 		default:
 			usage();
 		}
 	}
 	if (g.port <= 0 || g.subs < 0 || g.npub < 1 || g.npub > LG_MAXPUB ||
-	    g.size < 0 || g.size > 16 * 1024 * 1024 || g.rate < 0)
+	    g.size < 0 || g.size > 16 * 1024 * 1024 || g.rate < 0 ||
+	    g.nchan < 1 || g.nchan > 1000000)
 		usage();
 }
 
@@ -1246,13 +1288,18 @@ setup(void)
 	g.c = calloc((size_t)g.nconn, sizeof(*g.c));
 	g.reqcap = (size_t)g.size + 4096;
 	g.req = malloc(g.reqcap);
-	if (g.c == NULL || g.req == NULL)
+	g.cseq = calloc((size_t)g.npub * (size_t)g.nchan, sizeof(*g.cseq));
+	g.chan_ok = calloc((size_t)g.nchan, sizeof(*g.chan_ok));
+	g.chan_subs = calloc((size_t)g.nchan, sizeof(*g.chan_subs));
+	if (g.c == NULL || g.req == NULL || g.cseq == NULL ||
+	    g.chan_ok == NULL || g.chan_subs == NULL)
 		abort();
 	for (i = 0; i < g.nconn; i++) {
 		g.c[i].id = i;
 		g.c[i].fd = -1;
 		g.c[i].state = LG_CLOSED;
 		g.c[i].kind = i < g.subs ? LG_SUB : LG_PUB;
+		g.c[i].chan = i < g.subs ? i % g.nchan : 0;
 		if (i < g.subs &&
 		    (g.c[i].last_seq = calloc(LG_MAXPUB, 4)) == NULL)
 			abort();

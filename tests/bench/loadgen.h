@@ -60,6 +60,7 @@ struct lg_conn {
 	uint64_t received;
 	int64_t sent_ns; /* publisher: when the request was written */
 	int id;
+	int chan; /* subscriber: its channel; publisher: the one in flight */
 };
 
 #endif
