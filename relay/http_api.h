@@ -11,7 +11,7 @@
 
 #include "auth.h"
 #include "buf.h"
-#include "relay.h"
+#include "conn.h"
 
 #define HTTP_API_MAX_CHANNELS 100
 #define HTTP_API_MAX_BATCH 100

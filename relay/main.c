@@ -9,8 +9,8 @@
  *   dash_api.c  the dashboard's login, hosts, history, channel auth, files
  *   host.c      realtime sessions and history rings per host
  *   channel.c   channels, subscriptions, presence, cache, users
- *   fanout.c    shared frames and per-connection send rings
- *   relay.c     apps, connections, frames
+ *   sendq.c     shared frames and per-connection send rings
+ *   conn.c      apps, connections, frames
  *   auth.c      Pusher signatures
  *   webhook.c   webhooks on a worker thread
  *   metrics.c   Prometheus counters
@@ -32,7 +32,7 @@
 #include "http.h"
 #include "sample.h"
 #include "log.h"
-#include "relay.h"
+#include "conn.h"
 #include "reload.h"
 #include "server.h"
 #include "sig.h"

@@ -1,6 +1,6 @@
 /* Prometheus text format (exposition format 0.0.4) for the relay. */
 #include "metrics.h"
-#include "relay.h"
+#include "conn.h"
 
 struct metrics metrics;
 

@@ -9,7 +9,7 @@
 
 #include <stddef.h>
 
-#include "relay.h"
+#include "conn.h"
 
 #define CLIENT_EVENTS_PER_S 10
 

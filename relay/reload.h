@@ -8,7 +8,7 @@
 #define SNO_RELOAD_H
 
 #include "buf.h"
-#include "relay.h"
+#include "conn.h"
 
 /* Close codes for connections whose app or host a reload removed. */
 #define CLOSE_APP_REMOVED 4100	/* pusher-js backs off, then is refused */

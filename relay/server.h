@@ -6,7 +6,7 @@
 #ifndef SNO_SERVER_H
 #define SNO_SERVER_H
 
-#include "relay.h"
+#include "conn.h"
 
 /* Creates the context and listeners; 0, or -1 after logging why. */
 int server_start(struct relay *r);

@@ -35,9 +35,9 @@ FUZZ_SRC := $(wildcard common/*.c) agent/pfile.c agent/sample_cpu.c \
 	agent/sample_fs.c agent/sample_cg.c agent/proc_table.c \
 	agent/proc_pids.c agent/proc_cmd.c agent/proc_json.c agent/agent_conf.c \
 	agent/uplink.c agent/session.c agent/sampler.c \
-	relay/auth.c relay/config.c relay/dash_parse.c relay/relay.c \
+	relay/auth.c relay/config.c relay/dash_parse.c relay/conn.c \
 	relay/pusher.c relay/channel.c relay/host.c relay/http_api.c \
-	relay/webhook.c relay/metrics.c relay/fanout.c relay/fleet.c \
+	relay/webhook.c relay/metrics.c relay/sendq.c relay/fleet.c \
 	tests/fuzz/relay_glue.c
 FUZZ_OBJ := $(FUZZ_SRC:%.c=$(FB)/obj/%.o)
 FUZZ_BIN := $(FUZZ_TARGETS:%=$(FB)/fuzz_%)

@@ -9,11 +9,11 @@
 #define SNO_RELAY_FUZZ_H
 
 #include "config.h"
-#include "fanout.h"
+#include "sendq.h"
 #include "fuzz.h"
 #include "log.h"
 #include "pusher.h"
-#include "relay.h"
+#include "conn.h"
 #include "sig.h"
 
 #define FZ_APP_KEY "fuzzkey"

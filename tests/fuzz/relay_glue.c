@@ -7,7 +7,7 @@
  * record themselves, and this file goes away.
  */
 #include "host.h"
-#include "relay.h"
+#include "conn.h"
 #include "relay_fuzz.h"
 
 struct fz_glue fz_glue;

@@ -3,15 +3,15 @@
  * members and signed-in users. Everything here is owned by the single event
  * loop thread; only webhook.c has a thread of its own, fed by a queue.
  */
-#ifndef SNO_RELAY_H
-#define SNO_RELAY_H
+#ifndef SNO_CONN_H
+#define SNO_CONN_H
 
 #include <stdint.h>
 #include <sys/queue.h>
 
 #include "buf.h"
 #include "config.h"
-#include "fanout.h"
+#include "sendq.h"
 #include "hmap.h"
 
 struct conn;
@@ -126,7 +126,7 @@ void conn_want_write(struct conn *c);
 /* Close c with a websocket close code as soon as possible. */
 void conn_close(struct conn *c, int code, const char *reason);
 
-/* relay.c */
+/* conn.c */
 int relay_init(struct relay *r, struct relay_conf *conf);
 /* A new app for conf (empty channels and users), or NULL. */
 struct app *relay_app_new(struct relay *r, const struct app_conf *conf);

@@ -12,7 +12,7 @@
 #include "host.h"
 #include "log.h"
 #include "metrics.h"
-#include "relay.h"
+#include "conn.h"
 #include "sig.h"
 #include "utf8.h"
 
