@@ -16,7 +16,6 @@
 #include <sys/stat.h>
 
 #include <cjson/cJSON.h>
-#include <libwebsockets.h>
 #include <sodium.h>
 
 #include "clock.h"
@@ -200,8 +199,7 @@ session_of(struct http_req *q)
 	struct hnode *n;
 	struct session *s;
 
-	if (lws_hdr_copy(q->wsi, cookie, sizeof(cookie),
-		WSI_TOKEN_HTTP_COOKIE) <= 0)
+	if (http_header_get(q, "cookie:", cookie, sizeof(cookie)) <= 0)
 		return NULL;
 	if ((token = dash_cookie_token(cookie)) == NULL)
 		return NULL;
@@ -824,10 +822,9 @@ dash_static(struct http_req *q)
 	 * only, so a planted symlink cannot lead out of web_root. */
 	snprintf(gz, sizeof(gz), "%s.gz", real);
 	gzip = q->gzip_ok && lstat(gz, &st) == 0 && S_ISREG(st.st_mode);
-	if (http_serve_file(q, gzip ? gz : real, mime_of(real), cache,
-	    gzip) < 0)
-		lws_set_timeout(q->wsi, PENDING_TIMEOUT_USER_OK,
-		    LWS_TO_KILL_ASYNC);
+	/* On failure the glue has cut the connection. */
+	(void)http_serve_file(q, gzip ? gz : real, mime_of(real), cache,
+	    gzip);
 	return 0;
 }
 

@@ -38,7 +38,5 @@ int ops_readyz(const struct relay *r, int listening, struct buf *out);
 /* Implemented by dash_api.c: sessions follow their user into nc, or are
  * dropped when the user is gone or its account or password changed. */
 void dash_api_reconf(const struct relay_conf *nc);
-/* Implemented by server.c: the TLS listener's SSL_CTX, or NULL. */
-void *server_tls_ctx(void);
 
 #endif

@@ -14,7 +14,7 @@ FUZZ_ALL := proc_cpu proc_mem proc_net proc_disk proc_fs proc_cg proc_pid \
 	agent_conf relay_conf sample http_auth pusher_auth agent_sig dash_api \
 	agent_answer pusher http_api host_samples
 FUZZ_TARGETS ?= $(FUZZ_ALL)
-FUZZ_PKGS := libcjson libsodium inih libcrypto libcurl
+FUZZ_PKGS := libcjson libsodium inih libcrypto libssl libcurl libsystemd
 FUZZ_CFLAGS := $(WARN) -O1 -g -fno-omit-frame-pointer \
 	-fsanitize=address,undefined -fno-sanitize-recover=all \
 	-D_DEFAULT_SOURCE -D_GNU_SOURCE -Icommon -Iagent -Irelay -Itests/fuzz \
@@ -38,7 +38,7 @@ FUZZ_SRC := $(wildcard common/*.c) agent/pfile.c agent/sample_cpu.c \
 	relay/auth.c relay/config.c relay/dash_parse.c relay/conn.c \
 	relay/pusher.c relay/channel.c relay/host.c relay/http_api.c \
 	relay/webhook.c relay/metrics.c relay/sendq.c relay/fleet.c \
-	tests/fuzz/relay_glue.c
+	relay/agent_api.c relay/httpd.c relay/dash_api.c relay/reload.c
 FUZZ_OBJ := $(FUZZ_SRC:%.c=$(FB)/obj/%.o)
 FUZZ_BIN := $(FUZZ_TARGETS:%=$(FB)/fuzz_%)
 

@@ -3,8 +3,8 @@
  * the one protocol callback that serves websockets and HTTP, timers, and the
  * clean shutdown. The only place besides main.c that sees struct lws.
  */
-#ifndef SNO_SERVER_H
-#define SNO_SERVER_H
+#ifndef SNO_LWS_SERVER_H
+#define SNO_LWS_SERVER_H
 
 #include "conn.h"
 
