@@ -9,7 +9,8 @@
  *   pusher.c    the websocket protocol per connection
  *   http_api.c  the Pusher HTTP API under /apps/{id}/
  *   agent_api.c the agent's check-in and samples, signed per host
- *   dash_api.c  the dashboard's login, hosts, history, channel auth, files
+ *   dash_api.c  the dashboard's API: hosts, history, channel auth, files
+ *   dash_login.c  the dashboard's logins, throttling, password thread
  *   dash_parse.c  the dashboard API's request bodies
  *   host.c      realtime sessions and history rings per host
  *   fleet.c     the fleet page's per-account summaries

@@ -38,7 +38,8 @@ FUZZ_SRC := $(wildcard common/*.c) agent/pfile.c agent/sample_cpu.c \
 	relay/auth.c relay/config.c relay/dash_parse.c relay/conn.c \
 	relay/pusher.c relay/channel.c relay/host.c relay/http_api.c \
 	relay/webhook.c relay/metrics.c relay/sendq.c relay/fleet.c \
-	relay/agent_api.c relay/httpd.c relay/dash_api.c relay/reload.c
+	relay/agent_api.c relay/httpd.c relay/dash_api.c relay/dash_login.c \
+	relay/reload.c
 FUZZ_OBJ := $(FUZZ_SRC:%.c=$(FB)/obj/%.o)
 FUZZ_BIN := $(FUZZ_TARGETS:%=$(FB)/fuzz_%)
 
