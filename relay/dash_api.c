@@ -53,8 +53,9 @@ host_of_user(struct http_req *q, const struct login *s, const char *id)
 }
 
 static void
-hosts_list(struct http_req *q, const struct login *s)
+hosts_list(struct http_req *q, struct login *s, const char *id)
 {
+	(void)id;
 	struct relay *r = http_relay();
 	int64_t now = clock_wall_ms(), mono = clock_mono_ms();
 	int first = 1;
@@ -81,7 +82,7 @@ hosts_list(struct http_req *q, const struct login *s)
 }
 
 static void
-history(struct http_req *q, const struct login *s, const char *id)
+history(struct http_req *q, struct login *s, const char *id)
 {
 	const char *since = auth_param_get(q->params, q->np < 0 ? 0 : q->np,
 	    "since");
@@ -101,8 +102,9 @@ history(struct http_req *q, const struct login *s, const char *id)
 
 /* The user's account's summaries of the last ?seconds= (1..60, 60). */
 static void
-fleet_hist(struct http_req *q, const struct login *s)
+fleet_hist(struct http_req *q, struct login *s, const char *id)
 {
+	(void)id;
 	const char *v = auth_param_get(q->params, q->np < 0 ? 0 : q->np,
 	    "seconds");
 	char *end = NULL;
@@ -124,8 +126,9 @@ fleet_hist(struct http_req *q, const struct login *s)
 
 /* pusher-js's channel authorization: form socket_id, channel_name. */
 static void
-pusher_auth(struct http_req *q, const struct login *s)
+pusher_auth(struct http_req *q, struct login *s, const char *id)
 {
+	(void)id;
 	const struct app_conf *a = http_relay()->conf->metrics;
 	struct auth_param p[AUTH_MAX_PARAMS];
 	char form[DASH_FORM_MAX], sig[SIG_HEX_LEN + 1], out[512];
@@ -167,13 +170,54 @@ origin_ok(struct http_req *q)
 	return relay_conf_public_origin_ok(http_relay()->conf, q->origin);
 }
 
+static void
+me(struct http_req *q, struct login *s, const char *id)
+{
+	struct relay *r = http_relay();
+	char body[512];
+
+	(void)id;
+	snprintf(body, sizeof(body), "{\"user\":\"%s\",\"account\":\"%s\","
+	    "\"app_key\":\"%s\"}", s->user->name, s->user->account,
+	    r->conf->metrics ? r->conf->metrics->key : "");
+	http_reply(q, 200, "application/json", body);
+}
+
+static void
+do_logout(struct http_req *q, struct login *s, const char *id)
+{
+	(void)id;
+	logout(q, s);
+}
+
+/*
+ * The dashboard API after /api/v1, first match wins. Every route but
+ * POST /login needs a login; a request that matches none is 401 without one
+ * and 404 with one. history's path carries the host id
+ * (dash_history_path).
+ */
+static const struct dash_route {
+	int post;
+	const char *path;	/* NULL: /hosts/{id}/history */
+	void (*serve)(struct http_req *q, struct login *s, const char *id);
+} dash_routes[] = {
+	{1, "/logout", do_logout},
+	{0, "/me", me},
+	{0, "/hosts", hosts_list},
+	{0, "/fleet/history", fleet_hist},
+	{0, NULL, history},
+	{1, "/pusher/auth", pusher_auth},
+};
+
 void
 dash_api_handle(struct http_req *q)
 {
 	const char *p = q->path + 7; /* after /api/v1 */
 	int post = strcmp(q->method, "POST") == 0;
+	const struct dash_route *rt;
 	struct login *s;
-	char body[512], id[160];
+	char id[160];
+	size_t i;
 
 	if (dash_login_start() < 0) {
 		http_error(q, 500, "cannot start the login worker");
@@ -193,24 +237,18 @@ dash_api_handle(struct http_req *q)
 		http_error(q, 401, "log in first");
 		return;
 	}
-	if (post && strcmp(p, "/logout") == 0)
-		logout(q, s);
-	else if (!post && strcmp(p, "/me") == 0) {
-		snprintf(body, sizeof(body), "{\"user\":\"%s\",\"account\":"
-		    "\"%s\",\"app_key\":\"%s\"}", s->user->name,
-		    s->user->account, http_relay()->conf->metrics
-		    ? http_relay()->conf->metrics->key : "");
-		http_reply(q, 200, "application/json", body);
-	} else if (!post && strcmp(p, "/hosts") == 0)
-		hosts_list(q, s);
-	else if (!post && strcmp(p, "/fleet/history") == 0)
-		fleet_hist(q, s);
-	else if (!post && dash_history_path(p, id, sizeof(id)) == 0)
-		history(q, s, id);
-	else if (post && strcmp(p, "/pusher/auth") == 0)
-		pusher_auth(q, s);
-	else
-		http_error(q, 404, "no such API endpoint");
+	id[0] = '\0';
+	for (i = 0; i < sizeof(dash_routes) / sizeof(dash_routes[0]); i++) {
+		rt = &dash_routes[i];
+		if (rt->post != post)
+			continue;
+		if (rt->path ? strcmp(p, rt->path) == 0
+		    : dash_history_path(p, id, sizeof(id)) == 0) {
+			rt->serve(q, s, id);
+			return;
+		}
+	}
+	http_error(q, 404, "no such API endpoint");
 }
 
 /* ---- static files ---- */
