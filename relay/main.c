@@ -2,6 +2,7 @@
  * sno-relay: a Pusher Channels protocol 7 server (websockets and HTTP API).
  * Modules in reading order:
  *   config.c    the INI file: [relay] and [app NAME] sections
+ *   config_query.c  lookups and origin checks on the loaded file
  *   lws_server.c glue: libwebsockets context, listeners, callback, timers
  *   lws_http.c  glue: HTTP requests in, answers out
  *   lws_write.c glue: the websocket write path (relay.pending drained)
