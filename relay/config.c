@@ -39,8 +39,10 @@ static const struct conf_key relay_keys[] = {
 	    "error, warn, info or debug"},
 	{"web_root", CONF_STR, 0, 4096, NULL, RC(web_root),
 	    "directory of the built dashboard"},
-	{"metrics_app", CONF_STR, 0, 128, NULL, RC(metrics_app),
+	{"host_app", CONF_STR, 0, 128, NULL, RC(host_app),
 	    "the [app] whose key signs private-host- channels"},
+	{"metrics_app", CONF_STR, 0, 128, NULL, RC(host_app),
+	    "old name of host_app, still read"},
 	{"session_grace_s", CONF_INT, 0, 3600, "30", RC(session_grace_s),
 	    "streaming goes on this long after the last viewer"},
 	{"max_session_s", CONF_INT, 10, 86400, "1800", RC(max_session_s),
@@ -323,16 +325,16 @@ validate_apps(struct relay_conf *c, const char *path, char *err)
 		    strncmp(a->webhook_url, "https://", 8))
 			VFAIL(a->file, a->line, "[app %s] webhook_url must be "
 			    "http(s)://", a->name);
-		if (c->metrics_app && strcmp(a->name, c->metrics_app) == 0)
+		if (c->host_app && strcmp(a->name, c->host_app) == 0)
 			c->metrics = a;
 	}
-	if (c->metrics_app && !c->metrics)
-		VFAIL(path, 0, "metrics_app: there is no [app %s]",
-		    c->metrics_app);
-	if (!c->metrics_app && c->nhosts)
+	if (c->host_app && !c->metrics)
+		VFAIL(path, 0, "host_app: there is no [app %s]",
+		    c->host_app);
+	if (!c->host_app && c->nhosts)
 		VFAIL(c->hosts[0].file, c->hosts[0].line, "[host] sections "
 		    "need [relay] "
-		    "metrics_app to name the app that signs their channels");
+		    "host_app to name the app that signs their channels");
 	return 0;
 }
 

@@ -97,7 +97,7 @@ relay_app_by_id(struct relay *r, const char *id, size_t len)
 }
 
 struct app *
-relay_metrics_app(struct relay *r)
+relay_host_app(struct relay *r)
 {
 	for (int i = 0; i < r->napps; i++)
 		if (r->apps[i]->conf == r->conf->metrics)

@@ -149,9 +149,9 @@ void relay_app_free(struct app *a);
 void relay_free(struct relay *r);
 struct app *relay_app_by_key(struct relay *r, const char *key, size_t len);
 struct app *relay_app_by_id(struct relay *r, const char *id, size_t len);
-/* The app named by [relay] metrics_app, which signs host and fleet
+/* The app named by [relay] host_app, which signs host and fleet
  * channels, or NULL. */
-struct app *relay_metrics_app(struct relay *r);
+struct app *relay_host_app(struct relay *r);
 /* Sets up c for app (socket id, lists); 0 or -ENOMEM. */
 int relay_conn_open(struct relay *r, struct conn *c, struct app *app);
 /* Unsubscribes everything and frees c's resources (not c itself). */

@@ -28,7 +28,7 @@ static const char fz_relay_ini[] =
     "listen = 127.0.0.1:0\n"
     "max_message_bytes = 10240\n"
     "send_queue_bytes = 1048576\n"
-    "metrics_app = fuzz\n"
+    "host_app = fuzz\n"
     "history_seconds = 10\n"
     "[app fuzz]\n"
     "id = 1\n"

@@ -350,6 +350,39 @@ api_table(void **state)
 	buf_free(&out);
 }
 
+/* host_app names the app that signs host channels; metrics_app is its old
+ * name and still read. */
+static void
+host_app_and_its_old_name(void **state)
+{
+	static const char *const texts[] = {
+	    "[relay]\nlisten = 127.0.0.1:0\nhost_app = t\n"
+	    "[app t]\nid = 1\nkey = k\nsecret = s\n",
+	    "[relay]\nlisten = 127.0.0.1:0\nmetrics_app = t\n"
+	    "[app t]\nid = 1\nkey = k\nsecret = s\n",
+	};
+	static const char bad[] = "[relay]\nlisten = 127.0.0.1:0\n"
+	    "host_app = nope\n[app t]\nid = 1\nkey = k\nsecret = s\n";
+	char err[CONF_ERR_LEN];
+	struct relay_conf c;
+
+	(void)state;
+	for (size_t i = 0; i < 2; i++) {
+		memset(&c, 0, sizeof(c));
+		assert_int_equal(relay_conf_load_text(&c, "t", texts[i],
+		    strlen(texts[i]), err), 0);
+		assert_non_null(c.metrics);
+		assert_string_equal(c.metrics->name, "t");
+		relay_conf_free(&c);
+	}
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(relay_conf_load_text(&c, "t", bad, strlen(bad), err),
+	    -1);
+	if (strstr(err, "host_app: there is no [app nope]") == NULL)
+		fail_msg("error: %s", err);
+	relay_conf_free(&c);
+}
+
 int
 main(void)
 {
@@ -359,6 +392,7 @@ main(void)
 		cmocka_unit_test(presence_members),
 		cmocka_unit_test(client_events),
 		cmocka_unit_test(api_table),
+		cmocka_unit_test(host_app_and_its_old_name),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
