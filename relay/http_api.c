@@ -533,23 +533,21 @@ route(struct app *a, const char *method, const char *rest,
 		}
 	}
 	call.json = j;
-	for (rt = api_routes; rt->pattern; rt++) {
-		if (rt->post != post || !route_match(rt->pattern, rest, &arg,
+	for (rt = api_routes; rt->pattern; rt++)
+		if (rt->post == post && route_match(rt->pattern, rest, &arg,
 		    &arglen))
-			continue;
-		if (arglen > rt->arg_max)
-			st = fail(out, 400, "%s", rt->arg_too_long);
-		else {
-			snprintf(argbuf, sizeof(argbuf), "%.*s", (int)arglen,
-			    arg);
-			call.arg = argbuf;
-			st = rt->serve(a, &call, out);
-		}
-		break;
-	}
+			break;
 	if (rt->pattern == NULL)
 		st = fail(out, 404, "No such resource: %s %.*s", method,
 		    utf8_prec(rest, 200), rest);
+	else if (arglen > rt->arg_max)
+		st = fail(out, 400, "%s", rt->arg_too_long);
+	else {
+		snprintf(argbuf, sizeof(argbuf), "%.*s", (int)arglen,
+		    arg ? arg : "");
+		call.arg = argbuf;
+		st = rt->serve(a, &call, out);
+	}
 	cJSON_Delete(j);
 	return st;
 }
