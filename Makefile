@@ -66,15 +66,19 @@ $(B)/sno-agent: $(AGENT_OBJ) $(COMMON_OBJ)
 	@$(CC) $(LDOPT) -Wl,--as-needed -o $@ $^ $(AGENT_LIBS)
 
 # A unit test links its module's objects (never main.o): test_relay_* the
-# relay's, test_agent_* the agent's, anything else common/ alone.
+# relay's below the glue (no relay/lws_*.o, and no libwebsockets: the
+# layers of docs/architecture.md), test_agent_* the agent's, anything else
+# common/ alone.
 unit_objs = $(COMMON_OBJ) $(if $(findstring test_relay_,$(1)),$(filter-out \
-	%/main.o,$(RELAY_OBJ))) $(if $(findstring test_agent_,$(1)),$(filter-out \
-	%/main.o,$(AGENT_OBJ)))
+	%/main.o $(B)/relay/lws_%.o,$(RELAY_OBJ))) $(if $(findstring \
+	test_agent_,$(1)),$(filter-out %/main.o,$(AGENT_OBJ)))
+UNIT_LIBS := $(shell pkg-config --libs $(filter-out libwebsockets,$(PKGS)) \
+	2>/dev/null) -lm -lpthread -lcmocka
 .SECONDEXPANSION:
 $(B)/tests/%: $(B)/tests/unit/%.o $$(call unit_objs,$$*)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
-	@$(CC) $(LDOPT) -o $@ $^ $(LDLIBS) -lcmocka
+	@$(CC) $(LDOPT) -o $@ $^ $(UNIT_LIBS)
 
 deps:
 	@sh packaging/install-deps.sh

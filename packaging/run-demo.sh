@@ -27,7 +27,7 @@ listen = 127.0.0.1:$port
 ; and http://localhost:$port only (README: Relay configuration).
 ; metrics_token: unset, so /metrics answers loopback peers only.
 web_root = $top/web/dist
-metrics_app = sno
+host_app = sno
 session_grace_s = 30
 
 [app sno]

@@ -12,7 +12,6 @@
 #include <string.h>
 
 #include <cjson/cJSON.h>
-#include <libwebsockets.h>
 
 #include "clock.h"
 #include "host.h"

@@ -6,7 +6,7 @@
 #ifndef SNO_CHANNEL_H
 #define SNO_CHANNEL_H
 
-#include "relay.h"
+#include "conn.h"
 
 #define CHANNEL_NAME_MAX 200
 #define CHANNEL_SUBSCRIBE_MAX 164	/* hosted Pusher's limit on subscribe */

@@ -39,8 +39,10 @@ static const struct conf_key relay_keys[] = {
 	    "error, warn, info or debug"},
 	{"web_root", CONF_STR, 0, 4096, NULL, RC(web_root),
 	    "directory of the built dashboard"},
-	{"metrics_app", CONF_STR, 0, 128, NULL, RC(metrics_app),
+	{"host_app", CONF_STR, 0, 128, NULL, RC(host_app),
 	    "the [app] whose key signs private-host- channels"},
+	{"metrics_app", CONF_STR, 0, 128, NULL, RC(host_app),
+	    "old name of host_app, still read"},
 	{"session_grace_s", CONF_INT, 0, 3600, "30", RC(session_grace_s),
 	    "streaming goes on this long after the last viewer"},
 	{"max_session_s", CONF_INT, 10, 86400, "1800", RC(max_session_s),
@@ -298,33 +300,6 @@ unknown:
 	return -1;
 }
 
-int
-relay_conf_addr(const char *s, char *host, size_t hostlen, int *port)
-{
-	const char *colon = strrchr(s, ':');
-	const char *h = s;
-	size_t hl;
-	char *end;
-	long p;
-
-	if (colon == NULL)
-		return -EINVAL;
-	hl = (size_t)(colon - s);
-	if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
-		h++;
-		hl -= 2;
-	}
-	if (hl >= hostlen)
-		return -EINVAL;
-	memcpy(host, h, hl);
-	host[hl] = '\0';
-	p = strtol(colon + 1, &end, 10);
-	if (*end != '\0' || end == colon + 1 || p < 0 || p > 65535)
-		return -EINVAL;
-	*port = (int)p;
-	return 0;
-}
-
 #define VFAIL(file, line, ...)                                            \
 	do {                                                              \
 		int n_ = snprintf(err, CONF_ERR_LEN, "%.200s:%d: ", (file), \
@@ -350,16 +325,16 @@ validate_apps(struct relay_conf *c, const char *path, char *err)
 		    strncmp(a->webhook_url, "https://", 8))
 			VFAIL(a->file, a->line, "[app %s] webhook_url must be "
 			    "http(s)://", a->name);
-		if (c->metrics_app && strcmp(a->name, c->metrics_app) == 0)
+		if (c->host_app && strcmp(a->name, c->host_app) == 0)
 			c->metrics = a;
 	}
-	if (c->metrics_app && !c->metrics)
-		VFAIL(path, 0, "metrics_app: there is no [app %s]",
-		    c->metrics_app);
-	if (!c->metrics_app && c->nhosts)
+	if (c->host_app && !c->metrics)
+		VFAIL(path, 0, "host_app: there is no [app %s]",
+		    c->host_app);
+	if (!c->host_app && c->nhosts)
 		VFAIL(c->hosts[0].file, c->hosts[0].line, "[host] sections "
 		    "need [relay] "
-		    "metrics_app to name the app that signs their channels");
+		    "host_app to name the app that signs their channels");
 	return 0;
 }
 
@@ -531,106 +506,4 @@ relay_conf_free(struct relay_conf *c)
 		free(c->files[i]);
 	free(c->files);
 	memset(c, 0, sizeof(*c));
-}
-
-#define FIND(arr, n, nm)                                                  \
-	for (int i_ = 0; i_ < (n); i_++)                                  \
-		if (strcmp((arr)[i_].name, (nm)) == 0)                    \
-			return &(arr)[i_];                                \
-	return NULL
-
-const struct account_conf *
-relay_conf_account(const struct relay_conf *c, const char *name)
-{
-	FIND(c->accounts, c->naccounts, name);
-}
-
-const struct host_conf *
-relay_conf_host(const struct relay_conf *c, const char *name)
-{
-	FIND(c->hosts, c->nhosts, name);
-}
-
-const struct user_conf *
-relay_conf_user(const struct relay_conf *c, const char *name)
-{
-	FIND(c->users, c->nusers, name);
-}
-
-int
-relay_conf_origin_ok(const struct relay_conf *c, const char *origin)
-{
-	const char *p = c->allowed_origins;
-	size_t olen;
-
-	if (strcmp(p, "*") == 0 || origin == NULL)
-		return 1;
-	olen = strlen(origin);
-	while (*p) {
-		size_t n;
-
-		while (*p == ' ' || *p == ',')
-			p++;
-		n = strcspn(p, ", ");
-		if (n == olen && strncmp(p, origin, n) == 0)
-			return 1;
-		p += n;
-	}
-	return 0;
-}
-
-/* Whether origin is in list (comma/space separated; a trailing '/' of an
- * entry is ignored). */
-static int
-origin_listed(const char *list, const char *origin)
-{
-	size_t olen = strlen(origin);
-
-	while (*list) {
-		size_t n;
-
-		list += strspn(list, ", ");
-		n = strcspn(list, ", ");
-		if (n == olen + 1 && list[olen] == '/' &&
-		    strncmp(list, origin, olen) == 0)
-			return 1;
-		if (n && n == olen && strncmp(list, origin, n) == 0)
-			return 1;
-		list += n;
-	}
-	return 0;
-}
-
-/* Whether origin is scheme://ADDR of a listen address (host:port). */
-static int
-origin_of_listen(const char *addr, const char *scheme, const char *origin)
-{
-	char host[256], want[320];
-	int port, loopback;
-
-	if (addr == NULL || relay_conf_addr(addr, host, sizeof(host), &port) <
-	    0 || !host[0] || strcmp(host, "0.0.0.0") == 0 ||
-	    strcmp(host, "::") == 0)
-		return 0;
-	loopback = strcmp(host, "127.0.0.1") == 0 || strcmp(host, "::1") == 0;
-	snprintf(want, sizeof(want), strchr(host, ':') ? "%s://[%s]:%d"
-	    : "%s://%s:%d", scheme, host, port);
-	if (strcmp(origin, want) == 0)
-		return 1;
-	snprintf(want, sizeof(want), "%s://localhost:%d", scheme, port);
-	return loopback && strcmp(origin, want) == 0;
-}
-
-int
-relay_conf_public_origin_ok(const struct relay_conf *c, const char *origin)
-{
-	if (origin == NULL || !origin[0])
-		return 0;
-	if (strcmp(c->allowed_origins, "*") != 0 &&
-	    origin_listed(c->allowed_origins, origin))
-		return 1;
-	if (c->public_url)
-		return origin_listed(c->public_url, origin);
-	return origin_of_listen(c->listen, "http", origin) ||
-	    origin_of_listen(c->tls_listen, "https", origin);
 }

@@ -55,7 +55,8 @@ struct relay_conf {
 	char *allowed_origins;
 	char *log_level;
 	char *web_root;
-	char *metrics_app;
+	char *host_app;	/* [relay] host_app (or its old name
+				 * metrics_app) */
 	long session_grace_s;
 	long max_session_s;
 	long history_seconds;
@@ -73,7 +74,7 @@ struct relay_conf {
 	int nusers;
 	struct host_conf *hosts;
 	int nhosts;
-	const struct app_conf *metrics;	/* the app named by metrics_app */
+	const struct app_conf *metrics;	/* the app named by host_app */
 };
 
 /*

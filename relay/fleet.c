@@ -417,7 +417,7 @@ keep(struct fleet *f, int64_t wall, const struct buf *b)
 static void
 fleet_tick(struct relay *r, struct fleet *f, int64_t now)
 {
-	struct app *a = relay_metrics_app(r);
+	struct app *a = relay_host_app(r);
 	struct channel *ch;
 	struct msg *m;
 	struct buf b;

@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 #include "buf.h"
-#include "relay.h"
+#include "conn.h"
 
 #define FLEET_CHANNEL_PREFIX "private-fleet-"
 #define FLEET_HISTORY 60	/* summaries kept per account (1 a second) */

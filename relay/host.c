@@ -104,7 +104,7 @@ host_of_channel(struct app *a, const char *channel)
 static void
 publish(struct host *h, const char *event, const char *json, size_t len)
 {
-	struct app *a = relay_metrics_app(h->relay);
+	struct app *a = relay_host_app(h->relay);
 	struct channel *ch = a ? channel_find(a, h->channel) : NULL;
 	struct msg *m;
 

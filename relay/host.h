@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #include "buf.h"
-#include "relay.h"
+#include "conn.h"
 
 #define HOST_CHANNEL_PREFIX "private-host-"
 #define HOST_ONLINE_MS 75000	/* seen this recently: online */

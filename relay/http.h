@@ -1,6 +1,6 @@
 /*
- * One HTTP request as the relay's handlers see it (server.c parses, the
- * handlers answer). A handler may park a request (long-poll check-ins, slowed
+ * One HTTP request as the relay's handlers see it (lws_server.c parses,
+ * httpd.c routes, the handlers answer). A handler may park a request (long-poll check-ins, slowed
  * logins, password checks): it is answered later with http_reply, or when
  * its due time passes through its on_due callback.
  */
@@ -13,13 +13,13 @@
 #include "auth.h"
 #include "buf.h"
 
-struct lws;
 struct host;
+struct relay;
 
 #define HTTP_MAX_EXTRA_HEADERS 4
 
 struct http_req {
-	struct lws *wsi;
+	void *wsi;		/* struct lws *, only the glue looks inside */
 	uint64_t id;		/* unique for the relay's life */
 	char method[8];
 	char path[1024];	/* decoded by lws, without the query */
@@ -58,7 +58,8 @@ void http_error(struct http_req *q, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Adds a response header ("set-cookie:", value); 0 or -ENOSPC. */
 int http_header_add(struct http_req *q, const char *name, const char *value);
-/* Copies a request header (lws custom form "x-sno-host:"); length or -1. */
+/* Copies a request header ("x-sno-host:", "cookie:", "authorization:");
+ * length or -1. */
 int http_header_get(struct http_req *q, const char *name, char *out,
     int len);
 /* Holds q until http_reply, or until due_ms when on_due runs. */
@@ -73,6 +74,43 @@ void http_parked_host(struct host *h, void (*fn)(struct http_req *q));
  * 0 or -1 when the connection must close. */
 int http_serve_file(struct http_req *q, const char *file, const char *mime,
     const char *cache_control, int gzip);
+
+/*
+ * What the HTTP server needs from the socket side; lws_server.c registers
+ * it with httpd_start. Called once or twice per request, never per frame.
+ */
+struct http_glue {
+	/* q has its answer (q->status): write it when the socket can. */
+	void (*answer)(struct http_req *q);
+	/* Keep idle q open for secs (0: the glue's own timeout again). */
+	void (*hold)(struct http_req *q, int secs);
+	/* Copies a request header; length or -1. */
+	int (*header)(struct http_req *q, const char *name, char *out,
+	    int len);
+	/* As http_serve_file; on failure the connection is cut. */
+	int (*serve_file)(struct http_req *q, const char *file,
+	    const char *mime, const char *cache_control, int gzip);
+	/* Thread-safe: wake the event loop. */
+	void (*wake)(void);
+};
+
+/* httpd.c */
+void httpd_start(struct relay *r, const struct http_glue *glue);
+/* Every listener is up (1) or going down (0), for GET /readyz. */
+void httpd_listening(int up);
+/* Runs the on_due of every parked request whose time has come. */
+void httpd_tick(int64_t now_ms);
+/* A new request (id, method, path, body limit) for the glue to fill. */
+struct http_req *http_req_new(void *wsi, const char *method,
+    const char *path);
+/* Unparks and frees q; NULL is fine. */
+void http_req_free(struct http_req *q);
+/* Hands q to its route (after the body, for a POST). */
+void http_dispatch(struct http_req *q);
+/* Whether an Accept-Encoding value accepts gzip (and not with q=0). */
+int http_accepts_gzip(const char *v);
+/* The Access-Control-Allow-Origin for q's answer, or NULL for none. */
+const char *http_cors_origin(const struct http_req *q);
 
 /* The relay being served, and a thread-safe nudge of the event loop
  * (it then calls dash_api_wakeup). */

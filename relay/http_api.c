@@ -390,6 +390,111 @@ terminate(struct app *a, const char *uid, struct buf *out)
 	return 200;
 }
 
+/* One API call: the parsed body (POST), the raw body, the query, and the
+ * path's {} segment (a channel name or a user id). */
+struct api_call {
+	cJSON *json;
+	const char *body;
+	size_t bodylen;
+	const struct auth_param *p;
+	int np;
+	const char *arg;
+};
+
+static int
+r_events(struct app *a, const struct api_call *k, struct buf *out)
+{
+	return post_events(a, k->json, k->body, k->bodylen, out);
+}
+
+static int
+r_batch(struct app *a, const struct api_call *k, struct buf *out)
+{
+	return post_batch(a, k->json, k->body, k->bodylen, out);
+}
+
+static int
+r_channels(struct app *a, const struct api_call *k, struct buf *out)
+{
+	return get_channels(a, k->p, k->np, out);
+}
+
+static int
+r_channel(struct app *a, const struct api_call *k, struct buf *out)
+{
+	return get_channel(a, k->arg, k->p, k->np, out);
+}
+
+static int
+r_users(struct app *a, const struct api_call *k, struct buf *out)
+{
+	return get_users(a, k->arg, out);
+}
+
+static int
+r_terminate(struct app *a, const struct api_call *k, struct buf *out)
+{
+	return terminate(a, k->arg, out);
+}
+
+static int
+r_none(struct app *a, const struct api_call *k, struct buf *out)
+{
+	(void)a;
+	(void)k;
+	return fail(out, 404, "No such resource");
+}
+
+/*
+ * The HTTP API after /apps/{id}/, first match wins. "{}" is one path
+ * segment (no '/'), handed over as the argument when it is at most arg_max
+ * bytes; a trailing "*" is the rest of the path, whatever it is.
+ */
+static const struct api_route {
+	int post;
+	const char *pattern;
+	size_t arg_max;
+	const char *arg_too_long;
+	int (*serve)(struct app *a, const struct api_call *k,
+	    struct buf *out);
+} api_routes[] = {
+	{1, "events", 0, NULL, r_events},
+	{1, "batch_events", 0, NULL, r_batch},
+	{0, "channels", 0, NULL, r_channels},
+	{0, "channels/{}", CHANNEL_NAME_MAX + 7, "Channel name is too long",
+	    r_channel},
+	{0, "channels/{}/users", CHANNEL_NAME_MAX + 7,
+	    "Channel name is too long", r_users},
+	{0, "channels/{}/*", CHANNEL_NAME_MAX + 7, "Channel name is too long",
+	    r_none},
+	{1, "users/{}/terminate_connections", PRESENCE_MAX_ID,
+	    "User id is too long", r_terminate},
+	{0, NULL, 0, NULL, NULL},
+};
+
+/* Whether path fits pattern; *arg, *arglen get the {} segment. */
+static int
+route_match(const char *pat, const char *path, const char **arg,
+    size_t *arglen)
+{
+	*arg = NULL;
+	*arglen = 0;
+	while (*pat) {
+		if (pat[0] == '*' && pat[1] == '\0')
+			return 1;
+		if (pat[0] == '{' && pat[1] == '}') {
+			*arg = path;
+			*arglen = strcspn(path, "/");
+			path += *arglen;
+			pat += 2;
+			continue;
+		}
+		if (*pat++ != *path++)
+			return 0;
+	}
+	return *path == '\0';
+}
+
 /* Routes a request already known to be for app a and correctly signed. */
 static int
 route(struct app *a, const char *method, const char *rest,
@@ -397,7 +502,11 @@ route(struct app *a, const char *method, const char *rest,
     struct buf *out)
 {
 	int post = strcmp(method, "POST") == 0;
-	const char *slash;
+	const struct api_route *rt;
+	struct api_call call = {NULL, body, bodylen, p, np, NULL};
+	char argbuf[CHANNEL_NAME_MAX + 8];
+	const char *arg = NULL;
+	size_t arglen = 0;
 	cJSON *j = NULL;
 	int st;
 
@@ -423,44 +532,22 @@ route(struct app *a, const char *method, const char *rest,
 			return st;
 		}
 	}
-	if (post && strcmp(rest, "events") == 0)
-		st = post_events(a, j, body, bodylen, out);
-	else if (post && strcmp(rest, "batch_events") == 0)
-		st = post_batch(a, j, body, bodylen, out);
-	else if (!post && strcmp(rest, "channels") == 0)
-		st = get_channels(a, p, np, out);
-	else if (!post && strncmp(rest, "channels/", 9) == 0) {
-		char name[CHANNEL_NAME_MAX + 8];
-		const char *nm = rest + 9;
-
-		slash = strchr(nm, '/');
-		if ((slash ? (size_t)(slash - nm) : strlen(nm)) >= sizeof(name))
-			st = fail(out, 400, "Channel name is too long");
-		else {
-			snprintf(name, sizeof(name), "%.*s",
-			    (int)(slash ? slash - nm : (long)strlen(nm)), nm);
-			if (!slash)
-				st = get_channel(a, name, p, np, out);
-			else if (strcmp(slash, "/users") == 0)
-				st = get_users(a, name, out);
-			else
-				st = fail(out, 404, "No such resource");
-		}
-	} else if (post && strncmp(rest, "users/", 6) == 0 &&
-	    (slash = strchr(rest + 6, '/')) &&
-	    strcmp(slash, "/terminate_connections") == 0) {
-		char uid[PRESENCE_MAX_ID + 1];
-
-		if ((size_t)(slash - rest - 6) > PRESENCE_MAX_ID)
-			st = fail(out, 400, "User id is too long");
-		else {
-			snprintf(uid, sizeof(uid), "%.*s",
-			    (int)(slash - rest - 6), rest + 6);
-			st = terminate(a, uid, out);
-		}
-	} else
+	call.json = j;
+	for (rt = api_routes; rt->pattern; rt++)
+		if (rt->post == post && route_match(rt->pattern, rest, &arg,
+		    &arglen))
+			break;
+	if (rt->pattern == NULL)
 		st = fail(out, 404, "No such resource: %s %.*s", method,
 		    utf8_prec(rest, 200), rest);
+	else if (arglen > rt->arg_max)
+		st = fail(out, 400, "%s", rt->arg_too_long);
+	else {
+		snprintf(argbuf, sizeof(argbuf), "%.*s", (int)arglen,
+		    arg ? arg : "");
+		call.arg = argbuf;
+		st = rt->serve(a, &call, out);
+	}
 	cJSON_Delete(j);
 	return st;
 }

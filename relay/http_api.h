@@ -1,7 +1,7 @@
 /*
  * The Pusher HTTP API under /apps/{app_id}/ (docs/pusher-protocol.md): events,
  * batch_events, channels, channels/{name}, channels/{name}/users and
- * users/{id}/terminate_connections. lws-free: server.c passes the decoded
+ * users/{id}/terminate_connections. lws-free: httpd.c passes the decoded
  * path, the decoded query parameters (np < 0: too many) and the body, and writes back the status and JSON.
  */
 #ifndef SNO_HTTP_API_H
@@ -11,7 +11,7 @@
 
 #include "auth.h"
 #include "buf.h"
-#include "relay.h"
+#include "conn.h"
 
 #define HTTP_API_MAX_CHANNELS 100
 #define HTTP_API_MAX_BATCH 100

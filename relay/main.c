@@ -2,15 +2,22 @@
  * sno-relay: a Pusher Channels protocol 7 server (websockets and HTTP API).
  * Modules in reading order:
  *   config.c    the INI file: [relay] and [app NAME] sections
- *   server.c    libwebsockets: listeners, the callback, timers, shutdown
+ *   config_query.c  lookups and origin checks on the loaded file
+ *   lws_server.c glue: libwebsockets context, listeners, callback, timers
+ *   lws_http.c  glue: HTTP requests in, answers out
+ *   lws_write.c glue: the websocket write path (relay.pending drained)
+ *   httpd.c     the HTTP route table, answers, parked requests
  *   pusher.c    the websocket protocol per connection
  *   http_api.c  the Pusher HTTP API under /apps/{id}/
  *   agent_api.c the agent's check-in and samples, signed per host
- *   dash_api.c  the dashboard's login, hosts, history, channel auth, files
+ *   dash_api.c  the dashboard's API: hosts, history, channel auth, files
+ *   dash_login.c  the dashboard's logins, throttling, password thread
+ *   dash_parse.c  the dashboard API's request bodies
  *   host.c      realtime sessions and history rings per host
+ *   fleet.c     the fleet page's per-account summaries
  *   channel.c   channels, subscriptions, presence, cache, users
- *   fanout.c    shared frames and per-connection send rings
- *   relay.c     apps, connections, frames
+ *   sendq.c     shared frames and per-connection send rings
+ *   conn.c      apps, connections, frames, relay.pending for the glue
  *   auth.c      Pusher signatures
  *   webhook.c   webhooks on a worker thread
  *   metrics.c   Prometheus counters
@@ -32,9 +39,9 @@
 #include "http.h"
 #include "sample.h"
 #include "log.h"
-#include "relay.h"
+#include "conn.h"
 #include "reload.h"
-#include "server.h"
+#include "lws_server.h"
 #include "sig.h"
 #include "webhook.h"
 

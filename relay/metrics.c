@@ -1,6 +1,6 @@
 /* Prometheus text format (exposition format 0.0.4) for the relay. */
 #include "metrics.h"
-#include "relay.h"
+#include "conn.h"
 
 struct metrics metrics;
 
@@ -19,67 +19,108 @@ metrics_publish_time(int64_t us)
 	metrics.publish_sum += s;
 }
 
-#define GAUGE(n, h) "# HELP " n " " h "\n# TYPE " n " gauge\n"
-#define COUNTER(n, h) "# HELP " n " " h "\n# TYPE " n " counter\n"
+typedef unsigned long (*metric_get)(const struct relay *r);
+
+#define GET(fn, expr) \
+	static unsigned long \
+	fn(const struct relay *r) \
+	{ \
+		(void)r; \
+		return (unsigned long)(expr); \
+	}
+GET(g_conns, r->nconns)
+GET(g_conns_total, metrics.connections_total)
+GET(g_subs, r->nsubs)
+GET(g_channels, r->nchannels)
+GET(g_events_http, metrics.events_http)
+GET(g_events_client, metrics.events_client)
+GET(g_delivered, metrics.delivered)
+GET(g_bytes_sent, metrics.bytes_sent)
+GET(g_ws_writes, metrics.ws_writes)
+GET(g_http_requests, metrics.http_requests)
+GET(g_slow, metrics.slow_consumers)
+GET(g_auth_failures, metrics.auth_failures)
+GET(g_webhooks_sent, atomic_load(&metrics.webhooks_sent))
+GET(g_webhook_failures, atomic_load(&metrics.webhook_failures))
+#undef GET
+
+/*
+ * /metrics in the order it is written. Each metric has up to two samples,
+ * each with its labels ("" for none) and its getter; a histogram has none
+ * here and is written by render_publish_histogram.
+ */
+static const struct metric {
+	const char *name;
+	const char *type;
+	const char *help;
+	const char *labels[2];
+	metric_get get[2];
+} metric_table[] = {
+	{"sno_connections", "gauge", "Open websockets.", {""}, {g_conns}},
+	{"sno_connections_total", "counter", "Websockets accepted.", {""},
+	    {g_conns_total}},
+	{"sno_subscriptions", "gauge", "Channel subscriptions.", {""},
+	    {g_subs}},
+	{"sno_channels", "gauge", "Occupied channels.", {""}, {g_channels}},
+	{"sno_events_received_total", "counter", "Events accepted, by source.",
+	    {"{source=\"http\"}", "{source=\"client\"}"},
+	    {g_events_http, g_events_client}},
+	{"sno_events_delivered_total", "counter",
+	    "Event frames queued to subscribers.", {""}, {g_delivered}},
+	{"sno_bytes_sent_total", "counter", "Websocket payload bytes written.",
+	    {""}, {g_bytes_sent}},
+	{"sno_ws_writes_total", "counter", "Write calls that carried event "
+	    "frames (several per call when a connection has a backlog).",
+	    {""}, {g_ws_writes}},
+	{"sno_http_requests_total", "counter", "HTTP requests served.", {""},
+	    {g_http_requests}},
+	{"sno_publish_seconds", "histogram", "Time to handle one HTTP "
+	    "publish, fan-out included.", {NULL}, {NULL}},
+	{"sno_slow_consumer_disconnects_total", "counter",
+	    "Connections cut for exceeding send_queue_bytes.", {""},
+	    {g_slow}},
+	{"sno_auth_failures_total", "counter",
+	    "Refused signatures (websocket and HTTP API).", {""},
+	    {g_auth_failures}},
+	{"sno_webhooks_sent_total", "counter", "Webhook requests answered 2xx.",
+	    {""}, {g_webhooks_sent}},
+	{"sno_webhook_failures_total", "counter",
+	    "Webhook attempts that failed.", {""}, {g_webhook_failures}},
+};
+
+static int
+render_publish_histogram(const char *name, struct buf *o)
+{
+	int e = 0;
+
+	for (int i = 0; i < METRICS_BUCKETS; i++)
+		e |= buf_printf(o, "%s_bucket{le=\"%g\"} %lu\n", name,
+		    bucket_le[i], (unsigned long)metrics.publish_buckets[i]);
+	e |= buf_printf(o, "%s_bucket{le=\"+Inf\"} %lu\n%s_sum %.6f\n"
+	    "%s_count %lu\n", name, (unsigned long)metrics.publish_count,
+	    name, metrics.publish_sum, name,
+	    (unsigned long)metrics.publish_count);
+	return e;
+}
 
 int
 metrics_render(const struct relay *r, struct buf *o)
 {
+	const struct metric *m;
+	size_t i;
 	int e = 0;
 
-	e |= buf_printf(o, GAUGE("sno_connections", "Open websockets.")
-	    "sno_connections %d\n", r->nconns);
-	e |= buf_printf(o, COUNTER("sno_connections_total",
-	    "Websockets accepted.") "sno_connections_total %lu\n",
-	    (unsigned long)metrics.connections_total);
-	e |= buf_printf(o, GAUGE("sno_subscriptions",
-	    "Channel subscriptions.") "sno_subscriptions %d\n", r->nsubs);
-	e |= buf_printf(o, GAUGE("sno_channels", "Occupied channels.")
-	    "sno_channels %d\n", r->nchannels);
-	e |= buf_printf(o, COUNTER("sno_events_received_total",
-	    "Events accepted, by source.")
-	    "sno_events_received_total{source=\"http\"} %lu\n"
-	    "sno_events_received_total{source=\"client\"} %lu\n",
-	    (unsigned long)metrics.events_http,
-	    (unsigned long)metrics.events_client);
-	e |= buf_printf(o, COUNTER("sno_events_delivered_total",
-	    "Event frames queued to subscribers.")
-	    "sno_events_delivered_total %lu\n",
-	    (unsigned long)metrics.delivered);
-	e |= buf_printf(o, COUNTER("sno_bytes_sent_total",
-	    "Websocket payload bytes written.") "sno_bytes_sent_total %lu\n",
-	    (unsigned long)metrics.bytes_sent);
-	e |= buf_printf(o, COUNTER("sno_ws_writes_total",
-	    "Write calls that carried event frames (several per call when a "
-	    "connection has a backlog).") "sno_ws_writes_total %lu\n",
-	    (unsigned long)metrics.ws_writes);
-	e |= buf_printf(o, COUNTER("sno_http_requests_total",
-	    "HTTP requests served.") "sno_http_requests_total %lu\n",
-	    (unsigned long)metrics.http_requests);
-	e |= buf_printf(o, "# HELP sno_publish_seconds Time to handle one "
-	    "HTTP publish, fan-out included.\n"
-	    "# TYPE sno_publish_seconds histogram\n");
-	for (int i = 0; i < METRICS_BUCKETS; i++)
-		e |= buf_printf(o, "sno_publish_seconds_bucket{le=\"%g\"} %lu\n",
-		    bucket_le[i], (unsigned long)metrics.publish_buckets[i]);
-	e |= buf_printf(o, "sno_publish_seconds_bucket{le=\"+Inf\"} %lu\n"
-	    "sno_publish_seconds_sum %.6f\nsno_publish_seconds_count %lu\n",
-	    (unsigned long)metrics.publish_count, metrics.publish_sum,
-	    (unsigned long)metrics.publish_count);
-	e |= buf_printf(o, COUNTER("sno_slow_consumer_disconnects_total",
-	    "Connections cut for exceeding send_queue_bytes.")
-	    "sno_slow_consumer_disconnects_total %lu\n",
-	    (unsigned long)metrics.slow_consumers);
-	e |= buf_printf(o, COUNTER("sno_auth_failures_total",
-	    "Refused signatures (websocket and HTTP API).")
-	    "sno_auth_failures_total %lu\n",
-	    (unsigned long)metrics.auth_failures);
-	e |= buf_printf(o, COUNTER("sno_webhooks_sent_total",
-	    "Webhook requests answered 2xx.") "sno_webhooks_sent_total %lu\n",
-	    (unsigned long)atomic_load(&metrics.webhooks_sent));
-	e |= buf_printf(o, COUNTER("sno_webhook_failures_total",
-	    "Webhook attempts that failed.")
-	    "sno_webhook_failures_total %lu\n",
-	    (unsigned long)atomic_load(&metrics.webhook_failures));
+	for (i = 0; i < sizeof(metric_table) / sizeof(metric_table[0]); i++) {
+		m = &metric_table[i];
+		e |= buf_printf(o, "# HELP %s %s\n# TYPE %s %s\n", m->name,
+		    m->help, m->name, m->type);
+		if (m->get[0] == NULL) {
+			e |= render_publish_histogram(m->name, o);
+			continue;
+		}
+		for (int k = 0; k < 2 && m->get[k]; k++)
+			e |= buf_printf(o, "%s%s %lu\n", m->name, m->labels[k],
+			    m->get[k](r));
+	}
 	return e ? -1 : 0;
 }

@@ -1,7 +1,7 @@
 /*
  * The Pusher Channels protocol 7 on one websocket (docs/pusher-protocol.md):
  * handshake, ping/pong, subscribe/unsubscribe with channel authorization,
- * presence, cache replay, signin, client events. lws-free: server.c hands it
+ * presence, cache replay, signin, client events. lws-free: lws_server.c hands it
  * whole text messages and drains what it queues.
  */
 #ifndef SNO_PUSHER_H
@@ -9,7 +9,7 @@
 
 #include <stddef.h>
 
-#include "relay.h"
+#include "conn.h"
 
 #define CLIENT_EVENTS_PER_S 10
 

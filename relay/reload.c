@@ -265,7 +265,7 @@ prepare_keys(struct relay *r, struct plan *p, char *err)
 		    o->max_message_bytes);
 		nc->max_message_bytes = o->max_message_bytes;
 	}
-	if (nc->tls_listen && server_tls_ctx()) {
+	if (nc->tls_listen && r->tls_ctx) {
 		if (!nc->tls_cert || !nc->tls_key) {
 			snprintf(err, CONF_ERR_LEN, "%.200s:0: tls_cert and "
 			    "tls_key are needed while tls_listen is open "
@@ -518,7 +518,7 @@ commit(struct relay *r, struct plan *p)
 	if (fleets_reconf(r) < 0)
 		log_error("relay reload msg=\"out of memory for the fleet "
 		    "views; they are back at the next reload\"");
-	if (p->tls && tls_apply(server_tls_ctx(), p->tls) < 0)
+	if (p->tls && tls_apply(r->tls_ctx, p->tls) < 0)
 		log_error("relay reload msg=\"cannot install the new TLS "
 		    "certificate; the listener keeps the old one\"");
 	if (webhook_start(r) < 0)

@@ -8,7 +8,7 @@
 #define SNO_RELOAD_H
 
 #include "buf.h"
-#include "relay.h"
+#include "conn.h"
 
 /* Close codes for connections whose app or host a reload removed. */
 #define CLOSE_APP_REMOVED 4100	/* pusher-js backs off, then is refused */
@@ -38,7 +38,5 @@ int ops_readyz(const struct relay *r, int listening, struct buf *out);
 /* Implemented by dash_api.c: sessions follow their user into nc, or are
  * dropped when the user is gone or its account or password changed. */
 void dash_api_reconf(const struct relay_conf *nc);
-/* Implemented by server.c: the TLS listener's SSL_CTX, or NULL. */
-void *server_tls_ctx(void);
 
 #endif

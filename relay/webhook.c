@@ -17,7 +17,7 @@
 #include "clock.h"
 #include "log.h"
 #include "metrics.h"
-#include "relay.h"
+#include "conn.h"
 #include "sig.h"
 #include "webhook.h"
 

@@ -1,5 +1,6 @@
 #!/bin/sh
-# Runs each cmocka unit-test binary given and sums their results.
+# Runs each cmocka unit-test binary given and sums their results, plus
+# tests/check-layers.sh (only the lws glue includes libwebsockets.h).
 # Prints "unit: N passed, N failed" and exits 1 if any test failed.
 pass=0 fail=0
 for t in "$@"; do
@@ -15,5 +16,11 @@ for t in "$@"; do
 	fi
 	pass=$((pass + p)) fail=$((fail + f))
 done
+# Not a cmocka binary, but a unit-level rule: the relay's layering.
+if sh "$(dirname "$0")/check-layers.sh"; then
+	pass=$((pass + 1))
+else
+	fail=$((fail + 1))
+fi
 echo "unit: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -120,7 +120,7 @@ listen = 127.0.0.1:$PORT
 tls_listen = 127.0.0.1:$PORT2
 tls_cert = $T/cert.pem
 tls_key = $T/key.pem
-metrics_app = sno
+host_app = sno
 session_grace_s = 30
 
 [app sno]

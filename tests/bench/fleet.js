@@ -169,7 +169,7 @@ async function main() {
   for (let i = 0; i < HOSTS; i++) {
     hosts.push({ id: `node-${String(i + 1).padStart(3, '0')}`, key: crypto.randomBytes(32).toString('hex') });
   }
-  const conf = ['[relay]', `listen = 127.0.0.1:${port}`, `web_root = ${WEB}`, 'metrics_app = sno',
+  const conf = ['[relay]', `listen = 127.0.0.1:${port}`, `web_root = ${WEB}`, 'host_app = sno',
     'session_grace_s = 5', 'history_seconds = 60', '', '[app sno]', 'id = sno', 'key = sno-key',
     `secret = ${crypto.randomBytes(16).toString('hex')}`, '', '[account acme]', 'title = Acme', '',
     '[user alice]', 'account = acme', `password_hash = ${hash}`, '',

@@ -14,7 +14,7 @@ FUZZ_ALL := proc_cpu proc_mem proc_net proc_disk proc_fs proc_cg proc_pid \
 	agent_conf relay_conf sample http_auth pusher_auth agent_sig dash_api \
 	agent_answer pusher http_api host_samples
 FUZZ_TARGETS ?= $(FUZZ_ALL)
-FUZZ_PKGS := libcjson libsodium inih libcrypto libcurl
+FUZZ_PKGS := libcjson libsodium inih libcrypto libssl libcurl libsystemd
 FUZZ_CFLAGS := $(WARN) -O1 -g -fno-omit-frame-pointer \
 	-fsanitize=address,undefined -fno-sanitize-recover=all \
 	-D_DEFAULT_SOURCE -D_GNU_SOURCE -Icommon -Iagent -Irelay -Itests/fuzz \
@@ -35,10 +35,12 @@ FUZZ_SRC := $(wildcard common/*.c) agent/pfile.c agent/sample_cpu.c \
 	agent/sample_fs.c agent/sample_cg.c agent/proc_table.c \
 	agent/proc_pids.c agent/proc_cmd.c agent/proc_json.c agent/agent_conf.c \
 	agent/uplink.c agent/session.c agent/sampler.c \
-	relay/auth.c relay/config.c relay/dash_parse.c relay/relay.c \
+	relay/auth.c relay/config.c relay/config_query.c relay/dash_parse.c \
+	relay/conn.c \
 	relay/pusher.c relay/channel.c relay/host.c relay/http_api.c \
-	relay/webhook.c relay/metrics.c relay/fanout.c relay/fleet.c \
-	tests/fuzz/relay_glue.c
+	relay/webhook.c relay/metrics.c relay/sendq.c relay/fleet.c \
+	relay/agent_api.c relay/httpd.c relay/dash_api.c relay/dash_login.c \
+	relay/reload.c
 FUZZ_OBJ := $(FUZZ_SRC:%.c=$(FB)/obj/%.o)
 FUZZ_BIN := $(FUZZ_TARGETS:%=$(FB)/fuzz_%)
 

@@ -1,6 +1,6 @@
 /*
  * The Pusher HTTP API (relay/http_api.c, PUSHER-PROTOCOL.md 2):
- * http_api_handle as server.c calls it, with one websocket subscribed to
+ * http_api_handle as httpd.c calls it, with one websocket subscribed to
  * channels "a", "private-b" and "presence-c" to receive what is published.
  *
  * Input: method NUL path NUL query NUL body. When the method starts with
@@ -122,13 +122,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fz_drain(&c, fz_check_frame);
 	fz_check(c.nsubs == 3, "the harness's subscriptions");
 	method = f.p[0][0] == '!' ? f.p[0] + 1 : f.p[0];
-	/* server.c keeps at most sizeof(q->query) bytes of the query. */
+	/* lws_http.c keeps at most sizeof(q->query) bytes of the query. */
 	snprintf(query, sizeof(query), "%s", f.p[2]);
 	n = auth_parse_query(query, p, AUTH_MAX_PARAMS);
 	if (n >= 0 && f.p[0][0] == '!')
 		n = sign(method, f.p[1], p, n, f.p[3], f.len[3]);
 	buf_init(&out, (size_t)1 << 30);
-	/* What server.c's http_dispatch hands over: /apps/ paths, bodies
+	/* What httpd.c's http_dispatch hands over: /apps/ paths, bodies
 	 * within the cap. */
 	if (strncmp(f.p[1], "/apps/", 6) == 0 &&
 	    f.len[3] <= http_api_max_body(&r)) {

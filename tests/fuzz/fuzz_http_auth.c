@@ -1,6 +1,6 @@
 /*
  * A signed Pusher HTTP API request (relay/auth.c, PUSHER-PROTOCOL.md 2.2):
- * the query string parsed as server.c hands it over, then checked with
+ * the query string parsed as lws_http.c hands it over, then checked with
  * its method, path and body against app key "fuzzkey", secret
  * "fuzzsecret" at time 1700000000 (the seeds carry valid signatures).
  * Input: method NUL path NUL query NUL body.
@@ -26,7 +26,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (fz_split(data, size, 4, &f) < 0)
 		return 0;
-	/* server.c keeps at most sizeof(q->query) bytes of the query. */
+	/* lws_http.c keeps at most sizeof(q->query) bytes of the query. */
 	snprintf(query, sizeof(query), "%s", f.p[2]);
 	n = auth_parse_query(query, p, AUTH_MAX_PARAMS);
 	fz_check(n == -EINVAL || (n >= 0 && n <= AUTH_MAX_PARAMS),

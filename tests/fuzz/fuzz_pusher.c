@@ -1,6 +1,6 @@
 /*
  * The Pusher client message handler (relay/pusher.c, PUSHER-PROTOCOL.md 1):
- * pusher_message on four connections of app "fuzzkey", as server.c hands
+ * pusher_message on four connections of app "fuzzkey", as lws_server.c hands
  * it whole text messages, and what it queues back.
  *
  * Input: records separated by NUL bytes, each one byte then a message.
@@ -131,7 +131,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			continue;
 		c = &conns[rec[0] & (NCONN - 1)];
 		if (c->close_code)
-			continue; /* server.c stops reading a closing one */
+			continue; /* lws_server.c stops reading a closing one */
 		if ((copy = malloc(len)) == NULL)
 			abort();
 		memcpy(copy, rec + 1, len - 1);

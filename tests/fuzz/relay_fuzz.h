@@ -1,19 +1,20 @@
 /*
  * A relay for the fuzz targets of its protocol core (fuzz_pusher,
  * fuzz_http_api, fuzz_host_samples): the real relay_conf, relay_init and
- * connections opened with pusher_open, with relay_glue.c standing in for
- * server.c. Each input gets a fresh relay, so no state grows across
+ * connections opened with pusher_open. Nothing stands in for the glue: the
+ * modules record writes and closes in relay.pending and c->close_code, and
+ * fz_drain takes what a target has read off the list. Each input gets a fresh relay, so no state grows across
  * inputs and LeakSanitizer sees what one input leaked.
  */
 #ifndef SNO_RELAY_FUZZ_H
 #define SNO_RELAY_FUZZ_H
 
 #include "config.h"
-#include "fanout.h"
+#include "sendq.h"
 #include "fuzz.h"
 #include "log.h"
 #include "pusher.h"
-#include "relay.h"
+#include "conn.h"
 #include "sig.h"
 
 #define FZ_APP_KEY "fuzzkey"
@@ -22,17 +23,12 @@
 #define FZ_HOST_KEY \
 	"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
 
-struct fz_glue {
-	unsigned long writes, closes, wakes;
-};
-extern struct fz_glue fz_glue;
-
 static const char fz_relay_ini[] =
     "[relay]\n"
     "listen = 127.0.0.1:0\n"
     "max_message_bytes = 10240\n"
     "send_queue_bytes = 1048576\n"
-    "metrics_app = fuzz\n"
+    "host_app = fuzz\n"
     "history_seconds = 10\n"
     "[app fuzz]\n"
     "id = 1\n"
@@ -75,7 +71,7 @@ fz_drain(struct conn *c, void (*check)(const char *, size_t))
 			check((const char *)msg_data(m), m->len);
 		msg_unref(m);
 	}
-	c->dirty = 0;
+	conn_pending_drop(c);
 }
 
 /* Every frame the relay sends is one JSON object in valid UTF-8. */

@@ -65,7 +65,7 @@ function newHost(name, account) {
 function snoConfig(port, hosts, opts = {}) {
   const relay = {
     listen: `127.0.0.1:${port}`,
-    metrics_app: 'sno',
+    host_app: 'sno',
     session_grace_s: 3,
     max_session_s: 1800,
     history_seconds: 600,

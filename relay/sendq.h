@@ -4,8 +4,8 @@
  * connection's bounded ring of msg pointers. Nothing here copies a payload
  * per recipient or allocates per delivery (the ring grows by doubling only).
  */
-#ifndef SNO_FANOUT_H
-#define SNO_FANOUT_H
+#ifndef SNO_SENDQ_H
+#define SNO_SENDQ_H
 
 #include <stddef.h>
 #include <stdint.h>

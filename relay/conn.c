@@ -12,9 +12,11 @@
 #include "host.h"
 #include "log.h"
 #include "metrics.h"
-#include "relay.h"
+#include "conn.h"
 #include "sig.h"
 #include "utf8.h"
+
+#define PONG_WAIT_MS 30000	/* after the ping, before pong_timeout */
 
 int
 relay_init(struct relay *r, struct relay_conf *conf)
@@ -22,6 +24,7 @@ relay_init(struct relay *r, struct relay_conf *conf)
 	memset(r, 0, sizeof(*r));
 	r->conf = conf;
 	TAILQ_INIT(&r->conns);
+	TAILQ_INIT(&r->pending);
 	if (hmap_init(&r->sockets, 1024) < 0)
 		return -ENOMEM;
 	if ((r->apps = calloc((size_t)conf->napps + 1, sizeof(*r->apps))) ==
@@ -94,7 +97,7 @@ relay_app_by_id(struct relay *r, const char *id, size_t len)
 }
 
 struct app *
-relay_metrics_app(struct relay *r)
+relay_host_app(struct relay *r)
 {
 	for (int i = 0; i < r->napps; i++)
 		if (r->apps[i]->conf == r->conf->metrics)
@@ -133,6 +136,7 @@ relay_conn_close(struct relay *r, struct conn *c)
 {
 	if (c->relay == NULL)
 		return; /* never opened */
+	conn_pending_drop(c);
 	channel_unsubscribe_all(c);
 	user_signout(c);
 	hmap_del(&r->sockets, &c->by_socket);
@@ -141,6 +145,70 @@ relay_conn_close(struct relay *r, struct conn *c)
 	sendq_free(&c->q);
 	buf_free(&c->rx);
 	c->relay = NULL;
+}
+
+void
+conn_want_write(struct conn *c)
+{
+	if (!c->pending && c->relay) {
+		c->pending = 1;
+		TAILQ_INSERT_TAIL(&c->relay->pending, c, pending_entry);
+	}
+}
+
+void
+conn_close(struct conn *c, int code, const char *reason)
+{
+	if (c->close_code)
+		return;
+	c->close_code = code;
+	c->close_reason = reason;
+	conn_want_write(c);
+}
+
+struct conn *
+conn_pending_pop(struct relay *r)
+{
+	struct conn *c = TAILQ_FIRST(&r->pending);
+
+	if (c)
+		conn_pending_drop(c);
+	return c;
+}
+
+void
+conn_pending_drop(struct conn *c)
+{
+	if (c->pending) {
+		TAILQ_REMOVE(&c->relay->pending, c, pending_entry);
+		c->pending = 0;
+	}
+}
+
+void
+relay_sweep(struct relay *r, int64_t now)
+{
+	struct conn *c, *next;
+	int64_t idle_ms = r->conf->activity_timeout * 1000;
+
+	for (c = TAILQ_FIRST(&r->conns); c; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		if (c->close_code)
+			continue;
+		if (c->pinged && now - c->last_rx_ms > idle_ms + PONG_WAIT_MS) {
+			log_info("ws conn=%s close=pong_timeout", c->socket_id);
+			conn_close(c, CLOSE_PONG_TIMEOUT, "pong not received");
+		} else if (!c->pinged && now - c->last_rx_ms > idle_ms) {
+			struct msg *m = relay_frame("pusher:ping", NULL, "{}", 2,
+			    0, NULL);
+
+			if (m) {
+				relay_conn_send(c, m, 1);
+				msg_unref(m);
+			}
+			c->pinged = 1;
+		}
+	}
 }
 
 struct conn *

@@ -3,15 +3,15 @@
  * members and signed-in users. Everything here is owned by the single event
  * loop thread; only webhook.c has a thread of its own, fed by a queue.
  */
-#ifndef SNO_RELAY_H
-#define SNO_RELAY_H
+#ifndef SNO_CONN_H
+#define SNO_CONN_H
 
 #include <stdint.h>
 #include <sys/queue.h>
 
 #include "buf.h"
 #include "config.h"
-#include "fanout.h"
+#include "sendq.h"
 #include "hmap.h"
 
 struct conn;
@@ -73,7 +73,7 @@ struct app {
 };
 
 struct conn {
-	void *wsi;		/* struct lws *, only server.c looks inside */
+	void *wsi;		/* struct lws *, only the glue looks inside */
 	struct relay *relay;
 	struct app *app;	/* NULL until the key is known */
 	struct hnode by_socket;
@@ -93,8 +93,8 @@ struct conn {
 	int ce_count;
 	int close_code;		/* nonzero: close at the next chance */
 	int close_drain;	/* ... after the queue has gone out */
-	int dirty;		/* on the server's flush list */
-	TAILQ_ENTRY(conn) dirty_entry;
+	int pending;		/* on relay.pending for the glue */
+	TAILQ_ENTRY(conn) pending_entry;
 	const char *close_reason;
 };
 
@@ -111,22 +111,36 @@ struct relay {
 	int napps;
 	struct hmap sockets;	/* socket_id -> struct conn */
 	TAILQ_HEAD(, conn) conns;
+	/* Connections the glue must serve at the end of this loop turn:
+	 * frames were queued or a close was asked (conn_want_write,
+	 * conn_close); the glue takes them with conn_pending_pop. */
+	TAILQ_HEAD(, conn) pending;
 	int nconns;
 	int nchannels;
 	int nsubs;
 	uint64_t next_conn;
 	int shutting_down;
+	void *tls_ctx;		/* the TLS listener's SSL_CTX, set by the glue
+				 * (for reload.c), or NULL */
 };
 
+/* conn.c */
 /*
- * Implemented by server.c: c's queue became non-empty. Its frames go out at
- * the end of this event-loop turn, all of them in one write where they fit.
+ * c's queue became non-empty: c goes on relay.pending, and the glue writes
+ * its frames at the end of this event-loop turn, all of them in one write
+ * where they fit.
  */
 void conn_want_write(struct conn *c);
-/* Close c with a websocket close code as soon as possible. */
+/* Close c with a websocket close code as soon as possible: recorded in c
+ * and put on relay.pending, where the glue finds it. */
 void conn_close(struct conn *c, int code, const char *reason);
-
-/* relay.c */
+/* The next connection on r->pending, taken off it, or NULL. */
+struct conn *conn_pending_pop(struct relay *r);
+/* Takes c off r->pending (the peer closed, or c is going away). */
+void conn_pending_drop(struct conn *c);
+/* Pings idle connections and closes those that stayed silent
+ * (docs/pusher-protocol.md "Ping, pong and inactivity"). */
+void relay_sweep(struct relay *r, int64_t now_ms);
 int relay_init(struct relay *r, struct relay_conf *conf);
 /* A new app for conf (empty channels and users), or NULL. */
 struct app *relay_app_new(struct relay *r, const struct app_conf *conf);
@@ -135,9 +149,9 @@ void relay_app_free(struct app *a);
 void relay_free(struct relay *r);
 struct app *relay_app_by_key(struct relay *r, const char *key, size_t len);
 struct app *relay_app_by_id(struct relay *r, const char *id, size_t len);
-/* The app named by [relay] metrics_app, which signs host and fleet
+/* The app named by [relay] host_app, which signs host and fleet
  * channels, or NULL. */
-struct app *relay_metrics_app(struct relay *r);
+struct app *relay_host_app(struct relay *r);
 /* Sets up c for app (socket id, lists); 0 or -ENOMEM. */
 int relay_conn_open(struct relay *r, struct conn *c, struct app *app);
 /* Unsubscribes everything and frees c's resources (not c itself). */

@@ -3,10 +3,10 @@
  * the one protocol callback that serves websockets and HTTP, timers, and the
  * clean shutdown. The only place besides main.c that sees struct lws.
  */
-#ifndef SNO_SERVER_H
-#define SNO_SERVER_H
+#ifndef SNO_LWS_SERVER_H
+#define SNO_LWS_SERVER_H
 
-#include "relay.h"
+#include "conn.h"
 
 /* Creates the context and listeners; 0, or -1 after logging why. */
 int server_start(struct relay *r);

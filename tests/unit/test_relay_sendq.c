@@ -1,5 +1,5 @@
 /*
- * Shared frames and send rings (fanout.c), and channel names (channel.c):
+ * Shared frames and send rings (sendq.c), and channel names (channel.c):
  * order, the urgent slot, the byte bound, growth, reference counts.
  */
 #include <errno.h>
@@ -13,7 +13,7 @@
 #include <cmocka.h>
 
 #include "channel.h"
-#include "fanout.h"
+#include "sendq.h"
 
 static void
 ring_keeps_order_and_grows(void **state)

@@ -1,9 +1,9 @@
-/* Shared frames and per-connection send rings; see fanout.h. */
+/* Shared frames and per-connection send rings; see sendq.h. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "fanout.h"
+#include "sendq.h"
 
 struct msg *
 msg_new(size_t len)

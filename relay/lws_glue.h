@@ -1,0 +1,52 @@
+/*
+ * Shared by the files of the libwebsockets glue: lws_server.c (context,
+ * listeners, the callback, timers), lws_http.c (HTTP requests and answers)
+ * and lws_write.c (the websocket write path). Nothing outside them includes this or libwebsockets.h
+ * (tests/check-layers.sh).
+ */
+#ifndef SNO_LWS_GLUE_H
+#define SNO_LWS_GLUE_H
+
+#include <libwebsockets.h>
+
+#include "conn.h"
+#include "http.h"
+
+_Static_assert(LWS_PRE <= MSG_PRE, "MSG_PRE must cover LWS_PRE");
+
+/* What lws keeps per connection for us. */
+struct pss {
+	struct conn conn;	/* websockets */
+	struct http_req *req;	/* HTTP, while a request is in flight */
+	int rx_active;
+	int dispatched;		/* req went to its handler */
+	int body_done;		/* lws said the body is complete */
+	uint64_t body_turn;	/* the loop turn it said so */
+	int rx_held;		/* reading paused until req is answered */
+	int close_after;	/* answer with connection: close, then close */
+	int peer_closed;	/* the client sent its close frame */
+};
+
+/* lws_http.c: the struct http_glue calls (http.h says what each does) */
+void lws_http_answer_ready(struct http_req *q);
+void lws_http_hold(struct http_req *q, int secs);
+int lws_http_header(struct http_req *q, const char *name, char *out,
+    int len);
+int lws_http_serve_file(struct http_req *q, const char *file,
+    const char *mime, const char *cache_control, int gzip);
+/* LWS_CALLBACK_HTTP: a new request at path; 0, or -1 to close. */
+int lws_http_begin(struct lws *wsi, struct pss *pss, const char *path);
+/* LWS_CALLBACK_HTTP_BODY_COMPLETION in loop turn `turn`; 0 or -1. */
+int lws_http_body_done(struct lws *wsi, struct pss *pss, uint64_t turn);
+/* Writes pss's answer and ends the transaction; 0, or -1 to close. */
+int lws_http_answer(struct lws *wsi, struct pss *pss);
+/* Frees pss's request, if any. */
+void lws_http_req_free(struct pss *pss);
+
+/* lws_write.c */
+/* SERVER_WRITEABLE for c: its close, or what it has queued; 0 or -1. */
+int ws_writeable(struct lws *wsi, struct conn *c);
+/* End of a loop turn: serves every connection on r->pending. */
+void ws_flush_pending(struct relay *r);
+
+#endif

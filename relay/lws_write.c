@@ -1,0 +1,157 @@
+/*
+ * The websocket write path: frames queued on a connection (sendq.c) go out
+ * with lws_write, batched into one raw write where several small ones wait.
+ *
+ * lws's rule is to write only from LWS_CALLBACK_SERVER_WRITEABLE; this file
+ * also writes from the end of each loop turn (ws_flush_pending, called by
+ * the ev_check in lws_server.c), so a frame fanned out during the turn
+ * leaves without a POLLOUT round trip. That is safe here because the rule
+ * exists for two cases this code rules out: (1) a write while lws still
+ * holds the unsent tail of an earlier one -- lws_write buffers whatever the
+ * socket does not take, and both paths stop or defer to SERVER_WRITEABLE
+ * while lws_partial_buffered() says such a tail is pending; (2) a write on a
+ * connection that is closing -- a connection with close_code set, or whose
+ * peer has sent its close frame, is never written here. Everything runs on
+ * the one event-loop thread, so no write races another.
+ */
+#include <string.h>
+
+#include "lws_glue.h"
+#include "metrics.h"
+
+#define WRITES_PER_CALLBACK 64
+
+/* Appends the RFC 6455 §5.2 header of an unmasked final text frame. */
+static size_t
+frame_header(unsigned char *h, size_t len)
+{
+	h[0] = 0x81;
+	if (len < 126) {
+		h[1] = (unsigned char)len;
+		return 2;
+	}
+	if (len < 65536) {
+		h[1] = 126;
+		h[2] = (unsigned char)(len >> 8);
+		h[3] = (unsigned char)len;
+		return 4;
+	}
+	h[1] = 127;
+	for (int i = 0; i < 8; i++)
+		h[2 + i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
+	return 10;
+}
+
+/*
+ * Several frames wait for c: frame them ourselves into one buffer and hand
+ * lws a single raw write, so a backlog costs one send() instead of one per
+ * frame. Returns the frames written, or -1.
+ */
+static int
+write_batch(struct lws *wsi, struct conn *c)
+{
+	static unsigned char batch[LWS_PRE + 64 * 1024];
+	unsigned char *p = batch + LWS_PRE;
+	unsigned char *end = batch + sizeof(batch);
+	uint32_t i, n = 0;
+	size_t total;
+
+	for (i = 0; i < c->q.len; i++) {
+		struct msg *m = c->q.ring[(c->q.head + i) & (c->q.cap - 1)];
+
+		if (m->len > 4096 || (size_t)(end - p) < m->len + 10)
+			break;
+		p += frame_header(p, m->len);
+		memcpy(p, msg_data(m), m->len);
+		p += m->len;
+		n++;
+	}
+	if (n < 2)
+		return 0; /* one frame (or a big one): the plain path */
+	total = (size_t)(p - (batch + LWS_PRE));
+	if (lws_write(wsi, batch + LWS_PRE, total, LWS_WRITE_RAW) < (int)total)
+		return -1;
+	metrics.ws_writes++;
+	for (i = 0; i < n; i++) {
+		struct msg *m = sendq_pop(&c->q);
+
+		metrics.bytes_sent += m->len;
+		msg_unref(m);
+	}
+	return (int)n;
+}
+
+/* Writes what c has queued while the socket takes it; 0 or -1. */
+static int
+conn_flush(struct lws *wsi, struct conn *c)
+{
+	struct msg *m;
+	int n = 0, b;
+
+	while ((m = sendq_peek(&c->q)) != NULL && n++ < WRITES_PER_CALLBACK) {
+		if ((b = write_batch(wsi, c)) < 0)
+			return -1;
+		if (b == 0) {
+			if (lws_write(wsi, msg_data(m), m->len, LWS_WRITE_TEXT) <
+			    (int)m->len)
+				return -1;
+			metrics.ws_writes++;
+			metrics.bytes_sent += m->len;
+			msg_unref(sendq_pop(&c->q));
+		}
+		if (lws_partial_buffered(wsi))
+			break;
+	}
+	return 0;
+}
+
+int
+ws_writeable(struct lws *wsi, struct conn *c)
+{
+	if (((struct pss *)lws_wsi_user(wsi))->peer_closed)
+		return 0; /* lws answers the close; no data after it */
+	if (c->close_code && !(c->close_drain && c->q.len)) {
+		lws_close_reason(wsi, (enum lws_close_status)c->close_code,
+		    (unsigned char *)(uintptr_t)c->close_reason,
+		    strlen(c->close_reason));
+		return -1;
+	}
+	if (conn_flush(wsi, c) < 0)
+		return -1;
+	if (c->q.len || c->close_code)
+		lws_callback_on_writable(wsi);
+	return 0;
+}
+
+/*
+ * After every loop turn: each connection on r->pending writes what it got
+ * during the turn now, batched, without waiting for a POLLOUT round trip;
+ * a close asked during the turn is armed (written at SERVER_WRITEABLE, cut
+ * after 3 s if the peer never reads). What the socket does not take waits
+ * for SERVER_WRITEABLE.
+ */
+void
+ws_flush_pending(struct relay *r)
+{
+	struct conn *c;
+
+	while ((c = conn_pending_pop(r)) != NULL) {
+		if (c->close_code) {
+			lws_callback_on_writable(c->wsi);
+			/* A peer that never reads never makes us writable:
+			 * cut it anyway. */
+			lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, 3);
+			continue;
+		}
+		if (((struct pss *)lws_wsi_user(c->wsi))->peer_closed)
+			continue;
+		if (lws_partial_buffered(c->wsi)) {
+			lws_callback_on_writable(c->wsi);
+			continue;
+		}
+		if (conn_flush(c->wsi, c) < 0)
+			conn_close(c, CLOSE_RECONNECT_LATER, "write failed");
+		else if (c->q.len)
+			lws_callback_on_writable(c->wsi);
+	}
+}
