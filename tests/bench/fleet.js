@@ -228,7 +228,7 @@ async function main() {
   const c0 = cpuTicks(relay.pid);
   const w0 = Date.now();
   const pageT0 = await page.evaluate(() => performance.now());
-  if (cdp) await cdp.send('Tracing.start', { categories: 'devtools.timeline,v8,disabled-by-default-devtools.timeline', transferMode: 'ReportEvents' });
+  if (cdp) await cdp.send('Tracing.start', { categories: 'devtools.timeline,v8,disabled-by-default-devtools.timeline,disabled-by-default-v8.gc', transferMode: 'ReportEvents' });
   await sleep(DUR * 1000); // the measuring window
   const c1 = cpuTicks(relay.pid);
   const w1 = Date.now();
