@@ -16,7 +16,8 @@
 // Every process started here is stopped by its PID.
 //
 // usage: node tests/bench/fleet.js   (env: B=build dir, HOSTS=200,
-//        HOSTS_OFFLINE=5, DUR=30, SHOT=file.png: a screenshot at the end)
+//        HOSTS_OFFLINE=5, DUR=30, SHOT=file.png: a screenshot at the end,
+//        TRACE=1: a Chromium trace of the window, each long task attributed)
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const http = require('node:http');

@@ -5,7 +5,7 @@
 // updated in place; one requestAnimationFrame per summary applies the
 // newest one (text only where it changed and only in rows in view, rows
 // moved only when the order changed, 60-second CPU sparklines on small
-// canvases).
+// canvases). Only the rows in view and a margin are in the render tree.
 import { h, setText } from '../dom.js';
 import { api } from '../api.js';
 import { connection } from '../live.js';
@@ -112,7 +112,7 @@ export function fleetView(me) {
       onkeydown: (e) => { if (e.key === 'Enter') location.hash = href; } },
     cells.name, cells.status, cells.cpu, cells.mem, cells.load, cells.rx, cells.tx, cells.disk, cells.top, cells.spark);
     r = { id, tr, cells, canvas, x: { id, online: false }, spark: new Float32Array(SPARK_N).fill(NaN),
-      head: 0, lastTs: 0, dirty: true, hot: {}, seen: false };
+      head: 0, lastTs: 0, dirty: true, hot: {}, seen: false, at: -1 };
     r.pos = -1;
     tr.hidden = true;
     tbody.append(tr);
@@ -236,6 +236,12 @@ export function fleetView(me) {
     const last = Math.ceil((innerHeight - top) / ROW_H) + WINDOW_MARGIN;
     shown.forEach((r, i) => {
       const on = i >= first && i <= last;
+      if (on && r.at !== i) { // hidden rows are not re-placed (style recalc)
+        r.at = i;
+        r.tr.style.top = `${i * ROW_H}px`;
+        r.tr.dataset.pos = String(i);
+        r.tr.setAttribute('aria-rowindex', String(i + 2));
+      }
       if (on === r.seen) return;
       r.seen = on;
       r.tr.hidden = !on;
@@ -262,13 +268,7 @@ export function fleetView(me) {
           r.tr.hidden = true;
         }
       }
-      list.forEach((r, i) => {
-        if (r.pos === i) return;
-        r.pos = i;
-        r.tr.style.top = `${i * ROW_H}px`;
-        r.tr.dataset.pos = String(i);
-        r.tr.setAttribute('aria-rowindex', String(i + 2));
-      });
+      list.forEach((r, i) => { r.pos = i; }); // written when in view (place)
       tbody.style.height = `${list.length * ROW_H}px`;
       shown = list;
     }
