@@ -50,9 +50,8 @@ struct fleet {
 	uint32_t head, len;
 };
 
-static const char no_sample[] = "\"seq\":0,\"cpu\":null,"
-    "\"mem_used\":null,\"mem_total\":null,\"load1\":null,\"net_rx\":null,"
-    "\"net_tx\":null,\"disk_util\":null,\"top\":null";
+/* A figure without a value is left out of the row (docs/sample-format.md). */
+static const char no_sample[] = "\"seq\":0";
 
 int
 fleets_init(struct relay *r)
@@ -125,6 +124,16 @@ old_row(const struct fleet *old, int nold, const struct host *h)
 	return NULL;
 }
 
+/* Whether fleet f (may be NULL) listed h. */
+static int
+in_fleet(const struct fleet *f, const struct host *h)
+{
+	for (int k = 0; f != NULL && k < f->nhosts; k++)
+		if (f->hosts[k] == h)
+			return 1;
+	return 0;
+}
+
 int
 fleets_reconf(struct relay *r)
 {
@@ -138,13 +147,14 @@ fleets_reconf(struct relay *r)
 		r->hosts[k]->fleet = NULL;
 	rc = fleets_init(r);
 	for (int i = 0; i < r->nfleets; i++) {
-		struct fleet *f = &r->fleets[i];
+		struct fleet *f = &r->fleets[i], *kept = NULL;
 
 		for (int j = 0; j < nold; j++) {
 			struct fleet *o = &old[j];
 
 			if (strcmp(o->channel, f->channel) != 0)
 				continue;
+			kept = o;
 			/* The account stays: its viewers, its clock and its
 			 * last minute go on. */
 			f->occupied = o->occupied;
@@ -156,9 +166,14 @@ fleets_reconf(struct relay *r)
 			memset(o->ring, 0, sizeof(o->ring));
 			break;
 		}
-		for (int k = 0; k < f->nhosts; k++)
+		for (int k = 0; k < f->nhosts; k++) {
 			if ((row = old_row(old, nold, f->hosts[k])) != NULL)
 				f->rows[k] = *row;
+			/* A host new to a watched fleet streams as the others
+			 * do (its viewers subscribed before it existed). */
+			if (f->occupied && !in_fleet(kept, f->hosts[k]))
+				host_session_want(f->hosts[k]);
+		}
 	}
 	for (int j = 0; j < nold; j++) {
 		for (uint32_t k = 0; k < FLEET_HISTORY; k++)
@@ -237,16 +252,39 @@ at(const cJSON *j, const char *k)
 	return cJSON_GetObjectItemCaseSensitive(j, k);
 }
 
-/* Appends ,"key":v with prec decimals, or null when v is not a number. */
+/*
+ * Appends ,"key":v with at most prec decimals and no needless digits
+ * (37.0 as 37, 0.20 as 0.2, -0.0 as 0).
+ */
+static int
+add_compact(struct buf *b, const char *key, double v, int prec)
+{
+	char t[64];
+	int n = snprintf(t, sizeof(t), "%.*f", prec, v);
+
+	if (n <= 0 || (size_t)n >= sizeof(t))
+		return -ENOMEM;
+	if (strchr(t, '.') != NULL) {
+		while (n > 0 && t[n - 1] == '0')
+			t[--n] = '\0';
+		if (n > 0 && t[n - 1] == '.')
+			t[--n] = '\0';
+	}
+	if (strcmp(t, "-0") == 0)
+		strcpy(t, "0");
+	return buf_printf(b, ",\"%s\":%s", key, t);
+}
+
+/* Appends ,"key":v with prec decimals; nothing when v is not a number. */
 static int
 add_num(struct buf *b, const char *key, const cJSON *v, int prec)
 {
 	if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
-		return buf_printf(b, ",\"%s\":null", key);
-	return buf_printf(b, ",\"%s\":%.*f", key, prec, v->valuedouble);
+		return 0;
+	return add_compact(b, key, v->valuedouble, prec);
 }
 
-/* Sum (or max) of key over the objects of array arr; NULL as JSON null. */
+/* Sum (or max) of key over the objects of arr; max of none: left out. */
 static int
 add_fold(struct buf *b, const char *key, const cJSON *arr, const char *field,
     int max, int prec)
@@ -256,7 +294,7 @@ add_fold(struct buf *b, const char *key, const cJSON *arr, const char *field,
 	int any = 0;
 
 	if (!cJSON_IsArray(arr))
-		return buf_printf(b, ",\"%s\":null", key);
+		return 0;
 	cJSON_ArrayForEach(e, arr) {
 		const cJSON *v = at(e, field);
 
@@ -268,8 +306,8 @@ add_fold(struct buf *b, const char *key, const cJSON *arr, const char *field,
 	}
 	/* No interface: nothing moves (0); no disk: nothing to be busy. */
 	if (!any && max)
-		return buf_printf(b, ",\"%s\":null", key);
-	return buf_printf(b, ",\"%s\":%.*f", key, prec, acc);
+		return 0;
+	return add_compact(b, key, acc, prec);
 }
 
 /* The index of name in procs_fields, or def. */
@@ -287,7 +325,7 @@ field_ix(const cJSON *fields, const char *name, int def)
 	return def;
 }
 
-/* ,"top":{"name":..,"cpu":..} of the process with the most CPU, or null. */
+/* ,"top":{"name":..,"cpu":..} of the process with the most CPU, if any. */
 static int
 add_top(struct buf *b, const cJSON *s)
 {
@@ -306,14 +344,16 @@ add_top(struct buf *b, const cJSON *s)
 	}
 	name = best ? cJSON_GetArrayItem(best, ni) : NULL;
 	if (!cJSON_IsString(name))
-		return buf_adds(b, ",\"top\":null");
+		return 0;
 	buf_adds(b, ",\"top\":{\"name\":\"");
 	buf_add_json_escaped(b, name->valuestring,
 	    (size_t)utf8_prec(name->valuestring, FLEET_NAME_MAX));
-	return buf_printf(b, "\",\"cpu\":%.1f}", bc);
+	buf_adds(b, "\"");
+	add_compact(b, "cpu", bc, 1);
+	return buf_adds(b, "}");
 }
 
-/* cpu busy %: 100 - idle - iowait, as cpu.cores' busy; NULL without rates. */
+/* cpu busy %: 100 - idle - iowait, as cpu.cores' busy; none without rates. */
 static int
 add_busy(struct buf *b, const cJSON *s)
 {
@@ -322,10 +362,10 @@ add_busy(struct buf *b, const cJSON *s)
 	double v;
 
 	if (!cJSON_IsNumber(idle) || !cJSON_IsNumber(iow))
-		return buf_adds(b, ",\"cpu\":null");
+		return 0;
 	v = 100.0 - idle->valuedouble - iow->valuedouble;
 	v = v < 0 ? 0 : v > 100 ? 100 : v;
-	return buf_printf(b, ",\"cpu\":%.1f", v);
+	return add_compact(b, "cpu", v, 1);
 }
 
 void
@@ -379,11 +419,16 @@ summary(struct fleet *f, int64_t wall, struct buf *b)
 
 		e |= buf_adds(b, i ? ",{\"id\":" : "{\"id\":");
 		e |= buf_add_json_string(b, h->conf->name);
-		/* "streaming" only when false: online and stopped (cap). */
-		e |= buf_printf(b, ",\"online\":%s,%s\"last_seen_ms\":%lld,",
+		/*
+		 * "streaming" only when false: online and stopped (cap);
+		 * "last_seen_ms" only for offline hosts (the page's "last seen").
+		 */
+		e |= buf_printf(b, ",\"online\":%s,%s",
 		    online ? "true" : "false",
-		    h->streaming ? "" : "\"streaming\":false,",
-		    (long long)h->last_seen_wall_ms);
+		    h->streaming ? "" : "\"streaming\":false,");
+		if (!online)
+			e |= buf_printf(b, "\"last_seen_ms\":%lld,",
+			    (long long)h->last_seen_wall_ms);
 		e |= buf_add(b, f->rows[i].text, f->rows[i].len);
 		e |= buf_adds(b, "}");
 	}

@@ -16,7 +16,8 @@
 // Every process started here is stopped by its PID.
 //
 // usage: node tests/bench/fleet.js   (env: B=build dir, HOSTS=200,
-//        HOSTS_OFFLINE=5, DUR=30, SHOT=file.png: a screenshot at the end)
+//        HOSTS_OFFLINE=5, DUR=30, SHOT=file.png: a screenshot at the end,
+//        TRACE=1: a Chromium trace of the window, each long task attributed)
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const http = require('node:http');
@@ -202,6 +203,13 @@ async function main() {
       for (const e of l.getEntries()) window.__tasks.push({ t: e.startTime, d: e.duration });
     }).observe({ type: 'longtask', buffered: true });
   });
+  // TRACE=1: a Chromium timeline trace of the window; each long task is
+  // attributed to the trace events under it (script, style, layout, GC).
+  const cdp = process.env.TRACE ? await page.context().newCDPSession(page) : null;
+  const traceEv = [];
+  if (cdp) {
+    cdp.on('Tracing.dataCollected', (d) => { for (const e of d.value) traceEv.push(e); });
+  }
   await page.goto(`${base}/#/fleet`);
   await page.fill('#login-user', 'alice');
   await page.fill('#login-password', pw);
@@ -221,13 +229,34 @@ async function main() {
   const c0 = cpuTicks(relay.pid);
   const w0 = Date.now();
   const pageT0 = await page.evaluate(() => performance.now());
+  if (cdp) await cdp.send('Tracing.start', { categories: 'devtools.timeline,v8,disabled-by-default-devtools.timeline,disabled-by-default-v8.gc', transferMode: 'ReportEvents' });
   await sleep(DUR * 1000); // the measuring window
   const c1 = cpuTicks(relay.pid);
   const w1 = Date.now();
+  if (cdp) {
+    const done = new Promise((r) => cdp.once('Tracing.tracingComplete', r));
+    await cdp.send('Tracing.end');
+    await done;
+    const runs = traceEv.filter((e) => e.ph === 'X' && e.name === 'RunTask' && e.dur > 50000);
+    for (const t of runs) {
+      const by = new Map();
+      for (const e of traceEv) {
+        if (e.ph !== 'X' || e.pid !== t.pid || e.tid !== t.tid || e === t) continue;
+        if (e.ts < t.ts || e.ts + (e.dur || 0) > t.ts + t.dur) continue;
+        by.set(e.name, (by.get(e.name) || 0) + (e.dur || 0));
+      }
+      const top = [...by].sort((a, b) => b[1] - a[1]).slice(0, 8)
+        .map(([n, d]) => `${n} ${(d / 1000).toFixed(1)}`).join(', ');
+      log(`# trace: task ${(t.dur / 1000).toFixed(0)} ms: ${top}`);
+    }
+    log(`# trace: ${runs.length} tasks over 50 ms on any thread`);
+  }
   const posted1 = sims.reduce((a, s) => a + s.posted, 0);
   const s1 = Number(await page.getAttribute('.fleet', 'data-summaries'));
   const tasks = await page.evaluate((t0) => window.__tasks.filter((x) => x.t >= t0), pageT0);
   const applies = await page.evaluate(() => window.__apply.slice(-60));
+  const opening = await page.evaluate((t0) => window.__tasks.filter((x) => x.t < t0), pageT0);
+  log(`# long tasks while opening (login to window, ms): ${opening.map((x) => Math.round(x.d)).join(' ') || 'none'}`);
   log(`# long tasks in the window (ms): ${tasks.map((x) => Math.round(x.d)).join(' ') || 'none'}`);
   log(`# summary apply times, last ${applies.length} (ms): ${applies.join(' ')}`);
   const hist = await new Promise((resolve, reject) => {
@@ -253,6 +282,8 @@ async function main() {
   log(`summary_frame_bytes ${frame.length}`);
   log(`page_long_tasks ${tasks.length}`);
   log(`page_longest_task_ms ${Math.round(longest)}`);
+  log(`page_open_long_tasks ${opening.length}`);
+  log(`page_open_longest_task_ms ${Math.round(opening.reduce((m, x) => Math.max(m, x.d), 0))}`);
   for (const s of sims) s.stop = true;
   await browser.close();
   try { process.kill(relay.pid, 'SIGTERM'); } catch (_) { /* gone */ }

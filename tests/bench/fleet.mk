@@ -5,6 +5,7 @@
 # Makefile includes this fragment; it uses B (build directory) from there.
 #   make bench-fleet
 #   HOSTS=50 DUR=10 B=build node tests/bench/fleet.js   (a short dry run)
+#   TRACE=1 make bench-fleet   (what each long task spent its time on)
 
 B ?= build
 

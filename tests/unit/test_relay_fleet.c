@@ -99,6 +99,7 @@ rows_of_the_account_from_the_latest_sample(void **state)
 	assert_string_equal(cJSON_GetObjectItem(a1, "id")->valuestring, "a1");
 	assert_true(cJSON_IsTrue(cJSON_GetObjectItem(a1, "online")));
 	assert_null(cJSON_GetObjectItem(a1, "streaming"));
+	assert_null(cJSON_GetObjectItem(a1, "last_seen_ms")); /* online */
 	assert_true(num(a1, "seq") == 5);
 	assert_true(num(a1, "cpu") == 60.0);	/* 100 - 35 idle - 5 iow */
 	assert_true(num(a1, "mem_used") == 250 && num(a1, "mem_total") == 1000);
@@ -109,14 +110,29 @@ rows_of_the_account_from_the_latest_sample(void **state)
 	assert_string_equal(cJSON_GetObjectItem(top, "name")->valuestring,
 	    "busy\"loop");
 	assert_true(num(top, "cpu") == 99.5);
-	/* Never seen: offline, null figures, "streaming": false. */
+	/* Never seen: offline, no figures, "streaming": false. */
 	assert_string_equal(cJSON_GetObjectItem(a2, "id")->valuestring, "a2");
 	assert_true(cJSON_IsFalse(cJSON_GetObjectItem(a2, "online")));
 	assert_true(cJSON_IsFalse(cJSON_GetObjectItem(a2, "streaming")));
 	assert_true(num(a2, "seq") == 0 && num(a2, "last_seen_ms") == 0);
-	assert_true(cJSON_IsNull(cJSON_GetObjectItem(a2, "cpu")));
-	assert_true(cJSON_IsNull(cJSON_GetObjectItem(a2, "top")));
+	assert_null(cJSON_GetObjectItem(a2, "cpu"));
+	assert_null(cJSON_GetObjectItem(a2, "mem_total"));
+	assert_null(cJSON_GetObjectItem(a2, "top"));
 	cJSON_Delete(s);
+	/* Compact numbers: no needless digits, no nulls. */
+	{
+		struct buf b;
+
+		buf_init(&b, 1 << 16);
+		assert_int_equal(fleet_history(&r, "acme", 60, &b), 0);
+		buf_add(&b, "", 1); /* NUL for strstr */
+		assert_non_null(strstr(b.data, "\"cpu\":60,"));
+		assert_non_null(strstr(b.data, "\"load1\":1.5,"));
+		assert_non_null(strstr(b.data, "\"disk_util\":97,"));
+		assert_non_null(strstr(b.data, "\"mem_used\":250,"));
+		assert_null(strstr(b.data, "null"));
+		buf_free(&b);
+	}
 	/* The other account built nothing: none of its hosts streams. */
 	{
 		struct buf b;

@@ -5,7 +5,7 @@
 // updated in place; one requestAnimationFrame per summary applies the
 // newest one (text only where it changed and only in rows in view, rows
 // moved only when the order changed, 60-second CPU sparklines on small
-// canvases).
+// canvases). Only the rows in view and a margin are in the render tree.
 import { h, setText } from '../dom.js';
 import { api } from '../api.js';
 import { connection } from '../live.js';
@@ -16,6 +16,7 @@ const HOT = 90;
 const SPARK_W = 120;
 const SPARK_H = 24;
 const ROW_H = 36; // px, as .frow in style.css
+const WINDOW_MARGIN = 10; // rows rendered beyond the viewport, each side
 
 function parse(d) {
   if (typeof d !== 'string') return d;
@@ -54,19 +55,9 @@ function themeColors() {
 export function fleetView(me) {
   const channelName = `private-fleet-${me.account}`;
   const rows = new Map(); // id -> row
-  const byEl = new WeakMap(); // row element -> row
-  // Sparklines are drawn only for rows in view (they keep their data).
-  const io = typeof IntersectionObserver === 'function' ? new IntersectionObserver((es) => {
-    for (const e of es) {
-      const r = byEl.get(e.target);
-      if (!r) continue;
-      r.seen = e.isIntersecting;
-      if (r.seen) {
-        paint(r, Date.now());
-        drawSpark(r);
-      }
-    }
-  }, { rootMargin: '200px 0px' }) : null;
+  // Only the rows in view, and WINDOW_MARGIN rows either side, are in the
+  // render tree (the others are hidden and keep their data): with 200 rows
+  // the browser's per-frame layerize and paint grew with every row.
   const tbody = h('div', { role: 'rowgroup', class: 'fbody' });
   const filter = h('input', { type: 'search', placeholder: 'Filter by name', 'aria-label': 'Filter hosts by name' });
   const count = h('span', { class: 'muted fleet-count' });
@@ -121,13 +112,11 @@ export function fleetView(me) {
       onkeydown: (e) => { if (e.key === 'Enter') location.hash = href; } },
     cells.name, cells.status, cells.cpu, cells.mem, cells.load, cells.rx, cells.tx, cells.disk, cells.top, cells.spark);
     r = { id, tr, cells, canvas, x: { id, online: false }, spark: new Float32Array(SPARK_N).fill(NaN),
-      head: 0, lastTs: 0, dirty: true, hot: {}, seen: false };
+      head: 0, lastTs: 0, dirty: true, hot: {}, seen: false, at: -1 };
     r.pos = -1;
     tr.hidden = true;
     tbody.append(tr);
     rows.set(id, r);
-    byEl.set(tr, r);
-    if (io) io.observe(tr);
     return r;
   }
 
@@ -147,7 +136,7 @@ export function fleetView(me) {
 
   // Rows out of view keep their data and are painted when they come in.
   function paint(r, now) {
-    if (io && !r.seen) return;
+    if (!r.seen) return;
     const x = r.x;
     const c = r.cells;
     const on = !!x.online;
@@ -174,7 +163,7 @@ export function fleetView(me) {
   }
 
   function drawSpark(r) {
-    if (!r.dirty || (io && !r.seen)) return;
+    if (!r.dirty || !r.seen) return;
     r.dirty = false;
     const cv = r.canvas;
     const g = cv.getContext('2d');
@@ -237,34 +226,66 @@ export function fleetView(me) {
     return d !== 0 ? d * sort.dir : a.id.localeCompare(b.id);
   }
 
+  let shown = []; // the filtered rows in sorted order
+
+  // The rows of shown whose place is within the viewport (plus margin) are
+  // in the render tree; a row coming in is painted then. top: the tbody's
+  // viewport top, read by the caller before it wrote to the DOM.
+  function place(top, now) {
+    const first = Math.floor(-top / ROW_H) - WINDOW_MARGIN;
+    const last = Math.ceil((innerHeight - top) / ROW_H) + WINDOW_MARGIN;
+    shown.forEach((r, i) => {
+      const on = i >= first && i <= last;
+      if (on && r.at !== i) { // hidden rows are not re-placed (style recalc)
+        r.at = i;
+        r.tr.style.top = `${i * ROW_H}px`;
+        r.tr.dataset.pos = String(i);
+        r.tr.setAttribute('aria-rowindex', String(i + 2));
+      }
+      if (on === r.seen) return;
+      r.seen = on;
+      r.tr.hidden = !on;
+      if (on) {
+        r.dirty = true;
+        paint(r, now);
+        drawSpark(r);
+      }
+    });
+  }
+
   // Shows the filtered rows in sorted order, moving rows only on a change.
-  function arrange() {
+  function arrange(top = tbody.getBoundingClientRect().top) {
     const f = filter.value.trim().toLowerCase();
     const list = [...rows.values()].filter((r) => visible(r, f)).sort(compare);
     const key = list.map((r) => r.id).join('\n');
     if (key !== order) { // re-place only the rows whose place changed
       order = key;
-      const shown = new Set(list);
+      const inList = new Set(list);
       for (const r of rows.values()) {
-        if (!shown.has(r) && r.pos !== -1) {
+        if (!inList.has(r) && r.pos !== -1) {
           r.pos = -1;
+          r.seen = false;
           r.tr.hidden = true;
         }
       }
-      list.forEach((r, i) => {
-        if (r.pos === i) return;
-        r.pos = i;
-        r.tr.hidden = false;
-        r.tr.style.top = `${i * ROW_H}px`;
-        r.tr.dataset.pos = String(i);
-        r.tr.setAttribute('aria-rowindex', String(i + 2));
-      });
+      list.forEach((r, i) => { r.pos = i; }); // written when in view (place)
       tbody.style.height = `${list.length * ROW_H}px`;
+      shown = list;
     }
+    place(top, Date.now());
     section.dataset.count = String(list.length);
     setText(count, f ? `${list.length} of ${rows.size} hosts` : `${rows.size} hosts`);
     note.hidden = rows.size > 0;
     if (!rows.size) setText(note, 'No hosts in this account yet.');
+  }
+
+  let scrollRaf = 0;
+  function onScroll() {
+    if (scrollRaf) return;
+    scrollRaf = requestAnimationFrame(() => {
+      scrollRaf = 0;
+      if (!dead) place(tbody.getBoundingClientRect().top, Date.now());
+    });
   }
 
   function apply() {
@@ -273,6 +294,7 @@ export function fleetView(me) {
     pending = null;
     if (!s || dead) return;
     const t0 = performance.now();
+    const top = tbody.getBoundingClientRect().top; // read before the writes
     const now = Date.now();
     let stopped = 0;
     let online = 0;
@@ -285,7 +307,7 @@ export function fleetView(me) {
       paint(r, now);
       drawSpark(r);
     }
-    arrange();
+    arrange(top);
     applied++;
     section.dataset.summaries = String(applied);
     section.dataset.online = String(online);
@@ -391,8 +413,10 @@ export function fleetView(me) {
     }
   }
 
-  filter.addEventListener('input', arrange);
+  filter.addEventListener('input', () => arrange());
   window.addEventListener('sno-theme', redraw);
+  window.addEventListener('scroll', onScroll, { passive: true });
+  window.addEventListener('resize', onScroll);
   markSort();
   load().then(() => { if (!dead) subscribe(); });
 
@@ -401,9 +425,11 @@ export function fleetView(me) {
     destroy() {
       dead = true;
       if (raf) cancelAnimationFrame(raf);
+      if (scrollRaf) cancelAnimationFrame(scrollRaf);
       window.removeEventListener('sno-theme', redraw);
+      window.removeEventListener('scroll', onScroll);
+      window.removeEventListener('resize', onScroll);
       unsubscribe();
-      if (io) io.disconnect();
     },
   };
 }
