@@ -8,6 +8,7 @@
  * without persisting anything.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,7 @@
 #define SESSION_BACKOFF_MIN_MS 500
 #define SESSION_BACKOFF_MAX_MS 30000
 #define SESSION_TICK_MS 500
+#define SESSION_BUF_KEEP 16384	/* bytes a send buffer keeps between sends */
 
 enum session_mode { SESSION_IDLE, SESSION_STREAM };
 
@@ -80,6 +82,11 @@ session_ring_drop(struct session_ring *q, int n)
 {
 	if (n > q->count)
 		n = q->count;
+	/* A sent slot gives its memory back: a ring that kept every slot's
+	 * buffer would hold offline_buffer_s samples (1.2 MiB at 300) even
+	 * while each sample is acknowledged within the second. */
+	for (int i = 0; i < n; i++)
+		buf_free(&q->slots[(q->head + i) % q->cap]);
 	q->head = (q->head + n) % q->cap;
 	q->count -= n;
 }
@@ -389,6 +396,13 @@ session_step(struct session *s)
 		session_checkin_done(s, &res, clock_mono_ms());
 	else
 		session_samples_done(s, &res, clock_mono_ms());
+	/* A backlog sent after an outage grows the batch and the request
+	 * buffers to up to SAMPLE_BATCH_MAX_BYTES; give that back. */
+	if (uplink_shrink(s->up, SESSION_BUF_KEEP) |
+	    (s->batch.cap > SESSION_BUF_KEEP)) {
+		buf_free(&s->batch);
+		malloc_trim(0);
+	}
 }
 
 static int

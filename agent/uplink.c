@@ -28,6 +28,7 @@
 
 #define UPLINK_CONNECT_MS 10000L	/* resolve, connect, proxy, TLS */
 #define UPLINK_URL_MAX 1024
+#define UPLINK_CA_DIR "/etc/ssl/certs"	/* c_rehash'd, Debian's */
 
 struct uplink {
 	char *const *urls;
@@ -377,8 +378,16 @@ uplink_setup(struct uplink *u)
 	SET(CURLOPT_SSL_VERIFYHOST, 2L);
 	SET(CURLOPT_PROXY_SSL_VERIFYPEER, 1L);
 	SET(CURLOPT_PROXY_SSL_VERIFYHOST, 2L);
-	if (u->ca_file)
+	if (u->ca_file) {
 		SET(CURLOPT_CAINFO, u->ca_file);
+	} else if (access(UPLINK_CA_DIR, X_OK) == 0) {
+		/* The system CAs from the hashed directory: OpenSSL reads
+		 * the one issuer it looks up instead of parsing the whole
+		 * bundle (some 140 certificates, about 1 MiB of heap) into
+		 * each connection's store. Verification stays on. */
+		SET(CURLOPT_CAINFO, NULL);
+		SET(CURLOPT_CAPATH, UPLINK_CA_DIR);
+	}
 	SET(CURLOPT_CONNECTTIMEOUT_MS, UPLINK_CONNECT_MS);
 	SET(CURLOPT_TCP_KEEPALIVE, 1L);
 	SET(CURLOPT_USERAGENT, "sno-agent/" SNO_VERSION);
@@ -519,6 +528,24 @@ uplink_free(struct uplink *u)
 	buf_free(&u->in);
 	sodium_memzero(u->key, sizeof(u->key));
 	free(u);
+}
+
+int
+uplink_shrink(struct uplink *u, size_t keep)
+{
+	int n = 0;
+
+	if (u->busy)
+		return 0;
+	if (u->out.cap > keep) {
+		buf_free(&u->out);
+		n = 1;
+	}
+	if (u->in.cap > keep) {
+		buf_free(&u->in);
+		n = 1;
+	}
+	return n;
 }
 
 int
