@@ -1,15 +1,23 @@
 /*
  * sno-agent: a per-second host sampler that streams to the relay only while
  * someone watches. Modules in reading order:
- *   main.c        command line, config, signals
- *   agent_conf.c  [agent] keys and the host key file
- *   session.c     idle check-in loop and the streaming loop
- *   uplink.c      signed HTTPS requests (libcurl multi; proxies, TLS 1.3)
- *   sampler.c     one sample from all collectors, as JSON
+ *   main.c         command line, config, signals; hands over to stream.c
+ *   agent_conf.c   [agent] keys and the host key file
+ *   stream.c       the loop: idle check-in, then streaming on a fixed grid,
+ *                  the in-order send ring, back-off
+ *   sampler.c      where a sample is read: one pass over the collectors,
+ *                  written as JSON
  *   sample_cpu.c sample_mem.c sample_net.c sample_disk.c sample_fs.c
- *   sample_cg.c   system-wide collectors, one per source
- *   proc_table.c  the process list (the only reader of /proc/PID files)
- *   proc_cmd.c    command line scrubbing and long names
+ *   sample_cg.c    system-wide collectors, one per source (pfile.c: the
+ *                  shared pread-and-parse helper)
+ *   proc_pids.c    which PIDs a scan looks at
+ *   proc_table.c   the process table, the only reader of /proc/PID files
+ *   proc_parse.c   stat and status text parsers
+ *   proc_top.c     task counts and the top-N rows
+ *   proc_cmd.c     command line scrubbing; proc_json.c the process rows
+ *   uplink.c       where a sample crosses the wire: signed HTTPS requests
+ *                  on libcurl multi (the only includer of curl/curl.h)
+ *   uplink_url.c   relay URLs and proxies
  */
 #include <ctype.h>
 #include <errno.h>
@@ -27,8 +35,8 @@
 #include "log.h"
 #include "sample.h"
 #include "sampler.h"
-#include "session.h"
 #include "sig.h"
+#include "stream.h"
 #include "uplink.h"
 
 #define AGENT_DEFAULT_CONF "/etc/sno/agent.conf"
@@ -210,7 +218,7 @@ main(int argc, char *argv[])
 	if (once)
 		r = main_once(&conf);
 	else
-		r = session_run(&conf, main_raise_nofile() - 64, &main_stop);
+		r = stream_run(&conf, main_raise_nofile() - 64, &main_stop);
 	agent_conf_free(&conf);
 	return r < 0 ? 1 : 0;
 }

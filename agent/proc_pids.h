@@ -39,4 +39,20 @@ void proc_pids_blank(struct proc_ent *e, int pid, int found);
 /* Closes e's fds and frees its strings; the other fields stay. */
 void proc_pids_release(struct proc_table *pt, struct proc_ent *e);
 
+/* ---- shared by proc_table.c (reading) and proc_top.c (the rows) ---- */
+
+/* pread of a kept-open /proc file into buf; bytes, or negative errno. */
+long proc_pread(int fd, char *buf, size_t cap);
+/* Reads /proc/PID/file into pt->buf; bytes, or negative errno. */
+long proc_slurp(struct proc_table *pt, int pid, const char *file);
+/* schedstat's first field through fd; 0, or negative errno. */
+int proc_read_ns(int fd, unsigned long long *ns);
+/* Takes st into e (CPU since the last read); ns: schedstat, 0 unknown. */
+void proc_take_stat(struct proc_table *pt, struct proc_ent *e,
+    const struct proc_stat *st, unsigned long long ns);
+/* Adds e to the task counts (sign 1) or takes it out (sign -1). */
+void proc_count(struct proc_tasks *t, const struct proc_ent *e, int sign);
+/* Picks pt->top, re-reading the stat of picked rows that skipped it. */
+void proc_pick_fresh(struct proc_table *pt);
+
 #endif

@@ -4,7 +4,8 @@
  * which PIDs to look at (known processes carried over with their kept fds
  * and cached strings, a blank entry per PID found), reads the entries that
  * are due in place, checks the guards, and drops the processes gone. The
- * rows of a sample are written by proc_json.c.
+ * rows of a sample are written by proc_json.c, the top-N rows picked by
+ * proc_top.c, the stat and status texts parsed by proc_parse.c.
  *
  * stat is skipped when schedstat shows the process did not run: its main
  * thread's on-CPU ns (schedstat field 1; it covers the thread group leader
@@ -29,63 +30,6 @@
 
 #include "proc_pids.h"
 
-int
-proc_parse_stat(const char *text, struct proc_stat *st)
-{
-	const char *open = strchr(text, '('), *close = strrchr(text, ')');
-	unsigned long long v[22];
-	const char *s;
-	char *e;
-	size_t n;
-
-	if (open == NULL || close == NULL || close < open || close[1] != ' ')
-		return -EPROTO;
-	st->pid = atoi(text);
-	n = (size_t)(close - open - 1);
-	if (n >= sizeof(st->comm))
-		n = sizeof(st->comm) - 1;
-	memcpy(st->comm, open + 1, n);
-	st->comm[n] = '\0';
-	s = close + 2;
-	if (!isalpha((unsigned char)*s))
-		return -EPROTO;
-	st->state = *s++;
-	/* v[i] is stat field i + 4: ppid(4) .. rss(24). */
-	for (int i = 0; i <= 20; i++) {
-		v[i] = strtoull(s, &e, 10);
-		if (e == s)
-			return -EPROTO;
-		s = e;
-	}
-	st->ppid = (int)v[0];
-	st->ticks = v[10] + v[11];
-	st->cticks = v[12] + v[13];
-	st->threads = (int)v[16];
-	st->start = v[18];
-	st->rss_pages = v[20];
-	return 0;
-}
-
-int
-proc_status_int(const char *text, const char *key, int *v)
-{
-	size_t n = strlen(key);
-	const char *line;
-	char *end;
-	long l;
-
-	for (line = text; line && *line; line = pfile_next_line(line)) {
-		if (strncmp(line, key, n) != 0)
-			continue;
-		errno = 0;
-		l = strtol(line + n, &end, 10);
-		if (end == line + n || errno || l < INT_MIN || l > INT_MAX)
-			return -EPROTO;
-		*v = (int)l;
-		return 0;
-	}
-	return -ENOENT;
-}
 
 int
 proc_table_open(struct proc_table *pt, const char *root, int top_n,
@@ -147,7 +91,7 @@ proc_open(const struct proc_table *pt, int pid, const char *file)
 	return open(path, O_RDONLY | O_CLOEXEC);
 }
 
-static long
+long
 proc_pread(int fd, char *buf, size_t cap)
 {
 	ssize_t n;
@@ -162,7 +106,7 @@ proc_pread(int fd, char *buf, size_t cap)
 }
 
 /* Reads root/PID/file once (open, read, close) into pt->buf. */
-static long
+long
 proc_slurp(struct proc_table *pt, int pid, const char *file)
 {
 	int fd = proc_open(pt, pid, file);
@@ -229,7 +173,7 @@ proc_need_stat(
 }
 
 /* schedstat's first field through fd; 0, or negative errno. */
-static int
+int
 proc_read_ns(int fd, unsigned long long *ns)
 {
 	char text[96];
@@ -375,7 +319,7 @@ proc_seen(struct proc_table *pt, struct proc_ent *e, double span)
  * once. What e used in exactly this interval is added to pt->acct_ns for
  * the CPU guard. ns: schedstat read just before st, 0 when unknown.
  */
-static void
+void
 proc_take_stat(struct proc_table *pt, struct proc_ent *e,
     const struct proc_stat *st, unsigned long long ns)
 {
@@ -449,120 +393,6 @@ proc_update(struct proc_table *pt, struct proc_ent *e)
 	return 0;
 }
 
-/* ---- the top-N rows ---- */
-
-/* Adds e to the task counts (sign 1) or takes it out (sign -1). */
-static void
-proc_count(struct proc_tasks *t, const struct proc_ent *e, int sign)
-{
-	t->total += sign;
-	t->threads += sign * e->st.threads;
-	switch (e->st.state) {
-	case 'R':
-		t->running += sign;
-		break;
-	case 'D':
-		t->blocked += sign;
-		break;
-	case 'Z':
-		t->zombie += sign;
-		break;
-	case 'T':
-	case 't':
-		t->stopped += sign;
-		break;
-	case 'I':
-		t->idle += sign;
-		break;
-	default:
-		t->sleeping += sign;
-		break;
-	}
-}
-
-static int
-proc_better(const struct proc_ent *a, const struct proc_ent *b)
-{
-	if (a->cpu != b->cpu)
-		return a->cpu > b->cpu;
-	return a->st.rss_pages > b->st.rss_pages;
-}
-
-/* Keeps the top_n entries by CPU (then RSS) in pt->top, best first. */
-static void
-proc_pick_top(struct proc_table *pt)
-{
-	int i, j;
-
-	pt->ntop = 0;
-	for (i = 0; i < pt->nents; i++) {
-		const struct proc_ent *e = &pt->ents[i];
-
-		if (pt->ntop == pt->top_n &&
-		    (pt->top_n == 0 ||
-			!proc_better(e, &pt->ents[pt->top[pt->ntop - 1]])))
-			continue;
-		j = pt->ntop < pt->top_n ? pt->ntop++ : pt->ntop - 1;
-		for (; j > 0 && proc_better(e, &pt->ents[pt->top[j - 1]]); j--)
-			pt->top[j] = pt->top[j - 1];
-		pt->top[j] = i;
-	}
-}
-
-/*
- * Re-reads the stat of a reported row that skipped it in this scan, so its
- * state and rss are fresh and its CPU counts any ticks it gained. Returns 1
- * when re-read.
- */
-static int
-proc_refresh(struct proc_table *pt, struct proc_ent *e)
-{
-	struct proc_stat st;
-	unsigned long long ns = 0;
-	int have_ns = e->sfd >= 0 && proc_read_ns(e->sfd, &ns) == 0;
-	long n;
-
-	n = e->fd >= 0 ? proc_pread(e->fd, pt->buf, sizeof(pt->buf))
-		       : proc_slurp(pt, e->st.pid, "stat");
-	if (n < 0 || proc_parse_stat(pt->buf, &st) < 0 ||
-	    st.start != e->st.start) {
-		e->read_scan = pt->scans;
-		return 0; /* gone: the next scan drops it */
-	}
-	st.pid = e->st.pid;
-	proc_count(&pt->tasks, e, -1);
-	proc_take_stat(pt, e, &st, have_ns ? ns : 0);
-	proc_count(&pt->tasks, e, 1);
-	return 1;
-}
-
-/*
- * Picks the top-N rows and re-reads the stat of those that skipped it, then
- * picks again while that changed anything (at most a few rounds).
- */
-static void
-proc_pick_fresh(struct proc_table *pt)
-{
-	int round, i, again;
-
-	for (round = 0; round < 4; round++) {
-		proc_pick_top(pt);
-		again = 0;
-		for (i = 0; i < pt->ntop; i++)
-			if (pt->ents[pt->top[i]].read_scan != pt->scans)
-				again |=
-				    proc_refresh(pt, &pt->ents[pt->top[i]]);
-		if (!again)
-			break;
-	}
-	if (again)
-		proc_pick_top(pt);
-	/* Ready for the next scan, which sets found where it finds PIDs. */
-	for (i = 0; i < pt->nents; i++)
-		pt->ents[i].top = pt->ents[i].found = 0;
-	for (i = 0; i < pt->ntop; i++)
-		pt->ents[pt->top[i]].top = 1;
-}
 
 /* ---- a scan ---- */
 

@@ -69,6 +69,12 @@ int uplink_start(struct uplink *u, const char *path, const char *body,
 int uplink_poll(struct uplink *u, int wait_ms, struct uplink_result *res);
 /* 1 while a request is in flight. */
 int uplink_busy(const struct uplink *u);
+/*
+ * Between requests: frees the request and answer buffers when a backlog
+ * grew them past keep bytes (they grow again on demand). 1 when memory
+ * was freed.
+ */
+int uplink_shrink(struct uplink *u, size_t keep);
 /* The base URL the next (or current) request goes to. */
 const char *uplink_url(const struct uplink *u);
 /*

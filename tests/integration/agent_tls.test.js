@@ -141,7 +141,7 @@ async function assertRefused(a, w, r, host, name, want, notWant) {
 before(async () => {
   dir = tmpDir();
   hosts = {};
-  for (const n of ['H', 'L', 'X', 'W', 'D']) hosts[n] = sno.newHost(n, 'acme');
+  for (const n of ['H', 'L', 'X', 'W', 'D', 'S']) hosts[n] = sno.newHost(n, 'acme');
   relay = await startTlsRelay(makeCert('relay-ip', '127.0.0.1', 'IP:127.0.0.1'));
 });
 
@@ -189,6 +189,17 @@ test('certificate_not_signed_by_ca_file_is_refused_and_agent_keeps_running', asy
   const w = await watch(relay, X);
   const a = await startAgent(relay, X, `https://127.0.0.1:${relay.tlsPort}`, other.cert);
   await assertRefused(a, w, relay, X, '127.0.0.1', /not correctly signed|not trusted/i,
+    /CN|Common Name/);
+  await stopClean(a);
+});
+
+// No ca_file: the system CAs (the hashed /etc/ssl/certs) are what the
+// agent trusts, and a self-signed relay certificate is not among them.
+test('without_ca_file_the_system_cas_refuse_a_self_signed_relay', async () => {
+  const S = hosts.S;
+  const w = await watch(relay, S);
+  const a = await startAgent(relay, S, `https://127.0.0.1:${relay.tlsPort}`, undefined);
+  await assertRefused(a, w, relay, S, '127.0.0.1', /self.signed|not trusted|not correctly signed/i,
     /CN|Common Name/);
   await stopClean(a);
 });

@@ -16,7 +16,7 @@
 #include <cmocka.h>
 
 #include "../../agent/agent_conf.h"
-#include "../../agent/session.h"
+#include "../../agent/stream.h"
 #include "sample.h"
 
 static char tmpdir[] = "/tmp/sno-agent-conf-XXXXXX";
@@ -159,37 +159,37 @@ conf_bad_key_file_is_refused(void **state)
 static void
 ring_keeps_order_and_drops_oldest(void **state)
 {
-	struct session_ring q;
+	struct stream_ring q;
 	char json[32];
 	long long seq;
 	struct buf b;
 
 	(void)state;
 	buf_init(&b, 1 << 20);
-	assert_int_equal(session_ring_init(&q, 3), 0);
+	assert_int_equal(stream_ring_init(&q, 3), 0);
 	for (int i = 1; i <= 5; i++) {
 		snprintf(json, sizeof(json), "{\"seq\":%d}", i);
-		assert_int_equal(session_ring_push(&q, i, json, strlen(json)), 0);
+		assert_int_equal(stream_ring_push(&q, i, json, strlen(json)), 0);
 	}
 	assert_int_equal(q.count, 3);
 	assert_int_equal(q.dropped, 2);
-	session_ring_at(&q, 0, &seq);
+	stream_ring_at(&q, 0, &seq);
 	assert_int_equal(seq, 3);
-	assert_int_equal(session_ring_batch(&q, 60, &b), 3);
+	assert_int_equal(stream_ring_batch(&q, 60, &b), 3);
 	assert_string_equal(b.data, "[{\"seq\":3},{\"seq\":4},{\"seq\":5}]");
-	assert_int_equal(session_ring_batch(&q, 2, &b), 2);
+	assert_int_equal(stream_ring_batch(&q, 2, &b), 2);
 	assert_string_equal(b.data, "[{\"seq\":3},{\"seq\":4}]");
-	assert_int_equal(session_ring_ack(&q, 4), 2);
+	assert_int_equal(stream_ring_ack(&q, 4), 2);
 	assert_int_equal(q.count, 1);
-	session_ring_at(&q, 0, &seq);
+	stream_ring_at(&q, 0, &seq);
 	assert_int_equal(seq, 5);
 	/* An old ack changes nothing. */
-	assert_int_equal(session_ring_ack(&q, 2), 0);
-	session_ring_drop(&q, 10);
+	assert_int_equal(stream_ring_ack(&q, 2), 0);
+	stream_ring_drop(&q, 10);
 	assert_int_equal(q.count, 0);
-	assert_int_equal(session_ring_batch(&q, 60, &b), 0);
+	assert_int_equal(stream_ring_batch(&q, 60, &b), 0);
 	assert_string_equal(b.data, "[]");
-	session_ring_free(&q);
+	stream_ring_free(&q);
 	buf_free(&b);
 }
 
@@ -197,7 +197,7 @@ ring_keeps_order_and_drops_oldest(void **state)
 static void
 ring_refuses_a_sample_it_cannot_hold(void **state)
 {
-	struct session_ring q;
+	struct stream_ring q;
 	size_t big = (size_t)SAMPLE_MAX_BYTES + 1;
 	char *json = malloc(big);
 	struct buf b;
@@ -206,13 +206,13 @@ ring_refuses_a_sample_it_cannot_hold(void **state)
 	assert_non_null(json);
 	memset(json, ' ', big);
 	buf_init(&b, 1 << 20);
-	assert_int_equal(session_ring_init(&q, 3), 0);
-	assert_int_equal(session_ring_push(&q, 1, "{\"seq\":1}", 9), 0);
-	assert_true(session_ring_push(&q, 2, json, big) < 0);
+	assert_int_equal(stream_ring_init(&q, 3), 0);
+	assert_int_equal(stream_ring_push(&q, 1, "{\"seq\":1}", 9), 0);
+	assert_true(stream_ring_push(&q, 2, json, big) < 0);
 	assert_int_equal(q.count, 1);
-	assert_int_equal(session_ring_batch(&q, 60, &b), 1);
+	assert_int_equal(stream_ring_batch(&q, 60, &b), 1);
 	assert_string_equal(b.data, "[{\"seq\":1}]");
-	session_ring_free(&q);
+	stream_ring_free(&q);
 	buf_free(&b);
 	free(json);
 }
@@ -220,17 +220,17 @@ ring_refuses_a_sample_it_cannot_hold(void **state)
 static void
 ring_batch_respects_byte_cap(void **state)
 {
-	struct session_ring q;
+	struct stream_ring q;
 	struct buf b;
 
 	(void)state;
 	buf_init(&b, 30);
-	session_ring_init(&q, 10);
+	stream_ring_init(&q, 10);
 	for (int i = 1; i <= 4; i++)
-		session_ring_push(&q, i, "{\"x\":\"0123456789\"}", 18);
-	assert_int_equal(session_ring_batch(&q, 60, &b), 1);
+		stream_ring_push(&q, i, "{\"x\":\"0123456789\"}", 18);
+	assert_int_equal(stream_ring_batch(&q, 60, &b), 1);
 	assert_true(b.len <= 30);
-	session_ring_free(&q);
+	stream_ring_free(&q);
 	buf_free(&b);
 }
 
