@@ -12,7 +12,8 @@
 # Every process started here is stopped by its PID on exit.
 #
 # usage: tests/bench/agent.sh   (env: B=build dir, DUR=60, NPROCS=1000,
-#        WARM=3 samples before the window, KEEP=1 keeps the temp dir)
+#        WARM=3 samples before the window, KEEP=1 keeps the temp dir,
+#        AGENT_ENV="K=V ..." runs the agent with that environment added)
 # Exit status: 0 when the run is valid (every sample arrived), whether or not
 # the targets hold: a missed target shows as FAIL in the verdict column, as
 # benchmarks report and do not fail the build. 1 when the run is invalid.
@@ -159,7 +160,7 @@ waitlog() {
 "$RELAY" -c "$T/relay.conf" 2>"$T/relay.log" &
 rpid=$!
 waitlog "$T/relay.log" "relay ready" "$rpid" "the relay"
-"$AGENT" -c "$T/agent.conf" 2>"$T/agent.log" &
+${AGENT_ENV:+env $AGENT_ENV} "$AGENT" -c "$T/agent.conf" 2>"$T/agent.log" &
 apid=$!
 waitlog "$T/agent.log" "agent ready" "$apid" "the agent"
 
