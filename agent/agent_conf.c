@@ -175,10 +175,10 @@ agent_read_key(struct agent_conf *c, char *err)
 	while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r' ||
 	    text[n - 1] == ' '))
 		text[--n] = '\0';
-	if (n != 2 * SIG_HOST_KEY_LEN ||
-	    sig_unhex(text, c->key, SIG_HOST_KEY_LEN) < 0)
+	if (n != 2 * SIGN_HOST_KEY_LEN ||
+	    sign_unhex(text, c->key, SIGN_HOST_KEY_LEN) < 0)
 		snprintf(err, CONF_ERR_LEN, "key_file: %s must hold exactly "
-		    "%d hex digits", c->key_file, 2 * SIG_HOST_KEY_LEN);
+		    "%d hex digits", c->key_file, 2 * SIGN_HOST_KEY_LEN);
 	else
 		r = 0;
 	c->have_key = r == 0;

@@ -7,7 +7,7 @@
 #define SNO_AGENT_CONF_H
 
 #include "conf.h"
-#include "sig.h"
+#include "sign.h"
 
 #define AGENT_URLS_MAX 8
 
@@ -25,7 +25,7 @@ struct agent_conf {
 	char *urls[AGENT_URLS_MAX];
 	int nurls;
 	int key_line;		/* line of key_file, for errors */
-	unsigned char key[SIG_HOST_KEY_LEN];
+	unsigned char key[SIGN_HOST_KEY_LEN];
 	int have_key;
 };
 

@@ -35,7 +35,7 @@
 #include "log.h"
 #include "sample.h"
 #include "sampler.h"
-#include "sig.h"
+#include "sign.h"
 #include "stream.h"
 #include "uplink.h"
 
@@ -198,7 +198,7 @@ main(int argc, char *argv[])
 		main_usage(stderr);
 		return 1;
 	}
-	if (sig_init() < 0)
+	if (sign_init() < 0)
 		fatalx("agent cannot initialise libsodium");
 	agent_conf_defaults(&conf);
 	if ((path || !once) && agent_conf_load(&conf, path ? path :

@@ -20,7 +20,7 @@
 #include "notify.h"
 #include "sample.h"
 #include "sampler.h"
-#include "sig.h"
+#include "sign.h"
 #include "stream.h"
 #include "uplink.h"
 
@@ -173,7 +173,7 @@ stream_backoff(struct stream *s, int64_t now)
 	if (s->backoff_ms > STREAM_BACKOFF_MAX_MS)
 		s->backoff_ms = STREAM_BACKOFF_MAX_MS;
 	b = s->backoff_ms;
-	s->next_try = now + b / 2 + (int64_t)sig_random_below(
+	s->next_try = now + b / 2 + (int64_t)sign_random_below(
 	    (unsigned long)b / 2 + 1);
 }
 

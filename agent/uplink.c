@@ -36,7 +36,7 @@ struct uplink {
 	int nurls, cur;
 	struct uplink_target t;	/* urls[cur], parsed */
 	char host_id[SAMPLE_HOST_MAX + 1];
-	unsigned char key[SIG_HOST_KEY_LEN];
+	unsigned char key[SIGN_HOST_KEY_LEN];
 	long long last_ts;
 	char *ca_file;		/* NULL: the system CAs */
 	char *proxy_conf;	/* `proxy =`, NULL when not set */
@@ -142,14 +142,14 @@ static int
 uplink_on_send(void *arg, char *ip, char *lip, int port, int lport)
 {
 	struct uplink *u = arg;
-	char ts[24], sig[SIG_HEX_LEN + 1];
+	char ts[24], sig[SIGN_HEX_LEN + 1];
 	long long now = (long long)clock_wall_ms();
 
 	(void)ip, (void)lip, (void)port, (void)lport;
 	/* The relay rejects a timestamp <= the last accepted: never repeat. */
 	u->last_ts = now > u->last_ts ? now : u->last_ts + 1;
 	snprintf(ts, sizeof(ts), "%lld", u->last_ts);
-	sig_agent_request(u->key, "POST", u->path, ts, u->out.data ?
+	sign_agent_request(u->key, "POST", u->path, ts, u->out.data ?
 	    u->out.data : "", u->out.len, sig);
 	if (uplink_set_header(u->h_ts, "X-Sno-Timestamp", ts) < 0 ||
 	    uplink_set_header(u->h_sig, "X-Sno-Signature", sig) < 0)
@@ -308,7 +308,7 @@ uplink_new(const struct uplink_opts *o, char *err, size_t errlen)
 	u->urls = o->urls;
 	u->nurls = o->nurls;
 	snprintf(u->host_id, sizeof(u->host_id), "%s", o->host_id);
-	memcpy(u->key, o->key, SIG_HOST_KEY_LEN);
+	memcpy(u->key, o->key, SIGN_HOST_KEY_LEN);
 	buf_init(&u->out, SAMPLE_BATCH_MAX_BYTES);
 	buf_init(&u->in, UPLINK_RESP_MAX);
 	snprintf(err, errlen, "out of memory");

@@ -8,7 +8,7 @@
  * style). TLS verification is always on: the relay's certificate must
  * chain to ca_file (else $SSL_CERT_FILE, else the system CAs) and name the
  * host of the URL. Each request carries X-Sno-Host, X-Sno-Timestamp (Unix
- * ms, strictly increasing) and X-Sno-Signature (sig_agent_request), signed
+ * ms, strictly increasing) and X-Sno-Signature (sign_agent_request), signed
  * just before it is sent, so that curl's resend on a kept connection that
  * turned out closed goes out signed anew.
  *
@@ -21,7 +21,7 @@
 
 #include <stddef.h>
 
-#include "sig.h"
+#include "sign.h"
 
 #define UPLINK_RESP_MAX 65536	/* body of one answer */
 #define UPLINK_PROXY_MAX 512	/* length of a proxy URL */
@@ -32,7 +32,7 @@ struct uplink_opts {
 	char *const *urls;	/* base URLs, tried in turn on failures */
 	int nurls;
 	const char *host_id;
-	const unsigned char *key;	/* SIG_HOST_KEY_LEN bytes, copied */
+	const unsigned char *key;	/* SIGN_HOST_KEY_LEN bytes, copied */
 	const char *ca_file;	/* NULL: $SSL_CERT_FILE or system CAs */
 	const char *proxy;	/* NULL: environment; "none"; or a URL */
 };

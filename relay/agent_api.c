@@ -19,7 +19,7 @@
 #include "json_check.h"
 #include "log.h"
 #include "metrics.h"
-#include "sig.h"
+#include "sign.h"
 #include "utf8.h"
 
 #define CHECKIN_HOLD_MS 50000
@@ -60,7 +60,7 @@ agent_api_wake(struct host *h)
 static struct host *
 verify(struct http_req *q)
 {
-	char id[80], ts[32], sig[80], want[SIG_HEX_LEN + 1], *end;
+	char id[80], ts[32], sig[80], want[SIGN_HEX_LEN + 1], *end;
 	const char *why = NULL;
 	struct host *h = NULL;
 	long long t;
@@ -77,9 +77,9 @@ verify(struct http_req *q)
 	else if (*end || t < now - AGENT_SKEW_MS || t > now + AGENT_SKEW_MS)
 		why = "timestamp is not within 300 s of the relay's clock";
 	else {
-		sig_agent_request(h->conf->keybin, q->method, q->path, ts,
+		sign_agent_request(h->conf->keybin, q->method, q->path, ts,
 		    q->body.data ? q->body.data : "", q->body.len, want);
-		if (!sig_equal(sig, strlen(sig), want, SIG_HEX_LEN))
+		if (!sign_equal(sig, strlen(sig), want, SIGN_HEX_LEN))
 			why = "bad signature: check the host's key_file";
 		else if (t <= h->last_req_ts_ms)
 			why = "replayed request (timestamp not newer than the "

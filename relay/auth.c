@@ -8,14 +8,14 @@
 
 #include "auth.h"
 #include "buf.h"
-#include "sig.h"
+#include "sign.h"
 
 static int
 auth_check(const struct app_conf *a, const char *const *parts, int n,
     const char *auth)
 {
 	size_t keylen = strlen(a->key), lens[8];
-	char want[SIG_HEX_LEN + 1];
+	char want[SIGN_HEX_LEN + 1];
 	const char *sig;
 
 	if (auth == NULL || strncmp(auth, a->key, keylen) != 0 ||
@@ -24,9 +24,9 @@ auth_check(const struct app_conf *a, const char *const *parts, int n,
 	sig = auth + keylen + 1;
 	for (int i = 0; i < n; i++)
 		lens[i] = strlen(parts[i]);
-	sig_hmac_sha256_hex_parts(a->secret, strlen(a->secret), parts, lens, n,
+	sign_hmac_sha256_hex_parts(a->secret, strlen(a->secret), parts, lens, n,
 	    want);
-	return sig_equal(sig, strlen(sig), want, SIG_HEX_LEN);
+	return sign_equal(sig, strlen(sig), want, SIGN_HEX_LEN);
 }
 
 int
@@ -130,7 +130,7 @@ auth_md5_hex(const void *msg, size_t len, char out[33])
 	unsigned int mdlen = 0;
 
 	EVP_Digest(msg, len, md, &mdlen, EVP_md5(), NULL);
-	sig_hex(md, 16, out);
+	sign_hex(md, 16, out);
 }
 
 int
@@ -144,7 +144,7 @@ auth_http_ok(const struct app_conf *a, const char *method, const char *path,
 	const char *ver = auth_param_get(p, n, "auth_version");
 	const char *md5 = auth_param_get(p, n, "body_md5");
 	const char *sig = auth_param_get(p, n, "auth_signature");
-	char want[SIG_HEX_LEN + 1], md5_hex[33], *end;
+	char want[SIGN_HEX_LEN + 1], md5_hex[33], *end;
 	struct buf s;
 	int ns = 0, r = -EACCES;
 	long long t;
@@ -188,8 +188,8 @@ auth_http_ok(const struct app_conf *a, const char *method, const char *path,
 		if (buf_printf(&s, "%s%s=%s", i ? "&" : "", sorted[i]->key,
 			sorted[i]->value) < 0)
 			goto out;
-	sig_hmac_sha256_hex(a->secret, strlen(a->secret), s.data, s.len, want);
-	if (!sig_equal(sig, strlen(sig), want, SIG_HEX_LEN)) {
+	sign_hmac_sha256_hex(a->secret, strlen(a->secret), s.data, s.len, want);
+	if (!sign_equal(sig, strlen(sig), want, SIGN_HEX_LEN)) {
 		snprintf(why, whylen, "Invalid signature: expected HMAC-SHA256 "
 		    "hex digest of \"%s\"", s.data);
 		goto out;

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "config.h"
-#include "sig.h"
+#include "sign.h"
 
 #include <sodium.h>
 
@@ -290,7 +290,7 @@ load_cb(void *user, const char *section, const char *name, const char *value,
 	    app_key_unique(x->c, x->cur, name, value, err) < 0)
 		return -1;
 	if (x->kind->keys == host_keys && strcmp(name, "key") == 0 &&
-	    sig_unhex(value, ((struct host_conf *)x->cur)->keybin, 32) < 0) {
+	    sign_unhex(value, ((struct host_conf *)x->cur)->keybin, 32) < 0) {
 		snprintf(err, CONF_ERR_LEN, "key: must be 64 hex digits");
 		return -1;
 	}

@@ -13,7 +13,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "conn.h"
-#include "sig.h"
+#include "sign.h"
 #include "utf8.h"
 
 #define PONG_WAIT_MS 30000	/* after the ping, before pong_timeout */
@@ -117,8 +117,8 @@ relay_conn_open(struct relay *r, struct conn *c, struct app *app)
 	do {
 		uint32_t a, b;
 
-		sig_random(&a, sizeof(a));
-		sig_random(&b, sizeof(b));
+		sign_random(&a, sizeof(a));
+		sign_random(&b, sizeof(b));
 		snprintf(c->socket_id, sizeof(c->socket_id), "%u.%u",
 		    a % 1000000000u + 1, b % 1000000000u + 1);
 	} while (hmap_get(&r->sockets, c->socket_id, strlen(c->socket_id)));

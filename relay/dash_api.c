@@ -27,7 +27,7 @@
 #include "http.h"
 #include "log.h"
 #include "reload.h"
-#include "sig.h"
+#include "sign.h"
 #include "utf8.h"
 
 
@@ -131,7 +131,7 @@ pusher_auth(struct http_req *q, struct login *s, const char *id)
 	(void)id;
 	const struct app_conf *a = http_relay()->conf->metrics;
 	struct auth_param p[AUTH_MAX_PARAMS];
-	char form[DASH_FORM_MAX], sig[SIG_HEX_LEN + 1], out[512];
+	char form[DASH_FORM_MAX], sig[SIGN_HEX_LEN + 1], out[512];
 	const char *sid, *ch;
 	size_t pl = strlen(HOST_CHANNEL_PREFIX);
 
@@ -156,7 +156,7 @@ pusher_auth(struct http_req *q, struct login *s, const char *id)
 	} else if (host_of_user(q, s, ch + pl) == NULL)
 		return;
 	snprintf(out, sizeof(out), "%s:%s", sid, ch);
-	sig_hmac_sha256_hex(a->secret, strlen(a->secret), out, strlen(out),
+	sign_hmac_sha256_hex(a->secret, strlen(a->secret), out, strlen(out),
 	    sig);
 	snprintf(out, sizeof(out), "{\"auth\":\"%s:%s\"}", a->key, sig);
 	http_reply(q, 200, "application/json", out);

@@ -28,7 +28,7 @@
 #include "http.h"
 #include "log.h"
 #include "reload.h"
-#include "sig.h"
+#include "sign.h"
 #include "utf8.h"
 
 #define LOGIN_TTL_S (12 * 3600)
@@ -223,8 +223,8 @@ login_new(const struct user_conf *u)
 		login_drop(TAILQ_FIRST(&da.login_list));
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return NULL;
-	sig_random(raw, sizeof(raw));
-	sig_hex(raw, sizeof(raw), s->token);
+	sign_random(raw, sizeof(raw));
+	sign_hex(raw, sizeof(raw), s->token);
 	s->user = u;
 	s->expires_ms = clock_mono_ms() + LOGIN_TTL_S * 1000LL;
 	if (hmap_put(&da.logins, &s->node, s->token, 64) < 0) {

@@ -42,7 +42,7 @@
 #include "conn.h"
 #include "reload.h"
 #include "lws_server.h"
-#include "sig.h"
+#include "sign.h"
 #include "webhook.h"
 
 static void
@@ -187,8 +187,8 @@ new_host(int argc, char **argv)
 		    "(letters, digits, '.', '_', '-')\n", argv[4]);
 		return 1;
 	}
-	sig_random(key, sizeof(key));
-	sig_hex(key, sizeof(key), hex);
+	sign_random(key, sizeof(key));
+	sign_hex(key, sizeof(key), hex);
 	snprintf(text, sizeof(text), "[host %s]\naccount = %s\nkey = %s\n",
 	    argv[2], argv[4], hex);
 	if (dir == NULL)
@@ -220,7 +220,7 @@ main(int argc, char **argv)
 
 	if (argc > 1 && (strcmp(argv[1], "hash-password") == 0 ||
 	    strcmp(argv[1], "new-host") == 0)) {
-		if (sig_init() < 0)
+		if (sign_init() < 0)
 			return 1;
 		return argv[1][0] == 'h' ? hash_password()
 		    : new_host(argc, argv);
@@ -253,7 +253,7 @@ main(int argc, char **argv)
 	if (log_set_level(conf.log_level) < 0)
 		fatalx("relay log_level=\"%s\" msg=\"unknown level\"",
 		    conf.log_level);
-	if (sig_init() < 0)
+	if (sign_init() < 0)
 		fatalx("relay msg=\"libsodium failed to initialise\"");
 	if (relay_init(&relay, &conf) < 0)
 		fatalx("relay msg=\"out of memory\"");

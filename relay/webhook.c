@@ -18,7 +18,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "conn.h"
-#include "sig.h"
+#include "sign.h"
 #include "webhook.h"
 
 #include <sodium.h>
@@ -96,11 +96,11 @@ enqueue(struct hook *h)
 static int
 post(CURL *curl, const struct hook *h, long *status)
 {
-	char sig[SIG_HEX_LEN + 1], hdr_sig[128], hdr_key[300];
+	char sig[SIGN_HEX_LEN + 1], hdr_sig[128], hdr_key[300];
 	struct curl_slist *hdrs = NULL;
 	CURLcode rc;
 
-	sig_hmac_sha256_hex(h->app->secret, strlen(h->app->secret), h->body,
+	sign_hmac_sha256_hex(h->app->secret, strlen(h->app->secret), h->body,
 	    h->len, sig);
 	snprintf(hdr_sig, sizeof(hdr_sig), "X-Pusher-Signature: %s", sig);
 	snprintf(hdr_key, sizeof(hdr_key), "X-Pusher-Key: %s", h->app->key);
@@ -183,7 +183,7 @@ attempt(CURL *curl, struct hook *h)
 	}
 	/* 1 s, 2 s, 4 s ... capped at 60 s, with up to 25 % jitter. */
 	h->due_ms = now + (h->attempts > 6 ? 60000 : 1000L << (h->attempts - 1));
-	h->due_ms += (int64_t)sig_random_below(250) * (h->due_ms - now) / 1000;
+	h->due_ms += (int64_t)sign_random_below(250) * (h->due_ms - now) / 1000;
 	log_info("webhook retry app=%s url=%s attempt=%d status=%ld",
 	    h->app->name, h->app->webhook_url, h->attempts, status);
 	enqueue(h);

@@ -34,7 +34,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
-#include "sig.h"
+#include "sign.h"
 #include "loadgen.h"
 
 #ifndef IP_BIND_ADDRESS_NO_PORT
@@ -663,7 +663,7 @@ payload(char *out, int pub, uint32_t seq)
 static size_t
 build_pusher(int pub, int k, uint32_t seq)
 {
-	char md5[33], sig[SIG_HEX_LEN + 1], q[256], sts[400], path[64];
+	char md5[33], sig[SIGN_HEX_LEN + 1], q[256], sts[400], path[64];
 	char *r = g.req, *body = g.req + 1024;
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
@@ -679,13 +679,13 @@ build_pusher(int pub, int k, uint32_t seq)
 	/* docs/pusher-protocol.md "Signing": params sorted by key, then
 	 * HMAC-SHA256. */
 	EVP_Digest(body, bl, md, &mdlen, EVP_md5(), NULL);
-	sig_hex(md, 16, md5);
+	sign_hex(md, 16, md5);
 	snprintf(path, sizeof(path), "/apps/%s/events", g.app_id);
 	snprintf(q, sizeof(q),
 	    "auth_key=%s&auth_timestamp=%lld&auth_version=1.0&body_md5=%s",
 	    g.key, (long long)time(NULL), md5);
 	n = snprintf(sts, sizeof(sts), "POST\n%s\n%s", path, q);
-	sig_hmac_sha256_hex(g.secret, strlen(g.secret), sts, (size_t)n, sig);
+	sign_hmac_sha256_hex(g.secret, strlen(g.secret), sts, (size_t)n, sig);
 	hl = (size_t)snprintf(r, 1024,
 	    "POST %s?%s&auth_signature=%s HTTP/1.1\r\nHost: %s:%d\r\n"
 	    "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
@@ -1277,7 +1277,7 @@ setup(void)
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
-	if (sig_init() < 0 || (g.ep = epoll_create1(EPOLL_CLOEXEC)) < 0) {
+	if (sign_init() < 0 || (g.ep = epoll_create1(EPOLL_CLOEXEC)) < 0) {
 		perror("loadgen: init");
 		exit(1);
 	}

@@ -17,11 +17,11 @@
 static void
 subscribe(struct conn *c, const char *ch)
 {
-	char msg[512], auth[SIG_HEX_LEN + 1];
+	char msg[512], auth[SIGN_HEX_LEN + 1];
 	const char *parts[3] = {c->socket_id, ":", ch};
 	size_t lens[3] = {strlen(parts[0]), 1, strlen(ch)};
 
-	sig_hmac_sha256_hex_parts(FZ_APP_SECRET, strlen(FZ_APP_SECRET), parts,
+	sign_hmac_sha256_hex_parts(FZ_APP_SECRET, strlen(FZ_APP_SECRET), parts,
 	    lens, 3, auth);
 	snprintf(msg, sizeof(msg), "{\"event\":\"pusher:subscribe\",\"data\":"
 	    "{\"channel\":\"%s\",\"auth\":\"%s:%s\"}}", ch, FZ_APP_KEY, auth);

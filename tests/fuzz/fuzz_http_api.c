@@ -48,7 +48,7 @@ sign(const char *method, const char *path, struct auth_param *p, int n,
     const char *body, size_t len)
 {
 	static char key[] = FZ_APP_KEY, ver[] = "1.0";
-	static char ts[32], md5[33], sig[SIG_HEX_LEN + 1];
+	static char ts[32], md5[33], sig[SIGN_HEX_LEN + 1];
 	const struct auth_param *sorted[AUTH_MAX_PARAMS];
 	struct buf s;
 	int ns = 0;
@@ -70,7 +70,7 @@ sign(const char *method, const char *path, struct auth_param *p, int n,
 	for (int i = 0; i < ns; i++)
 		buf_printf(&s, "%s%s=%s", i ? "&" : "", sorted[i]->key,
 		    sorted[i]->value);
-	sig_hmac_sha256_hex(FZ_APP_SECRET, strlen(FZ_APP_SECRET),
+	sign_hmac_sha256_hex(FZ_APP_SECRET, strlen(FZ_APP_SECRET),
 	    s.data ? s.data : "", s.len, sig);
 	buf_free(&s);
 	return param_set(p, n, "auth_signature", sig);
@@ -79,14 +79,14 @@ sign(const char *method, const char *path, struct auth_param *p, int n,
 static void
 subscribe(struct conn *c, const char *ch, const char *cdata)
 {
-	char msg[512], auth[SIG_HEX_LEN + 1];
+	char msg[512], auth[SIGN_HEX_LEN + 1];
 	const char *parts[5] = {c->socket_id, ":", ch, ":", cdata};
 	size_t lens[5];
 	int n = cdata ? 5 : (ch[0] == 'a' ? 0 : 3);
 
 	for (int i = 0; i < n; i++)
 		lens[i] = strlen(parts[i]);
-	sig_hmac_sha256_hex_parts(FZ_APP_SECRET, strlen(FZ_APP_SECRET), parts,
+	sign_hmac_sha256_hex_parts(FZ_APP_SECRET, strlen(FZ_APP_SECRET), parts,
 	    lens, n, auth);
 	snprintf(msg, sizeof(msg), "{\"event\":\"pusher:subscribe\",\"data\":"
 	    "{\"channel\":\"%s\",\"auth\":\"%s:%s\"%s%s%s}}", ch, FZ_APP_KEY,

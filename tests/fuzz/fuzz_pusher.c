@@ -26,7 +26,7 @@ sign(const char *const *parts, int n, char *out, size_t cap)
 {
 	const char *p[5];
 	size_t len[5];
-	char hex[SIG_HEX_LEN + 1];
+	char hex[SIGN_HEX_LEN + 1];
 	int k = 0;
 
 	for (int i = 0; i < n; i++) {
@@ -37,7 +37,7 @@ sign(const char *const *parts, int n, char *out, size_t cap)
 		p[k] = parts[i];
 		len[k++] = strlen(parts[i]);
 	}
-	sig_hmac_sha256_hex_parts(FZ_APP_SECRET, strlen(FZ_APP_SECRET), p, len,
+	sign_hmac_sha256_hex_parts(FZ_APP_SECRET, strlen(FZ_APP_SECRET), p, len,
 	    k, hex);
 	snprintf(out, cap, "%s:%s", FZ_APP_KEY, hex);
 }

@@ -15,7 +15,7 @@
 #include "log.h"
 #include "pusher.h"
 #include "conn.h"
-#include "sig.h"
+#include "sign.h"
 
 #define FZ_APP_KEY "fuzzkey"
 #define FZ_APP_SECRET "fuzzsecret"
@@ -51,7 +51,7 @@ fz_relay_conf(void)
 
 	if (loaded == -2) {
 		log_set_level("error");
-		if (sig_init() < 0)
+		if (sign_init() < 0)
 			loaded = -1;
 		else if ((loaded = relay_conf_load_text(&conf, "fuzz",
 		    fz_relay_ini, sizeof(fz_relay_ini) - 1, err)) < 0)

@@ -13,7 +13,7 @@
 #include <cmocka.h>
 
 #include "auth.h"
-#include "sig.h"
+#include "sign.h"
 
 static struct app_conf app = {
 	.name = (char[]){"t"},
@@ -172,7 +172,7 @@ main(void)
 		cmocka_unit_test(http_api_refusals),
 	};
 
-	if (sig_init() < 0)
+	if (sign_init() < 0)
 		return 1;
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -25,7 +25,7 @@
 #include "log.h"
 #include "pusher.h"
 #include "sendq.h"
-#include "sig.h"
+#include "sign.h"
 
 #define KEY "testkey"
 #define SECRET "testsecret"
@@ -50,7 +50,7 @@ setup(void **state)
 
 	(void)state;
 	log_set_level("error");
-	if (sig_init() < 0 ||
+	if (sign_init() < 0 ||
 	    relay_conf_load_text(&conf, "test", ini, sizeof(ini) - 1, err) < 0) {
 		fprintf(stderr, "config: %s\n", err);
 		return -1;
@@ -104,11 +104,11 @@ static void
 sign(const struct conn *c, const char *channel, const char *cdata, char *out,
     size_t cap)
 {
-	char msg[2048], hex[SIG_HEX_LEN + 1];
+	char msg[2048], hex[SIGN_HEX_LEN + 1];
 
 	snprintf(msg, sizeof(msg), "%s:%s%s%s", c->socket_id, channel,
 	    cdata ? ":" : "", cdata ? cdata : "");
-	sig_hmac_sha256_hex(SECRET, strlen(SECRET), msg, strlen(msg), hex);
+	sign_hmac_sha256_hex(SECRET, strlen(SECRET), msg, strlen(msg), hex);
 	snprintf(out, cap, "%s:%s", KEY, hex);
 }
 
@@ -304,7 +304,7 @@ static const struct api_case {
 static void
 api_table(void **state)
 {
-	char ts[32], md5[33], tosign[4096], sig[SIG_HEX_LEN + 1];
+	char ts[32], md5[33], tosign[4096], sig[SIGN_HEX_LEN + 1];
 	char kv[5][128];
 	struct auth_param p[5];
 	struct buf out;
@@ -322,7 +322,7 @@ api_table(void **state)
 		    "auth_timestamp=%s&auth_version=1.0%s%s", k->method,
 		    k->path, KEY, ts, blen ? "&body_md5=" : "",
 		    blen ? md5 : "");
-		sig_hmac_sha256_hex(SECRET, strlen(SECRET), tosign,
+		sign_hmac_sha256_hex(SECRET, strlen(SECRET), tosign,
 		    strlen(tosign), sig);
 		if (k->sign == 2)
 			sig[0] = sig[0] == '0' ? '1' : '0';

@@ -1,19 +1,19 @@
-/* HMAC and constant-time helpers; see sig.h. */
+/* HMAC and constant-time helpers; see sign.h. */
 #include <errno.h>
 #include <string.h>
 
 #include <sodium.h>
 
-#include "sig.h"
+#include "sign.h"
 
 int
-sig_init(void)
+sign_init(void)
 {
 	return sodium_init() < 0 ? -1 : 0;
 }
 
 void
-sig_hex(const unsigned char *p, size_t n, char *out)
+sign_hex(const unsigned char *p, size_t n, char *out)
 {
 	static const char digits[] = "0123456789abcdef";
 
@@ -37,7 +37,7 @@ hexval(char c)
 }
 
 int
-sig_unhex(const char *hex, unsigned char *out, size_t n)
+sign_unhex(const char *hex, unsigned char *out, size_t n)
 {
 	if (strlen(hex) != 2 * n)
 		return -EINVAL;
@@ -52,9 +52,9 @@ sig_unhex(const char *hex, unsigned char *out, size_t n)
 }
 
 void
-sig_hmac_sha256_hex_parts(const void *key, size_t keylen,
+sign_hmac_sha256_hex_parts(const void *key, size_t keylen,
     const char *const *parts, const size_t *lens, int n,
-    char out[SIG_HEX_LEN + 1])
+    char out[SIGN_HEX_LEN + 1])
 {
 	crypto_auth_hmacsha256_state st;
 	unsigned char mac[crypto_auth_hmacsha256_BYTES];
@@ -64,21 +64,21 @@ sig_hmac_sha256_hex_parts(const void *key, size_t keylen,
 		crypto_auth_hmacsha256_update(&st,
 		    (const unsigned char *)parts[i], lens[i]);
 	crypto_auth_hmacsha256_final(&st, mac);
-	sig_hex(mac, sizeof(mac), out);
+	sign_hex(mac, sizeof(mac), out);
 	sodium_memzero(&st, sizeof(st));
 }
 
 void
-sig_hmac_sha256_hex(const void *key, size_t keylen, const void *msg,
-    size_t msglen, char out[SIG_HEX_LEN + 1])
+sign_hmac_sha256_hex(const void *key, size_t keylen, const void *msg,
+    size_t msglen, char out[SIGN_HEX_LEN + 1])
 {
 	const char *parts[1] = {msg};
 
-	sig_hmac_sha256_hex_parts(key, keylen, parts, &msglen, 1, out);
+	sign_hmac_sha256_hex_parts(key, keylen, parts, &msglen, 1, out);
 }
 
 int
-sig_equal(const char *a, size_t alen, const char *b, size_t blen)
+sign_equal(const char *a, size_t alen, const char *b, size_t blen)
 {
 	if (alen != blen)
 		return 0;
@@ -86,21 +86,21 @@ sig_equal(const char *a, size_t alen, const char *b, size_t blen)
 }
 
 void
-sig_random(void *p, size_t n)
+sign_random(void *p, size_t n)
 {
 	randombytes_buf(p, n);
 }
 
 unsigned long
-sig_random_below(unsigned long bound)
+sign_random_below(unsigned long bound)
 {
 	return (unsigned long)randombytes_uniform((uint32_t)bound);
 }
 
 void
-sig_agent_request(const unsigned char key[SIG_HOST_KEY_LEN],
+sign_agent_request(const unsigned char key[SIGN_HOST_KEY_LEN],
     const char *method, const char *path, const char *ts_ms,
-    const void *body, size_t bodylen, char out[SIG_HEX_LEN + 1])
+    const void *body, size_t bodylen, char out[SIGN_HEX_LEN + 1])
 {
 	unsigned char digest[crypto_hash_sha256_BYTES];
 	char body_hex[2 * crypto_hash_sha256_BYTES + 1];
@@ -109,8 +109,8 @@ sig_agent_request(const unsigned char key[SIG_HOST_KEY_LEN],
 	size_t lens[7];
 
 	crypto_hash_sha256(digest, body, bodylen);
-	sig_hex(digest, sizeof(digest), body_hex);
+	sign_hex(digest, sizeof(digest), body_hex);
 	for (int i = 0; i < 7; i++)
 		lens[i] = strlen(parts[i]);
-	sig_hmac_sha256_hex_parts(key, SIG_HOST_KEY_LEN, parts, lens, 7, out);
+	sign_hmac_sha256_hex_parts(key, SIGN_HOST_KEY_LEN, parts, lens, 7, out);
 }
