@@ -32,9 +32,10 @@ FUZZ_LIBS := $(shell pkg-config --libs $(FUZZ_PKGS) 2>/dev/null) \
 # so each target links only the objects it calls.
 FUZZ_SRC := $(wildcard common/*.c) agent/pfile.c agent/sample_cpu.c \
 	agent/sample_mem.c agent/sample_net.c agent/sample_disk.c \
-	agent/sample_fs.c agent/sample_cg.c agent/proc_table.c \
+	agent/sample_fs.c agent/sample_cg.c agent/proc_table.c agent/proc_parse.c \
+	agent/proc_top.c \
 	agent/proc_pids.c agent/proc_cmd.c agent/proc_json.c agent/agent_conf.c \
-	agent/uplink.c agent/session.c agent/sampler.c \
+	agent/uplink.c agent/uplink_url.c agent/stream.c agent/sampler.c \
 	relay/auth.c relay/config.c relay/config_query.c relay/dash_parse.c \
 	relay/conn.c \
 	relay/pusher.c relay/channel.c relay/host.c relay/http_api.c \

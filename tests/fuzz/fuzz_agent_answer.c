@@ -1,6 +1,6 @@
 /*
  * What the agent reads from a relay and from its own config that libcurl
- * does not parse for it (agent/session.c, agent/uplink.c): the JSON body
+ * does not parse for it (agent/stream.c, agent/uplink.c): the JSON body
  * of a check-in or samples answer, and the relay URL, proxy value and
  * no_proxy list checks. libcurl reads the HTTP itself. Input: up to four
  * texts split at NUL bytes: answer body, URL, proxy, "no_proxy\nhost".
@@ -13,7 +13,7 @@
 
 #include "fuzz.h"
 #include "sample.h"
-#include "session.h"
+#include "stream.h"
 #include "uplink.h"
 
 static void
@@ -23,11 +23,11 @@ answer(const char *body, size_t len)
 	long long acked;
 	int r;
 
-	r = session_answer(body, len, 1, &acked);
+	r = stream_answer(body, len, 1, &acked);
 	fz_check(r == 0 || r == 1, "stream is a boolean");
 	fz_check(acked == -1 || (acked >= 0 && acked <= SAMPLE_SEQ_MAX),
 	    "acked_seq in range");
-	session_relay_error(body, len, msg, sizeof(msg));
+	stream_relay_error(body, len, msg, sizeof(msg));
 	fz_check(strpbrk(msg, "\"\r\n") == NULL, "log text without quotes");
 }
 
