@@ -1,0 +1,18 @@
+/*
+ * Scale-out over Redis (issue 12, docs/scaleout.md). This first part only
+ * checks the [relay] redis, redis_prefix and node_id keys; the connections,
+ * publish path and leases follow. With no redis key nothing here runs.
+ */
+#ifndef SNO_RELAY_CLUSTER_H
+#define SNO_RELAY_CLUSTER_H
+
+#include <stddef.h>
+
+/*
+ * Checks the cluster keys (any may be NULL: not set). Returns 0, or -1
+ * with a message naming the key and the problem in err.
+ */
+int	cluster_conf_check(const char *url, const char *prefix,
+	    const char *node_id, char *err, size_t errlen);
+
+#endif
