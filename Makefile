@@ -2,7 +2,7 @@
 # One build directory per flavour: build/ (release), build-asan/ (ASan+UBSan).
 
 CC ?= cc
-PKGS := libwebsockets libcjson libsodium inih libcurl libssl libcrypto \
+PKGS := libwebsockets libcjson libsodium inih libcurl libssl libcrypto hiredis \
 	libsystemd
 FLAVOUR ?= release
 ifeq ($(FLAVOUR),asan)

@@ -15,4 +15,18 @@
 int	cluster_conf_check(const char *url, const char *prefix,
 	    const char *node_id, char *err, size_t errlen);
 
+struct ev_loop;
+struct relay_conf;
+
+/*
+ * Starts the Redis connection on loop when conf has a redis URL (else does
+ * nothing and returns 0). The connection reconnects by itself with back-off
+ * (100 ms doubling to 2 s) and is checked by a PING every second.
+ */
+int	cluster_start(struct ev_loop *loop, const struct relay_conf *conf);
+void	cluster_stop(void);
+
+/* 1 when clustering is off or the Redis connection is up, else 0. */
+int	cluster_ready(void);
+
 #endif
