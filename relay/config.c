@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster.h"
 #include "config.h"
 #include "sign.h"
 
@@ -62,6 +63,13 @@ static const struct conf_key relay_keys[] = {
 	{"max_subscriptions_per_connection", CONF_INT, 1, 1000000, "1000",
 	    RC(max_subscriptions_per_connection),
 	    "channels one connection may subscribe to"},
+	/* cluster hook: scale-out over Redis (cluster.c, docs/scaleout.md) */
+	{"redis", CONF_STR, 0, 1024, NULL, RC(redis),
+	    "redis://host[:port][/db]; unset: single node"},
+	{"redis_prefix", CONF_STR, 0, 32, "sno", RC(redis_prefix),
+	    "prefix of Redis keys and pub/sub channels"},
+	{"node_id", CONF_STR, 0, 64, NULL, RC(node_id),
+	    "this node's name; default host name and listen port"},
 	{"include", CONF_STR, 0, 4096, NULL, RC(include),
 	    "more files, a glob (conf.d/*.conf) read in sorted order"},
 	{NULL, 0, 0, 0, NULL, 0, NULL},
@@ -343,6 +351,14 @@ validate(struct relay_conf *c, const char *path, char *err)
 {
 	if (c->tls_listen && (!c->tls_cert || !c->tls_key))
 		VFAIL(path, 0, "tls_listen needs tls_cert and tls_key");
+	/* cluster hook */
+	{
+		char why[CONF_ERR_LEN - 64];
+
+		if (cluster_conf_check(c->redis, c->redis_prefix, c->node_id,
+		    why, sizeof(why)) < 0)
+			VFAIL(path, 0, "%s", why);
+	}
 	if (validate_apps(c, path, err) < 0)
 		return -1;
 	for (int i = 0; i < c->nusers; i++) {

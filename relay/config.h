@@ -63,6 +63,9 @@ struct relay_conf {
 	char *public_url;	/* origins the dashboard is served from */
 	char *metrics_token;	/* Bearer token for /metrics, or NULL */
 	long max_subscriptions_per_connection;
+	char *redis;		/* cluster hook: redis:// URL, or NULL */
+	char *redis_prefix;
+	char *node_id;		/* NULL: host name and listen port */
 	char *include;		/* glob of more files, read after this one */
 	char **files;		/* every file read, main first */
 	int nfiles;

@@ -20,6 +20,7 @@
 #include <ev.h>
 
 #include "clock.h"
+#include "cluster.h"
 #include "host.h"
 #include "log.h"
 #include "lws_glue.h"
@@ -392,6 +393,8 @@ server_start(struct relay *r)
 	    (c->tls_listen && vhost("tls", c->tls_listen, 1) < 0))
 		return -1;
 	lws_sul_schedule(srv.ctx, 0, &srv.tick, tick, TICK_US);
+	if (cluster_start(srv.loop, c) < 0)	/* cluster hook */
+		return -1;
 	httpd_listening(1);
 	log_info("relay ready listen=%s%s%s apps=%d version=%s", c->listen,
 	    c->tls_listen ? " tls_listen=" : "",
@@ -439,6 +442,7 @@ server_shutdown(void)
 	srv.stop = 0;
 	while (srv.r->nconns > 0 && clock_mono_ms() < deadline && !srv.stop)
 		ev_run(srv.loop, EVRUN_ONCE);
+	cluster_stop();		/* cluster hook */
 	lws_sul_cancel(&srv.tick);
 	ev_check_stop(srv.loop, &srv.flush);
 	lws_context_destroy(srv.ctx);

@@ -27,6 +27,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "channel.h"
+#include "cluster.h"
 #include "host.h"
 #include "http.h"
 #include "log.h"
@@ -95,9 +96,13 @@ ops_readyz(const struct relay *r, int listening, struct buf *out)
 {
 	int ready = listening && r->conf != NULL && !r->shutting_down;
 
-	buf_printf(out, "{\"ready\":%s,\"listeners\":%s,\"config\":%s,"
+	if (!cluster_ready())		/* cluster hook */
+		ready = 0;
+	buf_printf(out, "{\"ready\":%s,\"redis\":%s,\"listeners\":%s,"
+	    "\"config\":%s,"
 	    "\"stopping\":%s,\"reloads\":%d,\"reload_failures\":%d,"
 	    "\"last_reload_error\":", ready ? "true" : "false",
+	    cluster_ready() ? "true" : "false",
 	    listening ? "true" : "false", r->conf ? "true" : "false",
 	    r->shutting_down ? "true" : "false", rl.reloads, rl.failures);
 	if (rl.last_error[0])

@@ -14,7 +14,8 @@ FUZZ_ALL := proc_cpu proc_mem proc_net proc_disk proc_fs proc_cg proc_pid \
 	agent_conf relay_conf sample http_auth pusher_auth agent_sig dash_api \
 	agent_answer pusher http_api host_samples
 FUZZ_TARGETS ?= $(FUZZ_ALL)
-FUZZ_PKGS := libcjson libsodium inih libcrypto libssl libcurl libsystemd
+FUZZ_PKGS := libcjson libsodium inih libcrypto libssl libcurl libsystemd \
+	hiredis
 FUZZ_CFLAGS := $(WARN) -O1 -g -fno-omit-frame-pointer \
 	-fsanitize=address,undefined -fno-sanitize-recover=all \
 	-D_DEFAULT_SOURCE -D_GNU_SOURCE -Icommon -Iagent -Irelay -Itests/fuzz \
@@ -26,7 +27,7 @@ FUZZ_CFLAGS := $(WARN) -O1 -g -fno-omit-frame-pointer \
 FUZZ_OPEN_DEFECTS ?=
 FUZZ_CFLAGS += $(foreach d,$(FUZZ_OPEN_DEFECTS),-DFZ_OPEN_DEFECT_$(d))
 FUZZ_LIBS := $(shell pkg-config --libs $(FUZZ_PKGS) 2>/dev/null) \
-	-lpthread -lm
+	-lev -lpthread -lm
 # The project's code under test: the parsers that run without
 # libwebsockets (docs/fuzzing.md has the plan for the rest). An archive,
 # so each target links only the objects it calls.
@@ -41,7 +42,7 @@ FUZZ_SRC := $(wildcard common/*.c) agent/pfile.c agent/sample_cpu.c \
 	relay/pusher.c relay/channel.c relay/host.c relay/http_api.c \
 	relay/webhook.c relay/metrics.c relay/sendq.c relay/fleet.c \
 	relay/agent_api.c relay/httpd.c relay/dash_api.c relay/dash_login.c \
-	relay/reload.c
+	relay/reload.c relay/cluster.c relay/cluster_conn.c
 FUZZ_OBJ := $(FUZZ_SRC:%.c=$(FB)/obj/%.o)
 FUZZ_BIN := $(FUZZ_TARGETS:%=$(FB)/fuzz_%)
 

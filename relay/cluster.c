@@ -1,0 +1,78 @@
+/*
+ * Scale-out over Redis: configuration checks (docs/scaleout.md).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cluster.h"
+
+static int
+name_ok(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > max)
+		return 0;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		    (*s >= '0' && *s <= '9') || *s == '_' || *s == '.' ||
+		    *s == '-'))
+			return 0;
+	return 1;
+}
+
+/* redis://[:password@]host[:port][/db] */
+static const char *
+url_problem(const char *url)
+{
+	const char *h, *e, *p;
+	char *end;
+	long v;
+
+	if (strncmp(url, "redis://", 8) != 0)
+		return "must start with redis://";
+	h = url + 8;
+	if ((p = strrchr(h, '@')) != NULL)
+		h = p + 1;
+	e = h + strcspn(h, ":/");
+	if (e == h)
+		return "needs a host";
+	if (*e == ':') {
+		v = strtol(e + 1, &end, 10);
+		if (end == e + 1 || v < 1 || v > 65535 ||
+		    (*end != '\0' && *end != '/'))
+			return "port must be 1..65535";
+		e = end;
+	}
+	if (*e == '/' && e[1] != '\0') {
+		v = strtol(e + 1, &end, 10);
+		if (end == e + 1 || *end != '\0' || v < 0 || v > 15)
+			return "database must be 0..15";
+	}
+	return NULL;
+}
+
+int
+cluster_conf_check(const char *url, const char *prefix, const char *node_id,
+    char *err, size_t errlen)
+{
+	const char *why;
+
+	if (url && (why = url_problem(url)) != NULL) {
+		snprintf(err, errlen, "redis: '%.200s' %s "
+		    "(redis://[:password@]host[:port][/db])", url, why);
+		return -1;
+	}
+	if (prefix && !name_ok(prefix, 32)) {
+		snprintf(err, errlen, "redis_prefix: '%.64s' must be 1..32 of "
+		    "A-Z a-z 0-9 _ . -", prefix);
+		return -1;
+	}
+	if (node_id && !name_ok(node_id, 64)) {
+		snprintf(err, errlen, "node_id: '%.80s' must be 1..64 of "
+		    "A-Z a-z 0-9 _ . -", node_id);
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,76 @@
+'use strict';
+// Issue 12 (docs/scaleout.md), first part: a relay with [relay] redis set
+// connects to Redis on its event loop; while Redis is down /readyz says not
+// ready (redis:false) and the node keeps running with its websockets open;
+// when Redis comes back (restarted empty) the node reconnects by itself.
+// A bad redis URL is refused by --check-config with a clear error.
+const { test, after } = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
+const { startRelay, stopRelay, request, waitFor, runRelayCli, tmpDir } = require('./lib');
+const { redisServer } = require('./lib/redis');
+const rawws = require('./lib/rawws');
+
+const cleanup = [];
+after(async () => {
+  for (const f of cleanup.reverse()) await f();
+});
+
+async function readyz(port) {
+  const r = await request(port, 'GET', '/readyz');
+  return { status: r.status, body: JSON.parse(r.body) };
+}
+
+test('readyz_follows_redis_down_and_back_and_the_node_stays_up', async () => {
+  const redis = await redisServer();
+  cleanup.push(() => redis.stop());
+  const relay = await startRelay({ relay: { redis: redis.url, node_id: 'relay-a' } });
+  cleanup.push(() => stopRelay(relay));
+
+  await waitFor(async () => (await readyz(relay.port)).status === 200, 5000,
+    'readyz 200 with redis up');
+  assert.equal((await readyz(relay.port)).body.redis, true);
+
+  const ws = await rawws.connectFrames(relay);
+  cleanup.push(async () => ws.sock.destroy());
+  await waitFor(() => ws.texts().some((t) => t.includes('connection_established')), 5000,
+    'connection_established');
+
+  await redis.stop('SIGKILL');
+  const down = await waitFor(async () => {
+    const r = await readyz(relay.port);
+    return r.status === 503 && r;
+  }, 10000, 'readyz 503 with redis down');
+  assert.equal(down.body.redis, false);
+  assert.equal(down.body.listeners, true);
+  assert.equal((await request(relay.port, 'GET', '/healthz')).status, 200);
+  assert.ok(relay.alive(), 'relay still running');
+  assert.equal(ws.closed, false, 'websocket still open');
+  assert.equal(ws.closeCode, null);
+
+  await redis.start();
+  await waitFor(async () => (await readyz(relay.port)).status === 200, 10000,
+    'readyz 200 after redis restarted');
+  assert.ok(relay.alive());
+  assert.equal(ws.closed, false, 'websocket still open after reconnect');
+});
+
+test('relay_without_redis_is_ready_and_says_redis_true', async () => {
+  const relay = await startRelay();
+  cleanup.push(() => stopRelay(relay));
+  const r = await readyz(relay.port);
+  assert.equal(r.status, 200);
+  assert.equal(r.body.redis, true);
+});
+
+test('check_config_refuses_a_bad_redis_url', () => {
+  const dir = tmpDir();
+  cleanup.push(async () => fs.rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'relay.ini');
+  fs.writeFileSync(file, '[relay]\nlisten = 127.0.0.1:6001\nredis = http://127.0.0.1:6379\n' +
+    '\n[app demo]\nid = 1\nkey = demo-key\nsecret = demo-secret\n');
+  const r = runRelayCli(['-c', file, '--check-config']);
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr + r.stdout, /redis: 'http:\/\/127\.0\.0\.1:6379' must start with redis:\/\//);
+});
