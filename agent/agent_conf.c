@@ -130,7 +130,8 @@ agent_conf_key(void *user, const char *section, const char *name,
 		return -1;
 	}
 	if ((k = conf_find(agent_keys, name)) == NULL) {
-		snprintf(err, CONF_ERR_LEN, "unknown key '%s' in [agent]", name);
+		snprintf(err, CONF_ERR_LEN, "unknown key '%s' in [agent]",
+		    name);
 		return -1;
 	}
 	if (conf_set(k, c, value, err) < 0)

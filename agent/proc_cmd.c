@@ -105,7 +105,8 @@ proc_scrub_arg(const char *a, size_t n, char flag, char *out, size_t *o,
 		return 0;
 	}
 	*o = proc_put_arg(out, *o, cap, a, n);
-	return !eq && name > a && proc_secret_name(name, n - (size_t)(name - a));
+	return !eq && name > a &&
+	    proc_secret_name(name, n - (size_t)(name - a));
 }
 
 size_t

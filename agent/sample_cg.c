@@ -174,7 +174,8 @@ sample_cg_feed(struct sample_cg *g, const char *cpu_stat, const char *mem_cur,
 	g->rates = g->have_prev && dt_s > 0;
 	if (g->rates) {
 		double dus = usage >= g->usage_us ? usage - g->usage_us : 0;
-		double dthr = thr >= g->throttled_us ? thr - g->throttled_us : 0;
+		double dthr = thr >= g->throttled_us ?
+		    thr - g->throttled_us : 0;
 		double lim = g->cpu_limit > 0 ? g->cpu_limit : 1;
 
 		g->cpu_pct_of_limit = 100.0 * dus / (dt_s * 1e6 * lim);
@@ -211,7 +212,8 @@ sample_cg_json(const struct sample_cg *g, struct buf *out)
 	if (!g->active)
 		return buf_adds(out, "\"cg\":null");
 	if (g->cpu_limit > 0)
-		r = buf_printf(out, "\"cg\":{\"cpu_limit\":%.2f,", g->cpu_limit);
+		r = buf_printf(out, "\"cg\":{\"cpu_limit\":%.2f,",
+		    g->cpu_limit);
 	else
 		r = buf_adds(out, "\"cg\":{\"cpu_limit\":null,");
 	if (r == 0 && g->rates && g->cpu_limit > 0)

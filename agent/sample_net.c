@@ -188,8 +188,8 @@ sample_net_json(const struct sample_net *n, struct buf *out)
 		if (r == 0)
 			r = buf_printf(out, ",\"rx_Bps\":%.0f,\"tx_Bps\":%.0f,"
 			    "\"rx_pps\":%.0f,\"tx_pps\":%.0f,\"err_ps\":%.1f,"
-			    "\"drop_ps\":%.1f}", f->rx_Bps, f->tx_Bps, f->rx_pps,
-			    f->tx_pps, f->err_ps, f->drop_ps);
+			    "\"drop_ps\":%.1f}", f->rx_Bps, f->tx_Bps,
+			    f->rx_pps, f->tx_pps, f->err_ps, f->drop_ps);
 	}
 	return r ? r : buf_adds(out, "]");
 }

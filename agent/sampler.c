@@ -227,9 +227,9 @@ sampler_json(struct sampler *s, long long seq, struct buf *out)
 	if (r == 0)
 		r = buf_add_json_string(out, s->host);
 	if (r == 0)
-		r = buf_printf(out, ",\"seq\":%lld,\"ts_ms\":%lld,\"dt_ms\":%lld,"
-		    "\"uptime_s\":%.0f,", seq, (long long)s->ts_ms,
-		    (long long)s->dt_ms, s->cpu.uptime_s);
+		r = buf_printf(out, ",\"seq\":%lld,\"ts_ms\":%lld,"
+		    "\"dt_ms\":%lld,\"uptime_s\":%.0f,", seq,
+		    (long long)s->ts_ms, (long long)s->dt_ms, s->cpu.uptime_s);
 	if (r == 0 && (r = sample_cpu_json(&s->cpu, out)) == 0)
 		r = buf_adds(out, ",");
 	if (r == 0 && (r = sample_mem_json(&s->mem, out)) == 0)

@@ -62,7 +62,8 @@ conf_reader(char *str, int num, void *stream)
 	c->line++;
 	for (p = str; *p == ' ' || *p == '\t'; p++)
 		;
-	if (*p == '[' && c->sections && !c->err_line && (end = strchr(p, ']')) != NULL) {
+	if (*p == '[' && c->sections && !c->err_line &&
+	    (end = strchr(p, ']')) != NULL) {
 		char sect[256];
 
 		snprintf(sect, sizeof(sect), "%.*s", (int)(end - p - 1), p + 1);
@@ -257,7 +258,9 @@ conf_print_keys(FILE *fp, const char *section, const struct conf_key *t)
 		fprintf(fp, "[%s] %s (", section, t->name);
 		switch (t->type) {
 		case CONF_STR: fputs("string", fp); break;
-		case CONF_INT: fprintf(fp, "integer %ld..%ld", t->min, t->max); break;
+		case CONF_INT:
+			fprintf(fp, "integer %ld..%ld", t->min, t->max);
+			break;
 		case CONF_BOOL: fputs("yes or no", fp); break;
 		}
 		if (t->def)

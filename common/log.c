@@ -69,13 +69,14 @@ write_line(int level, int err, const char *fmt, va_list ap)
 	n += (size_t)r;
 	r = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
 	if (r > 0)
-		n += (size_t)r < sizeof(line) - n ? (size_t)r : sizeof(line) - n - 1;
+		n += (size_t)r < sizeof(line) - n ? (size_t)r
+		    : sizeof(line) - n - 1;
 	if (err && n < sizeof(line) - 1) {
 		r = snprintf(line + n, sizeof(line) - n, " error=\"%s\"",
 		    strerror(err));
 		if (r > 0)
 			n += (size_t)r < sizeof(line) - n ? (size_t)r
-							  : sizeof(line) - n - 1;
+			    : sizeof(line) - n - 1;
 	}
 	if (n > sizeof(line) - 2)
 		n = sizeof(line) - 2;

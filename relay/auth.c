@@ -174,7 +174,8 @@ auth_http_ok(const struct app_conf *a, const char *method, const char *path,
 	if (bodylen > 0 || md5) {
 		auth_md5_hex(body ? body : "", bodylen, md5_hex);
 		if (!md5 || strcmp(md5, md5_hex) != 0) {
-			snprintf(why, whylen, "body_md5 does not match the body");
+			snprintf(why, whylen,
+			    "body_md5 does not match the body");
 			goto out;
 		}
 	}

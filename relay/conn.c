@@ -199,8 +199,8 @@ relay_sweep(struct relay *r, int64_t now)
 			log_info("ws conn=%s close=pong_timeout", c->socket_id);
 			conn_close(c, CLOSE_PONG_TIMEOUT, "pong not received");
 		} else if (!c->pinged && now - c->last_rx_ms > idle_ms) {
-			struct msg *m = relay_frame("pusher:ping", NULL, "{}", 2,
-			    0, NULL);
+			struct msg *m = relay_frame("pusher:ping", NULL, "{}",
+			    2, 0, NULL);
 
 			if (m) {
 				relay_conn_send(c, m, 1);

@@ -74,7 +74,8 @@ hosts_list(struct http_req *q, struct login *s, const char *id)
 		    h->last_seen_wall_ms && now - h->last_seen_wall_ms <
 			HOST_ONLINE_MS ? "true" : "false",
 		    (long long)h->last_seen_wall_ms,
-		    host_should_stream(h, mono) ? "true" : "false", h->last_seq);
+		    host_should_stream(h, mono) ? "true" : "false",
+		    h->last_seq);
 		first = 0;
 	}
 	buf_adds(&q->resp, "]}");

@@ -493,7 +493,8 @@ login_post(struct http_req *q)
 	cJSON *b;
 
 	if (dash_login_parse(q->body.data, q->body.len, &b, &user, &pw) < 0) {
-		http_error(q, 400, "send {\"user\":\"...\",\"password\":\"...\"}");
+		http_error(q, 400,
+		    "send {\"user\":\"...\",\"password\":\"...\"}");
 		goto out;
 	}
 	/* Checks under way count as failures already: concurrent guesses

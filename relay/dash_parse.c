@@ -33,7 +33,8 @@ dash_login_parse(const char *body, size_t len, cJSON **root,
 	*password = cJSON_GetStringValue(
 	    cJSON_GetObjectItemCaseSensitive(*root, "password"));
 	if (!*user || !*password || strlen(*user) > DASH_USER_MAX ||
-	    strlen(*password) > DASH_PASSWORD_MAX || json_dup_key(*root) != NULL)
+	    strlen(*password) > DASH_PASSWORD_MAX ||
+	    json_dup_key(*root) != NULL)
 		return -EINVAL;
 	return 0;
 }

@@ -421,7 +421,8 @@ summary(struct fleet *f, int64_t wall, struct buf *b)
 		e |= buf_add_json_string(b, h->conf->name);
 		/*
 		 * "streaming" only when false: online and stopped (cap);
-		 * "last_seen_ms" only for offline hosts (the page's "last seen").
+		 * "last_seen_ms" only for offline hosts (the page's
+		 * "last seen").
 		 */
 		e |= buf_printf(b, ",\"online\":%s,%s",
 		    online ? "true" : "false",

@@ -1,8 +1,9 @@
 /*
  * One HTTP request as the relay's handlers see it (lws_server.c parses,
- * httpd.c routes, the handlers answer). A handler may park a request (long-poll check-ins, slowed
- * logins, password checks): it is answered later with http_reply, or when
- * its due time passes through its on_due callback.
+ * httpd.c routes, the handlers answer). A handler may park a request
+ * (long-poll check-ins, slowed logins, password checks): it is answered
+ * later with http_reply, or when its due time passes through its on_due
+ * callback.
  */
 #ifndef SNO_HTTP_H
 #define SNO_HTTP_H

@@ -144,7 +144,8 @@ event_parse(struct relay *r, cJSON *ev, const char *raw, size_t rawlen,
 			    cJSON_GetArraySize(chs));
 		cJSON_ArrayForEach(it, chs) {
 			if (!cJSON_IsString(it))
-				return fail(out, 400, "channels must be strings");
+				return fail(out, 400,
+				    "channels must be strings");
 			q->chans[q->nchans++] = it->valuestring;
 		}
 	} else if (cJSON_IsString(ch))
@@ -157,7 +158,8 @@ event_parse(struct relay *r, cJSON *ev, const char *raw, size_t rawlen,
 			    utf8_prec(q->chans[i], 200), q->chans[i]);
 	if (sid && !cJSON_IsNull(sid)) {
 		if (!cJSON_IsString(sid) || !socket_id_ok(sid->valuestring))
-			return fail(out, 400, "socket_id must look like 123.456");
+			return fail(out, 400,
+			    "socket_id must look like 123.456");
 		q->socket_id = sid->valuestring;
 	}
 	if (cJSON_IsString(info))
@@ -181,7 +183,8 @@ event_publish(struct app *a, struct event_req *q)
 
 		if (!ch && !(kind & CH_CACHE))
 			continue; /* nobody listens, nothing to remember */
-		m = relay_frame(q->name, q->chans[i], q->data, q->dlen, 0, NULL);
+		m = relay_frame(q->name, q->chans[i], q->data, q->dlen, 0,
+		    NULL);
 		if (m == NULL)
 			return -ENOMEM;
 		if (ch)
@@ -325,7 +328,8 @@ get_channel(struct app *a, const char *name, const struct auth_param *p,
 		return fail(out, 400, "Invalid channel name '%.*s'",
 		    utf8_prec(name, 200), name);
 	if (info && strstr(info, "user_count") && !(kind & CH_PRESENCE))
-		return fail(out, 400, "user_count is only for presence channels");
+		return fail(out, 400,
+		    "user_count is only for presence channels");
 	if (info && strstr(info, "cache") && !(kind & CH_CACHE))
 		return fail(out, 400, "cache is only for cache channels");
 	buf_printf(out, "{\"occupied\":%s", ch && ch->nsubs ? "true" : "false");
@@ -333,7 +337,8 @@ get_channel(struct app *a, const char *name, const struct auth_param *p,
 		buf_printf(out, ",\"user_count\":%d",
 		    ch ? channel_user_count(ch) : 0);
 	if (info && strstr(info, "subscription_count"))
-		buf_printf(out, ",\"subscription_count\":%d", ch ? ch->nsubs : 0);
+		buf_printf(out, ",\"subscription_count\":%d",
+		    ch ? ch->nsubs : 0);
 	if (info && strstr(info, "cache") && ch &&
 	    (cached = channel_cache_get(ch)) != NULL) {
 		buf_adds(out, ",\"cache\":{\"data\":");
@@ -523,7 +528,8 @@ route(struct app *a, const char *method, const char *rest,
 		if (!cJSON_IsObject(j) && !(bodylen == 0 &&
 		    strstr(rest, "terminate_connections"))) {
 			cJSON_Delete(j);
-			return fail(out, 400, "Request body is not a JSON object");
+			return fail(out, 400,
+			    "Request body is not a JSON object");
 		}
 		if ((dup = json_dup_key(j)) != NULL) {
 			st = fail(out, 400, "Request body has a duplicate key "

@@ -2,7 +2,8 @@
  * The Pusher HTTP API under /apps/{app_id}/ (docs/pusher-protocol.md): events,
  * batch_events, channels, channels/{name}, channels/{name}/users and
  * users/{id}/terminate_connections. lws-free: httpd.c passes the decoded
- * path, the decoded query parameters (np < 0: too many) and the body, and writes back the status and JSON.
+ * path, the decoded query parameters (np < 0: too many) and the body, and
+ * writes back the status and JSON.
  */
 #ifndef SNO_HTTP_API_H
 #define SNO_HTTP_API_H

@@ -1,8 +1,8 @@
 /*
  * Shared by the files of the libwebsockets glue: lws_server.c (context,
  * listeners, the callback, timers), lws_http.c (HTTP requests and answers)
- * and lws_write.c (the websocket write path). Nothing outside them includes this or libwebsockets.h
- * (tests/check-layers.sh).
+ * and lws_write.c (the websocket write path). Nothing outside them
+ * includes this or libwebsockets.h (tests/check-layers.sh).
  */
 #ifndef SNO_LWS_GLUE_H
 #define SNO_LWS_GLUE_H

@@ -154,8 +154,8 @@ query_params(struct lws *wsi, struct http_req *q)
 	int n, len, left = (int)sizeof(q->query);
 
 	for (n = 0;; n++) {
-		len = lws_hdr_copy_fragment(wsi, w, left, WSI_TOKEN_HTTP_URI_ARGS,
-		    n);
+		len = lws_hdr_copy_fragment(wsi, w, left,
+		    WSI_TOKEN_HTTP_URI_ARGS, n);
 		if (len < 0) /* no such fragment, or one too long */
 			return lws_hdr_fragment_length(wsi,
 			    WSI_TOKEN_HTTP_URI_ARGS, n) > 0 ? -1 : n;

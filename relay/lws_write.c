@@ -92,8 +92,8 @@ conn_flush(struct lws *wsi, struct conn *c)
 		if ((b = write_batch(wsi, c)) < 0)
 			return -1;
 		if (b == 0) {
-			if (lws_write(wsi, msg_data(m), m->len, LWS_WRITE_TEXT) <
-			    (int)m->len)
+			if (lws_write(wsi, msg_data(m), m->len,
+			    LWS_WRITE_TEXT) < (int)m->len)
 				return -1;
 			metrics.ws_writes++;
 			metrics.bytes_sent += m->len;

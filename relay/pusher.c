@@ -220,7 +220,8 @@ on_subscribe(struct conn *c, cJSON *data)
 			subscription_error(c, name, "InvalidChannelData", 400,
 			    r == -EMSGSIZE ? "user_info is over 1 KB"
 			    : r == -EEXIST ? "channel_data has a duplicate key"
-			    : r == -EILSEQ ? "channel_data holds a NUL character"
+			    : r == -EILSEQ ?
+			      "channel_data holds a NUL character"
 			    : "channel_data needs a user_id (string or number, "
 			      "at most 128 characters)");
 			return;
@@ -334,8 +335,8 @@ client_event_allowed(struct conn *c, const char *ch, struct sub **sp)
 		return 0;
 	}
 	if ((*sp = channel_sub_of(c, ch)) == NULL) {
-		relay_conn_error(c, 0, "Client event rejected: not subscribed to "
-		    "%.*s", utf8_prec(ch, 200), ch);
+		relay_conn_error(c, 0, "Client event rejected: not subscribed "
+		    "to %.*s", utf8_prec(ch, 200), ch);
 		return 0;
 	}
 	if (now - c->ce_window_ms >= 1000) {
@@ -442,19 +443,20 @@ pusher_message(struct conn *c, const char *text, size_t len)
 	/* cJSON would cut a string at its NUL: refuse rather than cut. */
 	if (json_has_nul(text, len)) {
 		relay_conn_error(c, 0, "Message refused: it holds a NUL "
-		    "character (\\u0000), which the relay cannot forward intact");
+		    "character (\\u0000), which the relay cannot forward "
+		    "intact");
 		return;
 	}
 	j = cJSON_ParseWithLength(text, len);
 	ev = cJSON_GetObjectItemCaseSensitive(j, "event");
 	if (!cJSON_IsObject(j) || !cJSON_IsString(ev)) {
-		relay_conn_error(c, 0, "Invalid message: expected a JSON object "
-		    "with a string \"event\"");
+		relay_conn_error(c, 0, "Invalid message: expected a JSON "
+		    "object with a string \"event\"");
 		goto out;
 	}
 	if ((dup = json_dup_key(j)) != NULL) {
-		relay_conn_error(c, 0, "Invalid message: duplicate key \"%.*s\"",
-		    utf8_prec(dup, 100), dup);
+		relay_conn_error(c, 0, "Invalid message: duplicate key "
+		    "\"%.*s\"", utf8_prec(dup, 100), dup);
 		goto out;
 	}
 	ch = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j,
@@ -471,13 +473,14 @@ pusher_message(struct conn *c, const char *text, size_t len)
 	    0 && (parsed = cJSON_Parse(data->valuestring)) != NULL)
 		data = parsed;
 	if (parsed && (dup = json_dup_key(parsed)) != NULL) {
-		relay_conn_error(c, 0, "Invalid message: duplicate key \"%.*s\" "
-		    "in data", utf8_prec(dup, 100), dup);
+		relay_conn_error(c, 0, "Invalid message: duplicate key "
+		    "\"%.*s\" in data", utf8_prec(dup, 100), dup);
 		goto out;
 	}
 	if (strncmp(ev->valuestring, "pusher:", 7) == 0 &&
 	    strcmp(ev->valuestring, "pusher:ping") != 0 &&
-	    strcmp(ev->valuestring, "pusher:pong") != 0 && !cJSON_IsObject(data)) {
+	    strcmp(ev->valuestring, "pusher:pong") != 0 &&
+	    !cJSON_IsObject(data)) {
 		relay_conn_error(c, 0, "%.*s needs an object in data",
 		    utf8_prec(ev->valuestring, 100), ev->valuestring);
 		goto out;

@@ -1,8 +1,8 @@
 /*
  * The Pusher Channels protocol 7 on one websocket (docs/pusher-protocol.md):
  * handshake, ping/pong, subscribe/unsubscribe with channel authorization,
- * presence, cache replay, signin, client events. lws-free: lws_server.c hands it
- * whole text messages and drains what it queues.
+ * presence, cache replay, signin, client events. lws-free: lws_server.c
+ * hands it whole text messages and drains what it queues.
  */
 #ifndef SNO_PUSHER_H
 #define SNO_PUSHER_H

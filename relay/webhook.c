@@ -182,7 +182,8 @@ attempt(CURL *curl, struct hook *h)
 		return;
 	}
 	/* 1 s, 2 s, 4 s ... capped at 60 s, with up to 25 % jitter. */
-	h->due_ms = now + (h->attempts > 6 ? 60000 : 1000L << (h->attempts - 1));
+	h->due_ms = now +
+	    (h->attempts > 6 ? 60000 : 1000L << (h->attempts - 1));
 	h->due_ms += (int64_t)sign_random_below(250) * (h->due_ms - now) / 1000;
 	log_info("webhook retry app=%s url=%s attempt=%d status=%ld",
 	    h->app->name, h->app->webhook_url, h->attempts, status);

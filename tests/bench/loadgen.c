@@ -946,7 +946,8 @@ on_readable(struct lg_conn *c)
 				char e[256] = "";
 
 				if (c->ssl != NULL && ERR_peek_last_error())
-					ERR_error_string_n(ERR_peek_last_error(),
+					ERR_error_string_n(
+					    ERR_peek_last_error(),
 					    e, sizeof(e));
 				fprintf(stderr,
 				    "loadgen: publisher %d: %s %s\n",
@@ -1114,7 +1115,8 @@ usage(void)
 	    "[--subs N]\n  [--publishers N] [--rate EV/S] [--size B] "
 	    "[--duration S] [--drain S]\n  [--connect-timeout S] [--channel C] "
 	    "[--app-id I --key K --secret S]\n  [--server-pids P,P] "
-	    "[--no-spread] [--inflight N]\n  [--tls] [--tls-ca CERT.pem] [--channels N]\n"
+	    "[--no-spread] [--inflight N]\n  [--tls] [--tls-ca CERT.pem] "
+	    "[--channels N]\n"
 	    "--tls: wss and https; the certificate is verified only with "
 	    "--tls-ca.\n"
 	    "rate 0 holds the subscribers idle for the duration.\n");

@@ -68,7 +68,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fz_drain(&c, fz_check_frame);
 	if (h->last_seq < SAMPLE_SEQ_MAX) {
 		snprintf(next, sizeof(next), "[{\"v\":1,\"host\":\"%s\","
-		    "\"seq\":%lld,\"ts_ms\":%lld,\"dt_ms\":1000,\"cpu\":{\"n\":1},"
+		    "\"seq\":%lld,\"ts_ms\":%lld,\"dt_ms\":1000,"
+		    "\"cpu\":{\"n\":1},"
 		    "\"mem\":{\"total\":1,\"used\":1},\"tasks\":{\"total\":1},"
 		    "\"procs\":[]}]", FZ_HOST_ID, h->last_seq + 1,
 		    (long long)time(NULL) * 1000);

@@ -132,8 +132,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	 * within the cap. */
 	if (strncmp(f.p[1], "/apps/", 6) == 0 &&
 	    f.len[3] <= http_api_max_body(&r)) {
-		st = http_api_handle(&r, method, f.p[1], p, n, f.n > 3 ? f.p[3] :
-		    NULL, f.len[3], &out);
+		st = http_api_handle(&r, method, f.p[1], p, n,
+		    f.n > 3 ? f.p[3] : NULL, f.len[3], &out);
 		fz_check(st == 200 || st == 400 || st == 401 || st == 403 ||
 		    st == 404 || st == 405 || st == 413, "documented status");
 		j = cJSON_ParseWithLength(out.data ? out.data : "", out.len);

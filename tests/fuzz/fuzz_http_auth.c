@@ -34,9 +34,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (n >= 0) {
 		for (int i = 0; i < n; i++)
 			for (const char *k = p[i].key; *k; k++)
-				fz_check(*k < 'A' || *k > 'Z', "keys lower-cased");
+				fz_check(*k < 'A' || *k > 'Z',
+				    "keys lower-cased");
 		r = auth_http_ok(&a, f.p[0], f.p[1], p, n,
-		    f.n > 3 ? f.p[3] : NULL, f.len[3], FZ_NOW, why, sizeof(why));
+		    f.n > 3 ? f.p[3] : NULL, f.len[3], FZ_NOW, why,
+		    sizeof(why));
 		fz_check(r == 0 || r == -EACCES, "0 or -EACCES");
 		fz_check(r == 0 || why[0] != '\0', "a refusal says why");
 	}

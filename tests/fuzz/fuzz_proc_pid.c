@@ -37,7 +37,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (proc_parse_stat(f.p[0], &st) == 0)
 		fz_check(strlen(st.comm) < sizeof(st.comm), "comm fits");
 	if (proc_parse_loadavg(f.p[1], &ld) == 0)
-		fz_check(ld.tasks > 0 && ld.last > 0, "loadavg counts positive");
+		fz_check(ld.tasks > 0 && ld.last > 0,
+		    "loadavg counts positive");
 	(void)proc_status_int(f.p[2], "Uid:", &v);
 	(void)proc_status_int(f.p[2], "Tgid:", &v);
 	n = proc_scrub(f.p[3], f.len[3], cmd, sizeof(cmd));

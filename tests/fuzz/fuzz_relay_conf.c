@@ -22,7 +22,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (relay_conf_addr(c.listen, host, sizeof(host), &port) == 0)
 			fz_check(port >= 0 && port < 65536, "listen port");
 		if (c.tls_listen &&
-		    relay_conf_addr(c.tls_listen, host, sizeof(host), &port) == 0)
+		    relay_conf_addr(c.tls_listen, host, sizeof(host),
+		    &port) == 0)
 			fz_check(port >= 0 && port < 65536, "tls_listen port");
 		(void)relay_conf_origin_ok(&c, "http://127.0.0.1:8080");
 		for (int i = 0; i < c.nhosts; i++)

@@ -3,8 +3,9 @@
  * fuzz_http_api, fuzz_host_samples): the real relay_conf, relay_init and
  * connections opened with pusher_open. Nothing stands in for the glue: the
  * modules record writes and closes in relay.pending and c->close_code, and
- * fz_drain takes what a target has read off the list. Each input gets a fresh relay, so no state grows across
- * inputs and LeakSanitizer sees what one input leaked.
+ * fz_drain takes what a target has read off the list. Each input gets a
+ * fresh relay, so no state grows across inputs and LeakSanitizer sees
+ * what one input leaked.
  */
 #ifndef SNO_RELAY_FUZZ_H
 #define SNO_RELAY_FUZZ_H

@@ -50,8 +50,9 @@ static void
 conf_full_config_loads(void **state)
 {
 	char err[CONF_ERR_LEN], conf[1024];
-	const char *key = write_tmp("agent.key", "00112233445566778899aabbccddee"
-	    "ff00112233445566778899aabbccddeeff\n", 0640);
+	const char *key = write_tmp("agent.key",
+	    "00112233445566778899aabbccddeeff"
+	    "00112233445566778899aabbccddeeff\n", 0640);
 	struct agent_conf c;
 
 	(void)state;
@@ -103,15 +104,18 @@ static const struct bad_conf {
 	{"[agent]\nbogus = 1\n", ":2: unknown key 'bogus' in [agent]"},
 	{"[agent]\ninterval_ms = 1000\n[relay]\nx = 1\n",
 	    ":4: unknown section [relay]"},
-	{"[agent]\n\ninterval_ms = 10\n", ":3: interval_ms: 10 is out of range"},
+	{"[agent]\n\ninterval_ms = 10\n",
+	    ":3: interval_ms: 10 is out of range"},
 	{"[agent]\ntop_processes = many\n", ":2: top_processes: 'many' is not"},
 	{"[agent]\nsend_cmdline = maybe\n", ":2: send_cmdline: 'maybe' is not"},
 	{"[agent]\nrelay_url = ftp://x\n", ":2: relay_url: 'ftp://x' is not"},
 	{"[agent]\nrelay_url = http://example.com\n", ":2: relay_url:"},
 	{"[agent]\nhost_id = bad host!\n", ":2: host_id: 'bad host!' is not"},
 	{"[agent]\nproxy = proxy.example:3128\n",
-	    ":2: proxy: 'proxy.example:3128' is not http(s)://HOST:PORT or none"},
-	{"[agent]\n\nproxy = socks5://p:1080\n", ":3: proxy: 'socks5://p:1080'"},
+	    ":2: proxy: 'proxy.example:3128' is not http(s)://HOST:PORT "
+	    "or none"},
+	{"[agent]\n\nproxy = socks5://p:1080\n",
+	    ":3: proxy: 'socks5://p:1080'"},
 	{"[agent]\nproxy = http://p\n", ":2: proxy: 'http://p' is not"},
 	{NULL, NULL},
 };
@@ -169,7 +173,8 @@ ring_keeps_order_and_drops_oldest(void **state)
 	assert_int_equal(stream_ring_init(&q, 3), 0);
 	for (int i = 1; i <= 5; i++) {
 		snprintf(json, sizeof(json), "{\"seq\":%d}", i);
-		assert_int_equal(stream_ring_push(&q, i, json, strlen(json)), 0);
+		assert_int_equal(stream_ring_push(&q, i, json, strlen(json)),
+		    0);
 	}
 	assert_int_equal(q.count, 3);
 	assert_int_equal(q.dropped, 2);
@@ -307,7 +312,8 @@ host_ids(void **state)
 	assert_false(sample_host_valid(""));
 	assert_false(sample_host_valid("-x"));
 	assert_false(sample_host_valid("a/b"));
-	assert_false(sample_host_valid("0123456789012345678901234567890123456789"
+	assert_false(sample_host_valid(
+	    "0123456789012345678901234567890123456789"
 	    "01234567890123456789012345"));
 }
 

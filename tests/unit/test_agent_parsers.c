@@ -36,7 +36,8 @@ find_fixtures(void)
 	ssize_t n;
 
 	if (getenv("SNO_FIXTURES")) {
-		snprintf(fixdir, sizeof(fixdir), "%.190s", getenv("SNO_FIXTURES"));
+		snprintf(fixdir, sizeof(fixdir), "%.190s",
+		    getenv("SNO_FIXTURES"));
 		return;
 	}
 	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
@@ -255,7 +256,8 @@ net_interfaces_appear_and_disappear(void **state)
 	sample_net_feed(&n, fix("netdev.b"), 1.0);
 	buf_reset(&b);
 	sample_net_json(&n, &b);
-	assert_string_equal(b.data, "\"net\":[{\"if\":\"eth0\",\"rx_Bps\":10000,"
+	assert_string_equal(b.data,
+	    "\"net\":[{\"if\":\"eth0\",\"rx_Bps\":10000,"
 	    "\"tx_Bps\":2000,\"rx_pps\":100,\"tx_pps\":20,\"err_ps\":2.0,"
 	    "\"drop_ps\":3.0}]");
 	/* eth0 recreated (counters reset): 0, not negative; wlan0 rates. */

@@ -76,7 +76,8 @@ proxy_values_need_scheme_host_and_port(void **state)
 {
 	static const char *const good[] = {
 		"none", "http://proxy.example.com:3128", "https://10.0.0.1:443",
-		"http://[::1]:8080", "http://proxy:3128/", "http://u:p@proxy:8080",
+		"http://[::1]:8080", "http://proxy:3128/",
+		"http://u:p@proxy:8080",
 	};
 	static const char *const bad[] = {
 		"", "proxy:3128", "socks5://proxy:1080", "http://proxy",

@@ -87,7 +87,8 @@ nul_characters_are_found(void **state)
 static void
 spans_are_the_texts_as_sent(void **state)
 {
-	static const char arr[] = " [ {\"n\":9007199254740993} ,\"a]\",[1,2]]\n";
+	static const char arr[] = " [ {\"n\":9007199254740993} ,"
+	    "\"a]\",[1,2]]\n";
 	static const char obj[] = "{\"name\":\"x\", \"d\\u0061ta\" : "
 	    "{\"n\": 1.50} ,\"z\":[]}";
 	const char *at[4], *v;

@@ -17,7 +17,10 @@
 static void
 prefix_never_splits_a_character(void **state)
 {
-	/* "a" then 150 x "é" (2 bytes each): byte 200 is inside a character. */
+	/*
+	 * "a" then 150 x "é" (2 bytes each): byte 200 is inside a
+	 * character.
+	 */
 	char s[1 + 300 + 1], out[256];
 	size_t n;
 

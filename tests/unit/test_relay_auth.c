@@ -40,7 +40,8 @@ private_channel_vector(void **state)
 	    "278d425bdf160c739803:58df8b0c36d6982b82c3ecf6b4662e34fe8c25bba4"
 	    "8f5369f135bf843651c3a4"));
 	assert_false(auth_channel_ok(&app, "1234.1234", "private-foobar", NULL,
-	    "58df8b0c36d6982b82c3ecf6b4662e34fe8c25bba48f5369f135bf843651c3a4"));
+	    "58df8b0c36d6982b82c3ecf6b4662e34fe8c25bba4"
+	    "8f5369f135bf843651c3a4"));
 	assert_false(auth_channel_ok(&app, "1234.1234", "private-foobar", NULL,
 	    NULL));
 }

@@ -50,8 +50,8 @@ setup(void **state)
 
 	(void)state;
 	log_set_level("error");
-	if (sign_init() < 0 ||
-	    relay_conf_load_text(&conf, "test", ini, sizeof(ini) - 1, err) < 0) {
+	if (sign_init() < 0 || relay_conf_load_text(&conf, "test", ini,
+	    sizeof(ini) - 1, err) < 0) {
 		fprintf(stderr, "config: %s\n", err);
 		return -1;
 	}
