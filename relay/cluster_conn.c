@@ -114,8 +114,8 @@ on_ping(redisAsyncContext *ac, void *reply, void *priv)
 	if (r->type == REDIS_REPLY_ERROR) {
 		/* AUTH or SELECT refused: say so, stay not-ready */
 		if (cl.up)
-			log_warn("cluster msg=\"redis refused\" reply=\"%.200s\"",
-			    r->str);
+			log_warn("cluster msg=\"redis refused\" "
+			    "reply=\"%.200s\"", r->str);
 		cl.up = 0;
 		return;
 	}
