@@ -26,7 +26,41 @@ struct relay_conf;
 int	cluster_start(struct ev_loop *loop, const struct relay_conf *conf);
 void	cluster_stop(void);
 
-/* 1 when clustering is off or the Redis connection is up, else 0. */
+/* 1 when clustering is off or both Redis connections are up, else 0. */
 int	cluster_ready(void);
+
+/* cluster_conn.c, for cluster_pub.c: the command connection when it is
+ * up (else NULL), and a new connection attached to the loop (AUTH sent). */
+struct redisAsyncContext;
+struct redisAsyncContext *cluster_cmd(void);
+struct redisAsyncContext *cluster_new_context(void);
+
+/*
+ * cluster_pub.c: the publish path (docs/scaleout.md). cluster_on() is 1
+ * when a redis key is set; then every publish goes through
+ * cluster_publish and is delivered by channel_publish on every node when
+ * it comes back on pub/sub.
+ */
+struct app;
+struct http_req;
+int	cluster_pub_start(struct ev_loop *loop, const struct relay_conf *conf);
+void	cluster_pub_stop(void);
+int	cluster_pub_up(void);
+int	cluster_on(void);
+/* Sends one event of channel chname; except and uid may be NULL. Returns
+ * 0, or -EAGAIN while Redis is down, -ENOMEM. */
+int	cluster_publish(struct app *a, const char *chname, const char *ev,
+	    const char *data, size_t dlen, const char *except,
+	    const char *uid);
+/* The node has a local subscriber on name: SUBSCRIBE it. */
+void	cluster_channel_used(struct app *a, const char *name);
+/*
+ * Around one HTTP API request: publishes between begin and end belong to
+ * q. end returns 1 when it took q over (parked until Redis confirms: 200
+ * with what the handler wrote, else 503 with Retry-After: 1), 0 when the
+ * caller answers q with status as usual.
+ */
+void	cluster_api_begin(void);
+int	cluster_api_end(struct http_req *q, int status);
 
 #endif

@@ -227,7 +227,7 @@ cluster_start(struct ev_loop *loop, const struct relay_conf *conf)
 	ev_timer_init(&cl.ping, ping_cb, PING_EVERY, PING_EVERY);
 	ev_timer_start(loop, &cl.ping);
 	connect_now();
-	return 0;
+	return cluster_pub_start(loop, conf);
 }
 
 void
@@ -236,6 +236,7 @@ cluster_stop(void)
 	if (!cl.on)
 		return;
 	cl.stopping = 1;
+	cluster_pub_stop();
 	ev_timer_stop(cl.loop, &cl.retry);
 	ev_timer_stop(cl.loop, &cl.ping);
 	if (cl.ac) {
@@ -251,5 +252,28 @@ cluster_stop(void)
 int
 cluster_ready(void)
 {
-	return !cl.on || cl.up;
+	return !cl.on || (cl.up && cluster_pub_up());
+}
+
+redisAsyncContext *
+cluster_cmd(void)
+{
+	return cl.on && cl.up && cl.ac ? cl.ac : NULL;
+}
+
+redisAsyncContext *
+cluster_new_context(void)
+{
+	redisAsyncContext *ac;
+
+	if ((ac = redisAsyncConnect(cl.host, cl.port)) == NULL)
+		return NULL;
+	if (ac->err) {
+		redisAsyncFree(ac);
+		return NULL;
+	}
+	redisLibevAttach(cl.loop, ac);
+	if (cl.password[0])
+		redisAsyncCommand(ac, NULL, NULL, "AUTH %s", cl.password);
+	return ac;
 }

@@ -14,6 +14,7 @@
 #include "auth.h"
 #include "channel.h"
 #include "clock.h"
+#include "cluster.h"
 #include "http_api.h"
 #include "json_check.h"
 #include "log.h"
@@ -181,6 +182,12 @@ event_publish(struct app *a, struct event_req *q)
 		int kind = channel_kind(q->chans[i], strlen(q->chans[i]));
 		struct msg *m;
 
+		if (cluster_on()) {	/* cluster hook: sent to Redis */
+			if (cluster_publish(a, q->chans[i], q->name, q->data,
+			    q->dlen, q->socket_id, NULL) == -ENOMEM)
+				return -ENOMEM;
+			continue;
+		}
 		if (!ch && !(kind & CH_CACHE))
 			continue; /* nobody listens, nothing to remember */
 		m = relay_frame(q->name, q->chans[i], q->data, q->dlen, 0,

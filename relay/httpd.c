@@ -16,6 +16,7 @@
 #include <sodium.h>
 
 #include "clock.h"
+#include "cluster.h"
 #include "conn.h"
 #include "http.h"
 #include "http_api.h"
@@ -291,10 +292,15 @@ serve_metrics(struct http_req *q)
 static void
 serve_http_api(struct http_req *q)
 {
+	int st;
+
 	buf_reset(&q->resp);
-	http_reply_resp(q, http_api_handle(hs.r, q->method, q->path,
-	    q->params, q->np, q->body.data, q->body.len, &q->resp),
-	    "application/json");
+	cluster_api_begin();		/* cluster hook */
+	st = http_api_handle(hs.r, q->method, q->path, q->params, q->np,
+	    q->body.data, q->body.len, &q->resp);
+	if (cluster_api_end(q, st))	/* cluster hook: waits on Redis */
+		return;
+	http_reply_resp(q, st, "application/json");
 }
 
 static void

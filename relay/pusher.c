@@ -13,6 +13,7 @@
 #include "auth.h"
 #include "channel.h"
 #include "clock.h"
+#include "cluster.h"
 #include "host.h"
 #include "json_check.h"
 #include "log.h"
@@ -156,6 +157,7 @@ subscribed(struct conn *c, struct sub *s)
 		send_string_data(c, "pusher_internal:subscription_succeeded",
 		    ch->name, "{}");
 	host_channel_subscribed(c->app, ch->name);
+	cluster_channel_used(c->app, ch->name);	/* cluster hook */
 	if (!(ch->kind & CH_CACHE))
 		return;
 	if ((cached = channel_cache_get(ch)) != NULL)
@@ -391,9 +393,17 @@ on_client_event(struct conn *c, const char *ev, const char *ch, cJSON *data,
 	}
 	uid = s->member ? s->member->user_id : NULL;
 	m = relay_frame(ev, ch, text, strlen(text), 0, uid);
+	if (cluster_on() && cluster_publish(c->app, ch, ev, text,
+	    strlen(text), c->socket_id, uid) < 0) {	/* cluster hook */
+		relay_conn_error(c, 0, "Client event %.*s refused: cluster "
+		    "unavailable", utf8_prec(ev, 200), ev);
+		msg_unref(m);
+		m = NULL;
+	}
 	if (m) {
 		metrics.events_client++;
-		channel_publish(s->ch, m, c);
+		if (!cluster_on())	/* cluster hook: else on the echo */
+			channel_publish(s->ch, m, c);
 		msg_unref(m);
 		webhook_client_event(c->app, ch, ev, text, c->socket_id, uid);
 	}

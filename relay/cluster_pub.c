@@ -1,0 +1,551 @@
+/*
+ * Scale-out over Redis: the publish path and delivery (docs/scaleout.md,
+ * "Publish and order per channel"). A publish is one EVALSHA that bumps the
+ * channel's sequence and PUBLISHes the event; every node, the origin
+ * included, delivers what comes back on its pub/sub connection, which
+ * SUBSCRIBEs each channel while the node has local subscribers.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <ev.h>
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+
+#include "channel.h"
+#include "clock.h"
+#include "cluster.h"
+#include "config.h"
+#include "hmap.h"
+#include "http.h"
+#include "log.h"
+
+#define LINGER_MS 5000		/* UNSUBSCRIBE this long after the last */
+#define SWEEP_EVERY 1.0
+#define RETRY_AFTER 0.5
+#define DEADLINE_MS 250		/* a client waits no longer on Redis */
+
+static const char script[] =
+    "local s=redis.call('HINCRBY',KEYS[1],'o',1) "
+    "redis.call('PUBLISH',KEYS[2],s..' '..ARGV[1]) return s";
+
+/* A channel this node wants on its pub/sub connection. */
+struct topic {
+	struct hnode node;
+	char *key;		/* "<app id>:<channel>" */
+	size_t applen;
+	int subscribed;		/* SUBSCRIBE sent on the current connection */
+	int64_t idle_since;	/* ms since the channel has been empty, or 0 */
+};
+
+/* The publishes of one HTTP API request. */
+struct pubwait {
+	uint64_t req;		/* the parked http_req, 0 once answered */
+	int pending;
+	int failed;
+};
+
+/* One EVALSHA in flight, kept for a retry as EVAL after NOSCRIPT. */
+struct pubcmd {
+	struct pubwait *w;
+	char *k1, *k2, *msg;
+	size_t msglen;
+	int eval;
+};
+
+static struct {
+	struct ev_loop *loop;
+	redisAsyncContext *sub;
+	int sub_up;
+	ev_timer retry, sweep;
+	struct hmap topics;
+	char prefix[40];
+	char node[80];
+	char sha[48];		/* of script, once SCRIPT LOAD answered */
+	const void *sha_ac;	/* the command connection it was loaded on */
+	struct pubwait *cur;	/* the HTTP request being handled */
+	int on, stopping;
+} cp;
+
+static void	sub_connect(void);
+static void	sweep(void);
+
+static void
+sub_send(struct topic *t, const char *cmd)
+{
+	char name[300];
+	int n = snprintf(name, sizeof(name), "%s:c:%s", cp.prefix, t->key);
+
+	if (cp.sub == NULL || n < 0 || (size_t)n >= sizeof(name))
+		return;
+	redisAsyncCommand(cp.sub, NULL, NULL, "%s %b", cmd, name, (size_t)n);
+}
+
+/* "<seq> <origin> <except> <n>:<app><n>:<event><n>:<channel><n>:<uid>" then
+ * the data; each field is copied into out, NUL-terminated. */
+static const char *
+field(const char *p, const char *end, char *out, size_t outlen)
+{
+	char *e;
+	unsigned long n = strtoul(p, &e, 10);
+
+	if (e == p || e >= end || *e != ':' || n >= outlen ||
+	    n > (size_t)(end - e - 1))
+		return NULL;
+	memcpy(out, e + 1, n);
+	out[n] = '\0';
+	return e + 1 + n;
+}
+
+static void
+deliver(const char *p, size_t len)
+{
+	const char *end = p + len, *sp;
+	char except[40], app[256], ev[CHANNEL_NAME_MAX + 1];
+	char chname[CHANNEL_NAME_MAX + 1], uid[PRESENCE_MAX_ID + 1];
+	struct relay *r = http_relay();
+	struct channel *ch;
+	struct app *a;
+	struct msg *m;
+	int kind;
+
+	/* seq and origin: skipped (gap detection is a later milestone) */
+	for (int i = 0; i < 2; i++) {
+		if ((sp = memchr(p, ' ', (size_t)(end - p))) == NULL)
+			goto bad;
+		p = sp + 1;
+	}
+	if ((sp = memchr(p, ' ', (size_t)(end - p))) == NULL ||
+	    (size_t)(sp - p) >= sizeof(except))
+		goto bad;
+	memcpy(except, p, (size_t)(sp - p));
+	except[sp - p] = '\0';
+	p = sp + 1;
+	if ((p = field(p, end, app, sizeof(app))) == NULL ||
+	    (p = field(p, end, ev, sizeof(ev))) == NULL ||
+	    (p = field(p, end, chname, sizeof(chname))) == NULL ||
+	    (p = field(p, end, uid, sizeof(uid))) == NULL)
+		goto bad;
+	if (r == NULL || (a = relay_app_by_id(r, app, strlen(app))) == NULL)
+		return;
+	kind = channel_kind(chname, strlen(chname));
+	ch = channel_find(a, chname);
+	if (kind < 0 || (!ch && !(kind & CH_CACHE)))
+		return;
+	m = relay_frame(ev, chname, p, (size_t)(end - p), 0,
+	    uid[0] ? uid : NULL);
+	if (m == NULL)
+		return;
+	if (ch)
+		channel_publish(ch, m, strcmp(except, "-") ?
+		    relay_conn_by_socket(r, except) : NULL);
+	if (kind & CH_CACHE)
+		channel_cache_put(a, chname, m, p, (size_t)(end - p));
+	msg_unref(m);
+	return;
+bad:
+	log_warn("cluster msg=\"bad message on pub/sub\" len=%zu", len);
+}
+
+static void
+on_message(redisAsyncContext *ac, void *reply, void *priv)
+{
+	redisReply *r = reply;
+
+	(void)ac;
+	(void)priv;
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+	    r->element[0]->type != REDIS_REPLY_STRING ||
+	    strcmp(r->element[0]->str, "message") != 0 ||
+	    r->element[2]->type != REDIS_REPLY_STRING)
+		return;
+	deliver(r->element[2]->str, r->element[2]->len);
+}
+
+static void
+subscribe(struct topic *t)
+{
+	char name[300];
+	int n = snprintf(name, sizeof(name), "%s:c:%s", cp.prefix, t->key);
+
+	if (!cp.sub_up || t->subscribed || n < 0 || (size_t)n >= sizeof(name))
+		return;
+	redisAsyncCommand(cp.sub, on_message, NULL, "SUBSCRIBE %b", name,
+	    (size_t)n);
+	t->subscribed = 1;
+}
+
+void
+cluster_channel_used(struct app *a, const char *name)
+{
+	char key[300];
+	struct topic *t;
+	struct hnode *n;
+	int len;
+
+	if (!cp.on)
+		return;
+	len = snprintf(key, sizeof(key), "%s:%s", a->conf->id, name);
+	if (len < 0 || (size_t)len >= sizeof(key))
+		return;
+	if ((n = hmap_get(&cp.topics, key, (size_t)len)) != NULL)
+		t = hmap_entry(n, struct topic, node);
+	else {
+		if ((t = calloc(1, sizeof(*t))) == NULL ||
+		    (t->key = strdup(key)) == NULL ||
+		    hmap_put(&cp.topics, &t->node, t->key, (size_t)len) < 0) {
+			if (t)
+				free(t->key);
+			free(t);
+			return;
+		}
+		t->applen = strlen(a->conf->id);
+	}
+	t->idle_since = 0;
+	subscribe(t);
+}
+
+static void
+sweep(void)
+{
+	struct relay *r = http_relay();
+	struct hnode *n, *nx;
+	int64_t now = clock_mono_ms();
+	size_t i;
+
+	HMAP_FOREACH_SAFE(&cp.topics, i, n, nx) {
+		struct topic *t = hmap_entry(n, struct topic, node);
+		struct app *a = r ? relay_app_by_id(r, t->key, t->applen) :
+		    NULL;
+		struct channel *ch = a ? channel_find(a, t->key + t->applen +
+		    1) : NULL;
+
+		if (ch && ch->nsubs > 0) {
+			t->idle_since = 0;
+			subscribe(t);
+			continue;
+		}
+		if (t->idle_since == 0)
+			t->idle_since = now;
+		if (now - t->idle_since < LINGER_MS && a)
+			continue;
+		if (t->subscribed && cp.sub_up)
+			sub_send(t, "UNSUBSCRIBE");
+		hmap_del(&cp.topics, &t->node);
+		free(t->key);
+		free(t);
+	}
+}
+
+static void
+sweep_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)w;
+	(void)revents;
+	if (cp.sub == NULL)
+		sub_connect();
+	sweep();
+}
+
+static void
+on_sub_connect(const redisAsyncContext *ac, int status)
+{
+	struct hnode *n, *nx;
+	size_t i;
+
+	if (ac != cp.sub)
+		return;
+	if (status != REDIS_OK) {
+		cp.sub = NULL;	/* hiredis frees it */
+		ev_timer_again(cp.loop, &cp.retry);
+		return;
+	}
+	cp.sub_up = 1;
+	log_info("cluster msg=\"pub/sub connected\"");
+	HMAP_FOREACH_SAFE(&cp.topics, i, n, nx)
+		subscribe(hmap_entry(n, struct topic, node));
+}
+
+static void
+on_sub_disconnect(const redisAsyncContext *ac, int status)
+{
+	struct hnode *n, *nx;
+	size_t i;
+
+	(void)status;
+	if (ac != cp.sub)
+		return;
+	if (cp.sub_up)
+		log_warn("cluster msg=\"pub/sub connection lost\"");
+	cp.sub = NULL;
+	cp.sub_up = 0;
+	HMAP_FOREACH_SAFE(&cp.topics, i, n, nx)
+		hmap_entry(n, struct topic, node)->subscribed = 0;
+	if (!cp.stopping)
+		ev_timer_again(cp.loop, &cp.retry);
+}
+
+static void
+sub_connect(void)
+{
+	if (cp.stopping || cp.sub)
+		return;
+	if ((cp.sub = cluster_new_context()) == NULL)
+		return;
+	redisAsyncSetConnectCallback(cp.sub, on_sub_connect);
+	redisAsyncSetDisconnectCallback(cp.sub, on_sub_disconnect);
+}
+
+static void
+retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)revents;
+	ev_timer_stop(loop, w);
+	sub_connect();
+}
+
+static void
+on_load(redisAsyncContext *ac, void *reply, void *priv)
+{
+	redisReply *r = reply;
+
+	(void)priv;
+	if (r && r->type == REDIS_REPLY_STRING && r->len < sizeof(cp.sha)) {
+		memcpy(cp.sha, r->str, r->len);
+		cp.sha[r->len] = '\0';
+		cp.sha_ac = ac;
+	}
+}
+
+static void
+pubcmd_free(struct pubcmd *p)
+{
+	free(p->k1);
+	free(p->k2);
+	free(p->msg);
+	free(p);
+}
+
+static void
+wait_answer(struct pubwait *w, int status)
+{
+	struct http_req *q = w->req ? http_parked(w->req) : NULL;
+
+	w->req = 0;
+	if (q == NULL || cp.stopping)
+		return;
+	if (status == 200) {
+		http_reply_resp(q, 200, "application/json");
+		return;
+	}
+	http_header_add(q, "retry-after:", "1");
+	http_error(q, 503, "Cluster unavailable: Redis did not confirm the "
+	    "publish; retry");
+}
+
+static void	on_pub(redisAsyncContext *ac, void *reply, void *priv);
+
+static int
+pub_send(redisAsyncContext *ac, struct pubcmd *p)
+{
+	if (!p->eval && cp.sha[0] && cp.sha_ac == ac)
+		return redisAsyncCommand(ac, on_pub, p, "EVALSHA %s 2 %s %s %b",
+		    cp.sha, p->k1, p->k2, p->msg, p->msglen);
+	p->eval = 1;
+	return redisAsyncCommand(ac, on_pub, p, "EVAL %s 2 %s %s %b", script,
+	    p->k1, p->k2, p->msg, p->msglen);
+}
+
+static void
+on_pub(redisAsyncContext *ac, void *reply, void *priv)
+{
+	redisReply *r = reply;
+	struct pubcmd *p = priv;
+	struct pubwait *w = p->w;
+
+	if (r && r->type == REDIS_REPLY_ERROR && !p->eval &&
+	    strncmp(r->str, "NOSCRIPT", 8) == 0) {
+		cp.sha[0] = '\0';
+		redisAsyncCommand(ac, on_load, NULL, "SCRIPT LOAD %s", script);
+		p->eval = 1;
+		if (pub_send(ac, p) == REDIS_OK)
+			return;
+		r = NULL;
+	}
+	if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+		if (r)
+			log_warn("cluster msg=\"publish refused\" "
+			    "reply=\"%.200s\"", r->str);
+		if (w)
+			w->failed = 1;
+	}
+	pubcmd_free(p);
+	if (w && --w->pending == 0) {
+		wait_answer(w, w->failed ? 503 : 200);
+		free(w);
+	}
+}
+
+int
+cluster_pub_up(void)
+{
+	return cp.sub_up;
+}
+
+int
+cluster_on(void)
+{
+	return cp.on;
+}
+
+int
+cluster_publish(struct app *a, const char *chname, const char *ev,
+    const char *data, size_t dlen, const char *except, const char *uid)
+{
+	redisAsyncContext *ac = cluster_cmd();
+	const char *id = a->conf->id;
+	struct pubcmd *p;
+	struct buf b;
+
+	if (ac == NULL || !cp.sub_up) {
+		if (cp.cur)
+			cp.cur->failed = 1;
+		return -EAGAIN;
+	}
+	if (cp.sha_ac != ac) {
+		cp.sha[0] = '\0';
+		cp.sha_ac = ac;
+		redisAsyncCommand(ac, on_load, NULL, "SCRIPT LOAD %s", script);
+	}
+	uid = uid ? uid : "";
+	buf_init(&b, SIZE_MAX);
+	if ((p = calloc(1, sizeof(*p))) == NULL ||
+	    asprintf(&p->k1, "%s:{%s:%s}:m", cp.prefix, id, chname) < 0 ||
+	    asprintf(&p->k2, "%s:c:%s:%s", cp.prefix, id, chname) < 0 ||
+	    buf_printf(&b, "%s %s %zu:%s%zu:%s%zu:%s%zu:%s", cp.node,
+	    except ? except : "-", strlen(id), id, strlen(ev), ev,
+	    strlen(chname), chname, strlen(uid), uid) < 0 ||
+	    buf_add(&b, data, dlen) < 0) {
+		if (p)
+			pubcmd_free(p);
+		buf_free(&b);
+		return -ENOMEM;
+	}
+	p->msg = b.data;	/* the buffer's memory, now p's */
+	p->msglen = b.len;
+	p->w = cp.cur;
+	if (pub_send(ac, p) != REDIS_OK) {
+		if (cp.cur)
+			cp.cur->failed = 1;
+		pubcmd_free(p);
+		return -EAGAIN;
+	}
+	if (cp.cur)
+		cp.cur->pending++;
+	return 0;
+}
+
+void
+cluster_api_begin(void)
+{
+	if (cp.on && cp.cur == NULL)
+		cp.cur = calloc(1, sizeof(*cp.cur));
+}
+
+static void
+api_due(struct http_req *q)
+{
+	http_header_add(q, "retry-after:", "1");
+	http_error(q, 503, "Cluster unavailable: Redis did not answer the "
+	    "publish in time; retry");
+}
+
+int
+cluster_api_end(struct http_req *q, int status)
+{
+	struct pubwait *w = cp.cur;
+
+	cp.cur = NULL;
+	if (w == NULL)
+		return 0;
+	if (w->failed || (w->pending && status != 200)) {
+		int failed = w->failed;
+
+		if (w->pending == 0)
+			free(w);	/* else the last reply frees it */
+		if (!failed)
+			return 0;
+		http_header_add(q, "retry-after:", "1");
+		http_error(q, 503, "Cluster unavailable: Redis is not "
+		    "connected; retry");
+		return 1;
+	}
+	if (w->pending == 0) {
+		free(w);
+		return 0;
+	}
+	w->req = q->id;
+	q->status = 0;
+	http_park(q, clock_mono_ms() + DEADLINE_MS, api_due);
+	return 1;
+}
+
+int
+cluster_pub_start(struct ev_loop *loop, const struct relay_conf *conf)
+{
+	char host[64];
+
+	memset(&cp, 0, sizeof(cp));
+	if (hmap_init(&cp.topics, 64) < 0)
+		return -1;
+	cp.loop = loop;
+	cp.on = 1;
+	snprintf(cp.prefix, sizeof(cp.prefix), "%s",
+	    conf->redis_prefix ? conf->redis_prefix : "sno");
+	if (conf->node_id)
+		snprintf(cp.node, sizeof(cp.node), "%s", conf->node_id);
+	else {
+		if (gethostname(host, sizeof(host)) < 0)
+			snprintf(host, sizeof(host), "relay");
+		host[sizeof(host) - 1] = '\0';
+		snprintf(cp.node, sizeof(cp.node), "%s-%ld", host,
+		    (long)getpid());
+	}
+	ev_timer_init(&cp.retry, retry_cb, 0., RETRY_AFTER);
+	ev_timer_init(&cp.sweep, sweep_cb, SWEEP_EVERY, SWEEP_EVERY);
+	ev_timer_start(loop, &cp.sweep);
+	sub_connect();
+	return 0;
+}
+
+void
+cluster_pub_stop(void)
+{
+	struct hnode *n, *nx;
+	size_t i;
+
+	if (!cp.on)
+		return;
+	cp.stopping = 1;
+	ev_timer_stop(cp.loop, &cp.retry);
+	ev_timer_stop(cp.loop, &cp.sweep);
+	if (cp.sub) {
+		redisAsyncContext *ac = cp.sub;
+
+		cp.sub = NULL;
+		redisAsyncFree(ac);
+	}
+	HMAP_FOREACH_SAFE(&cp.topics, i, n, nx) {
+		struct topic *t = hmap_entry(n, struct topic, node);
+
+		free(t->key);
+		free(t);
+	}
+	hmap_free(&cp.topics);
+	cp.on = 0;
+}
