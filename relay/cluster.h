@@ -1,7 +1,8 @@
 /*
- * Scale-out over Redis (issue 12, docs/scaleout.md). This first part only
- * checks the [relay] redis, redis_prefix and node_id keys; the connections,
- * publish path and leases follow. With no redis key nothing here runs.
+ * Scale-out over Redis (issue 12, docs/scaleout.md): the config checks
+ * (cluster.c), the command connection (cluster_conn.c) and the publish
+ * path with its pub/sub connection (cluster_pub.c). With no redis key
+ * nothing here runs.
  */
 #ifndef SNO_RELAY_CLUSTER_H
 #define SNO_RELAY_CLUSTER_H
