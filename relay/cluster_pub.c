@@ -68,6 +68,7 @@ static struct {
 	char sha[48];		/* of script, once SCRIPT LOAD answered */
 	const void *sha_ac;	/* the command connection it was loaded on */
 	struct pubwait *cur;	/* the HTTP request being handled */
+	int in_api;		/* between cluster_api_begin and _end */
 	int on, stopping;
 } cp;
 
@@ -412,6 +413,8 @@ cluster_publish(struct app *a, const char *chname, const char *ev,
 	struct pubcmd *p;
 	struct buf b;
 
+	if (cp.in_api && cp.cur == NULL)
+		return -ENOMEM;	/* could not track the request's replies */
 	if (ac == NULL || !cp.sub_up) {
 		if (cp.cur)
 			cp.cur->failed = 1;
@@ -453,8 +456,10 @@ cluster_publish(struct app *a, const char *chname, const char *ev,
 void
 cluster_api_begin(void)
 {
-	if (cp.on && cp.cur == NULL)
+	if (cp.on && cp.cur == NULL) {
 		cp.cur = calloc(1, sizeof(*cp.cur));
+		cp.in_api = 1;
+	}
 }
 
 static void
@@ -471,6 +476,7 @@ cluster_api_end(struct http_req *q, int status)
 	struct pubwait *w = cp.cur;
 
 	cp.cur = NULL;
+	cp.in_api = 0;
 	if (w == NULL)
 		return 0;
 	if (w->failed || (w->pending && status != 200)) {
