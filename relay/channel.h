@@ -14,6 +14,9 @@
 #define PRESENCE_MAX_INFO 1024
 #define PRESENCE_MAX_ID 128
 #define CACHE_TTL_MS (30 * 60 * 1000)
+/* Deliveries (frames queued on subscribers) per event-loop turn, all
+ * channels together; a fan-out past it goes on in the next turns. */
+#define FANOUT_BUDGET 2000
 
 /* Kind flags for a valid name; -1 when the name is invalid. */
 int channel_kind(const char *name, size_t len);
@@ -33,9 +36,23 @@ void channel_unsubscribe(struct sub *s);
 void channel_unsubscribe_all(struct conn *c);
 /* Frees every channel of a (at shutdown). */
 void channel_free_all(struct app *a);
-/* Queues m to every subscriber of ch but except; returns the count. */
+/*
+ * Accepts m for every subscriber of ch but except (subscribed now): m is
+ * ordered after the channel's earlier events and holds a reference until
+ * it has been queued on each. As much of the fan-out as this loop turn's
+ * budget allows happens at once (all of it when it is small); the rest in
+ * the next turns (channel_fanout_turn). Returns the frames queued now.
+ */
 int channel_publish(struct channel *ch, struct msg *m,
     const struct conn *except);
+/*
+ * The start of a loop turn's fan-out work: the budget is reset and the
+ * channels with events left go on, oldest event first per channel, until
+ * the budget is spent. Returns 1 when work is left for a later turn.
+ */
+int channel_fanout_turn(struct relay *r);
+/* Fans out with budget deliveries at most; 1 when work is left. */
+int channel_fanout_run(struct relay *r, int budget);
 /* Appends {"presence":{"ids":[..],"hash":{..},"count":n}} to out. */
 int channel_presence_json(struct channel *ch, struct buf *out);
 /* Number of distinct presence users. */

@@ -94,7 +94,8 @@ static const struct metric {
 	{"sno_http_requests_total", "counter", "HTTP requests served.", {""},
 	    {g_http_requests}},
 	{"sno_publish_seconds", "histogram", "Time to handle one HTTP "
-	    "publish, fan-out included.", {NULL}, {NULL}},
+	    "publish, until accepted (a large fan-out goes on after).",
+	    {NULL}, {NULL}},
 	{"sno_loop_turn_seconds", "histogram", "Event-loop turns by how "
 	    "long the relay worked in them.", {NULL}, {NULL}},
 	{"sno_loop_turn_max_seconds", "gauge", "Longest event-loop turn "
