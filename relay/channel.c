@@ -2,9 +2,10 @@
  * Channels, subscriptions and presence (docs/pusher-protocol.md). A
  * channel exists while it has subscribers (or a fresh cache slot); publishing
  * walks its subscriber list once and queues one shared frame on each. That
- * walk is sliced: each loop turn queues FANOUT_BUDGET frames at most, so a
- * large fan-out spans turns (events of one channel strictly one after the
- * other) and the loop keeps serving everything else between slices.
+ * walk is sliced: each loop turn queues about FANOUT_BUDGET frames at most,
+ * so a large fan-out spans turns (each subscriber getting a channel's events
+ * in the order they were accepted) and the loop keeps serving everything
+ * else between slices.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -109,8 +110,6 @@ fanout_pop(struct channel *ch)
 	ch->fo_head = e->next;
 	if (ch->fo_head == NULL)
 		ch->fo_tail = &ch->fo_head;
-	ch->fo_started = 0;
-	ch->cursor = NULL;
 	msg_unref(e->m);
 	free(e);
 }
@@ -132,6 +131,8 @@ channel_drop(struct channel *ch)
 	struct hnode *n, *nx;
 	size_t i;
 
+	ch->fo_last = NULL;
+	ch->cursor = NULL;
 	while (ch->fo_head)
 		fanout_pop(ch);
 	fanout_unlist(ch);
@@ -327,9 +328,31 @@ channel_unsubscribe_all(struct conn *c)
 		channel_unsubscribe(LIST_FIRST(&c->subs));
 }
 
+/* Queues the pass's events (fo_head..fo_last) that s should get on s. */
+static int
+fanout_sub(struct channel *ch, struct sub *s, uint64_t *n)
+{
+	struct fanout_ev *e = ch->fo_head;
+	int queued = 0;
+
+	for (;; e = e->next) {
+		if (s->conn != e->except && s->from_seq <= e->seq) {
+			queued++;
+			if (relay_conn_send(s->conn, e->m, 0) == 0)
+				(*n)++;
+		}
+		if (e == ch->fo_last)
+			return queued;
+	}
+}
+
 /*
- * Queues ch's oldest events on their subscribers, at most *budget frames;
- * 1 when ch still has events left.
+ * Goes on with ch's fan-out for at most about *budget frames; 1 when ch
+ * still has events left. A pass walks the subscribers once and gives each
+ * all the events that were pending when the pass began, in order (so they
+ * go out in one write per connection); events accepted during a pass wait
+ * for the next. Every subscriber thus gets a channel's events in the order
+ * they were accepted.
  */
 static int
 fanout_channel(struct channel *ch, int *budget)
@@ -338,28 +361,33 @@ fanout_channel(struct channel *ch, int *budget)
 	int left = *budget;
 
 	while (ch->fo_head && left > 0) {
-		struct fanout_ev *e = ch->fo_head;
+		struct fanout_ev *last;
 		struct sub *s;
+		int done;
 
-		if (!ch->fo_started) {
+		if (ch->fo_last == NULL) {
+			for (last = ch->fo_head; last->next; last = last->next)
+				;
+			ch->fo_last = last;
 			ch->cursor = TAILQ_FIRST(&ch->subs);
-			ch->fo_started = 1;
 		}
 		/* A slow consumer is only marked in relay_conn_send, never
 		 * unsubscribed, so the list holds still under the cursor. */
 		while ((s = ch->cursor) != NULL && left > 0) {
 			ch->cursor = TAILQ_NEXT(s, ch_entry);
-			if (s->conn == e->except || s->from_seq > e->seq)
-				continue;
-			left--;
-			if (relay_conn_send(s->conn, e->m, 0) == 0)
-				n++;
+			left -= fanout_sub(ch, s, &n);
 		}
-		if (ch->cursor == NULL)
+		if (ch->cursor != NULL)
+			break;
+		last = ch->fo_last;	/* the pass is over */
+		ch->fo_last = NULL;
+		do {
+			done = ch->fo_head == last;
 			fanout_pop(ch);
+		} while (!done);
 	}
 	metrics.delivered += n;
-	*budget = left;
+	*budget = left > 0 ? left : 0;
 	return ch->fo_head != NULL;
 }
 

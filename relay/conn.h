@@ -60,11 +60,12 @@ struct channel {
 	char *cache_data;	/* ... and its data, for info=cache */
 	int64_t cache_ms;
 	/* Sliced fan-out (channel.c): events accepted but not yet queued to
-	 * every subscriber, oldest first; the head goes out from cursor. */
+	 * every subscriber, oldest first. A pass takes fo_head..fo_last to
+	 * each subscriber in turn, from cursor on. */
 	uint64_t seq;		/* events accepted so far */
 	struct fanout_ev *fo_head, **fo_tail;
-	struct sub *cursor;	/* next sub for fo_head; moved on unsubscribe */
-	int fo_started;		/* fo_head has begun (cursor is valid) */
+	struct fanout_ev *fo_last;	/* the pass's last event, or NULL */
+	struct sub *cursor;	/* the pass's next sub; moved on unsubscribe */
 	int in_fanout;		/* on relay.fanout */
 	TAILQ_ENTRY(channel) fanout_entry;
 };
