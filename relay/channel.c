@@ -2,7 +2,7 @@
  * Channels, subscriptions and presence (docs/pusher-protocol.md). A
  * channel exists while it has subscribers (or a fresh cache slot); publishing
  * walks its subscriber list once and queues one shared frame on each. That
- * walk is sliced: each loop turn queues about FANOUT_BUDGET frames at most,
+ * walk is sliced: each loop turn serves FANOUT_BUDGET subscribers at most,
  * so a large fan-out spans turns (each subscriber getting a channel's events
  * in the order they were accepted) and the loop keeps serving everything
  * else between slices.
@@ -347,7 +347,7 @@ fanout_sub(struct channel *ch, struct sub *s, uint64_t *n)
 }
 
 /*
- * Goes on with ch's fan-out for at most about *budget frames; 1 when ch
+ * Goes on with ch's fan-out for at most *budget subscribers; 1 when ch
  * still has events left. A pass walks the subscribers once and gives each
  * all the events that were pending when the pass began, in order (so they
  * go out in one write per connection); events accepted during a pass wait
@@ -375,7 +375,8 @@ fanout_channel(struct channel *ch, int *budget)
 		 * unsubscribed, so the list holds still under the cursor. */
 		while ((s = ch->cursor) != NULL && left > 0) {
 			ch->cursor = TAILQ_NEXT(s, ch_entry);
-			left -= fanout_sub(ch, s, &n);
+			if (fanout_sub(ch, s, &n))
+				left--;
 		}
 		if (ch->cursor != NULL)
 			break;
@@ -387,7 +388,7 @@ fanout_channel(struct channel *ch, int *budget)
 		} while (!done);
 	}
 	metrics.delivered += n;
-	*budget = left > 0 ? left : 0;
+	*budget = left;
 	return ch->fo_head != NULL;
 }
 

@@ -14,6 +14,7 @@ const net = require('node:net');
 const crypto = require('node:crypto');
 const {
   startRelay, stopRelay, signedRequest, waitFor, connectRaw, rawSubscribe,
+  scrapeMetrics, metric,
 } = require('./lib');
 const { frame } = require('./lib/rawws');
 
@@ -207,7 +208,9 @@ test('sliced_fanout_keeps_order_for_every_subscriber_and_serves_others', async (
   assert.ok(relay.alive(), 'relay died');
   // Not asserted (timing): how many big-channel subscribers still waited
   // for events when the other client had been served.
+  const m = await scrapeMetrics(relay);
   process.stdout.write(`# fan-out still running for ${pendingAtAnswer} of ${SUBS} ` +
-    'subscribers when the other channel was served\n');
+    'subscribers when the other channel was served; longest loop turn ' +
+    `${metric(m, 'sno_loop_turn_max_seconds')} s\n`);
   other.close();
 });
