@@ -1,7 +1,11 @@
 /*
  * Channels, subscriptions and presence (docs/pusher-protocol.md). A
  * channel exists while it has subscribers (or a fresh cache slot); publishing
- * walks its subscriber list once and queues one shared frame on each.
+ * walks its subscriber list once and queues one shared frame on each. That
+ * walk is sliced: each loop turn serves FANOUT_BUDGET subscribers at most,
+ * so a large fan-out spans turns (each subscriber getting a channel's events
+ * in the order they were accepted) and the loop keeps serving everything
+ * else between slices.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -74,6 +78,7 @@ channel_new(struct app *a, const char *name)
 	ch->app = a;
 	ch->kind = channel_kind(name, strlen(name));
 	TAILQ_INIT(&ch->subs);
+	ch->fo_tail = &ch->fo_head;
 	if ((ch->kind & CH_PRESENCE) && hmap_init(&ch->members, 16) < 0)
 		goto fail;
 	if (hmap_put(&a->channels, &ch->node, ch->name, strlen(ch->name)) < 0)
@@ -89,12 +94,48 @@ fail:
 	return NULL;
 }
 
+/* One accepted event still being fanned out on its channel. */
+struct fanout_ev {
+	struct fanout_ev *next;
+	struct msg *m;		/* holds a reference */
+	const struct conn *except;	/* compared, never dereferenced */
+	uint64_t seq;
+};
+
+static void
+fanout_pop(struct channel *ch)
+{
+	struct fanout_ev *e = ch->fo_head;
+
+	ch->fo_head = e->next;
+	if (ch->fo_head == NULL)
+		ch->fo_tail = &ch->fo_head;
+	msg_unref(e->m);
+	free(e);
+}
+
+/* Takes ch off relay.fanout. */
+static void
+fanout_unlist(struct channel *ch)
+{
+	if (ch->in_fanout) {
+		TAILQ_REMOVE(&ch->app->relay->fanout, ch, fanout_entry);
+		ch->in_fanout = 0;
+	}
+}
+
 static void
 channel_drop(struct channel *ch)
 {
 	struct app *a = ch->app;
 	struct hnode *n, *nx;
 	size_t i;
+
+	ch->fo_last = NULL;
+	ch->cursor = NULL;
+	while (ch->fo_head)
+		fanout_pop(ch);
+	fanout_unlist(ch);
 
 	if (ch->kind & CH_PRESENCE) {
 		HMAP_FOREACH_SAFE(&ch->members, i, n, nx) {
@@ -226,6 +267,9 @@ channel_subscribe(struct app *a, struct conn *c, const char *name,
 	}
 	s->conn = c;
 	s->ch = ch;
+	/* Only events accepted from now on: a fan-out in progress never
+	 * gives it an event older than one it already has (a cached one). */
+	s->from_seq = ch->seq + 1;
 	TAILQ_INSERT_TAIL(&ch->subs, s, ch_entry);
 	LIST_INSERT_HEAD(&c->subs, s, conn_entry);
 	c->nsubs++;
@@ -254,6 +298,8 @@ channel_unsubscribe(struct sub *s)
 	struct app *a = ch->app;
 	struct member *m = s->member;
 
+	if (ch->cursor == s)	/* a fan-out in progress goes on after s */
+		ch->cursor = TAILQ_NEXT(s, ch_entry);
 	TAILQ_REMOVE(&ch->subs, s, ch_entry);
 	LIST_REMOVE(s, conn_entry);
 	c->nsubs--;
@@ -282,22 +328,126 @@ channel_unsubscribe_all(struct conn *c)
 		channel_unsubscribe(LIST_FIRST(&c->subs));
 }
 
+/* Queues the pass's events (fo_head..fo_last) that s should get on s. */
+static int
+fanout_sub(struct channel *ch, struct sub *s, uint64_t *n)
+{
+	struct fanout_ev *e = ch->fo_head;
+	int queued = 0;
+
+	for (;; e = e->next) {
+		if (s->conn != e->except && s->from_seq <= e->seq) {
+			queued++;
+			if (relay_conn_send(s->conn, e->m, 0) == 0)
+				(*n)++;
+		}
+		if (e == ch->fo_last)
+			return queued;
+	}
+}
+
+/*
+ * Goes on with ch's fan-out for at most *budget subscribers; 1 when ch
+ * still has events left. A pass walks the subscribers once and gives each
+ * all the events that were pending when the pass began, in order (so they
+ * go out in one write per connection); events accepted during a pass wait
+ * for the next. Every subscriber thus gets a channel's events in the order
+ * they were accepted.
+ */
+static int
+fanout_channel(struct channel *ch, int *budget)
+{
+	uint64_t n = 0;
+	int left = *budget;
+
+	while (ch->fo_head && left > 0) {
+		struct fanout_ev *last;
+		struct sub *s;
+		int done;
+
+		if (ch->fo_last == NULL) {
+			for (last = ch->fo_head; last->next; last = last->next)
+				;
+			ch->fo_last = last;
+			ch->cursor = TAILQ_FIRST(&ch->subs);
+		}
+		/* A slow consumer is only marked in relay_conn_send, never
+		 * unsubscribed, so the list holds still under the cursor. */
+		while ((s = ch->cursor) != NULL && left > 0) {
+			ch->cursor = TAILQ_NEXT(s, ch_entry);
+			if (fanout_sub(ch, s, &n))
+				left--;
+		}
+		if (ch->cursor != NULL)
+			break;
+		last = ch->fo_last;	/* the pass is over */
+		ch->fo_last = NULL;
+		do {
+			done = ch->fo_head == last;
+			fanout_pop(ch);
+		} while (!done);
+	}
+	metrics.delivered += n;
+	*budget = left;
+	return ch->fo_head != NULL;
+}
+
+int
+channel_fanout_run(struct relay *r, int budget)
+{
+	struct channel *ch;
+
+	if (r->fanout_running)
+		return !TAILQ_EMPTY(&r->fanout);
+	r->fanout_running = 1;
+	while ((ch = TAILQ_FIRST(&r->fanout)) != NULL && budget > 0) {
+		TAILQ_REMOVE(&r->fanout, ch, fanout_entry);
+		ch->in_fanout = 0;
+		if (fanout_channel(ch, &budget)) {
+			/* to the back: channels take turns */
+			TAILQ_INSERT_TAIL(&r->fanout, ch, fanout_entry);
+			ch->in_fanout = 1;
+		}
+	}
+	r->fanout_running = 0;
+	r->fanout_budget = budget;
+	return !TAILQ_EMPTY(&r->fanout);
+}
+
+int
+channel_fanout_turn(struct relay *r)
+{
+	r->fanout_budget = FANOUT_BUDGET;
+	return channel_fanout_run(r, r->fanout_budget);
+}
+
 int
 channel_publish(struct channel *ch, struct msg *m, const struct conn *except)
 {
-	struct sub *s, *next;
-	int n = 0;
+	struct relay *r = ch->app->relay;
+	struct fanout_ev *e;
+	uint64_t before = metrics.delivered;
 
-	/* _SAFE: a slow consumer is only marked here, never freed. */
-	for (s = TAILQ_FIRST(&ch->subs); s; s = next) {
-		next = TAILQ_NEXT(s, ch_entry);
-		if (s->conn == except)
-			continue;
-		if (relay_conn_send(s->conn, m, 0) == 0)
-			n++;
+	if (TAILQ_EMPTY(&ch->subs))
+		return 0;
+	if ((e = malloc(sizeof(*e))) == NULL) {
+		log_error("relay msg=\"out of memory: event dropped\" "
+		    "channel=%s", ch->name);
+		return 0;
 	}
-	metrics.delivered += (uint64_t)n;
-	return n;
+	e->next = NULL;
+	e->m = msg_ref(m);
+	e->except = except;
+	e->seq = ++ch->seq;
+	*ch->fo_tail = e;
+	ch->fo_tail = &e->next;
+	if (!ch->in_fanout) {
+		TAILQ_INSERT_TAIL(&r->fanout, ch, fanout_entry);
+		ch->in_fanout = 1;
+	}
+	/* Within this turn's budget the whole fan-out happens now. */
+	channel_fanout_run(r, r->fanout_budget);
+	return (int)(metrics.delivered - before);
 }
 
 int

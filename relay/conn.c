@@ -25,6 +25,8 @@ relay_init(struct relay *r, struct relay_conf *conf)
 	r->conf = conf;
 	TAILQ_INIT(&r->conns);
 	TAILQ_INIT(&r->pending);
+	TAILQ_INIT(&r->fanout);
+	r->fanout_budget = FANOUT_BUDGET;
 	if (hmap_init(&r->sockets, 1024) < 0)
 		return -ENOMEM;
 	if ((r->apps = calloc((size_t)conf->napps + 1, sizeof(*r->apps))) ==

@@ -16,6 +16,7 @@
 
 struct conn;
 struct channel;
+struct fanout_ev;
 
 /* Pusher close codes (docs/pusher-protocol.md) and the ones we choose. */
 #define CLOSE_APP_UNKNOWN 4001	 /* refused: client stops */
@@ -42,6 +43,7 @@ struct sub {
 	struct conn *conn;
 	struct channel *ch;
 	struct member *member;	/* presence only */
+	uint64_t from_seq;	/* first event seq it gets (channel.c) */
 	TAILQ_ENTRY(sub) ch_entry;
 	LIST_ENTRY(sub) conn_entry;
 };
@@ -57,6 +59,15 @@ struct channel {
 	struct msg *cache;	/* cache channels: the last event's frame */
 	char *cache_data;	/* ... and its data, for info=cache */
 	int64_t cache_ms;
+	/* Sliced fan-out (channel.c): events accepted but not yet queued to
+	 * every subscriber, oldest first. A pass takes fo_head..fo_last to
+	 * each subscriber in turn, from cursor on. */
+	uint64_t seq;		/* events accepted so far */
+	struct fanout_ev *fo_head, **fo_tail;
+	struct fanout_ev *fo_last;	/* the pass's last event, or NULL */
+	struct sub *cursor;	/* the pass's next sub; moved on unsubscribe */
+	int in_fanout;		/* on relay.fanout */
+	TAILQ_ENTRY(channel) fanout_entry;
 };
 
 struct user {
@@ -115,6 +126,11 @@ struct relay {
 	 * frames were queued or a close was asked (conn_want_write,
 	 * conn_close); the glue takes them with conn_pending_pop. */
 	TAILQ_HEAD(, conn) pending;
+	/* Channels with events still to fan out; the glue runs
+	 * channel_fanout_turn each loop turn while it is not empty. */
+	TAILQ_HEAD(, channel) fanout;
+	int fanout_budget;	/* deliveries left in this loop turn */
+	int fanout_running;
 	int nconns;
 	int nchannels;
 	int nsubs;

@@ -19,6 +19,7 @@
 
 #include <ev.h>
 
+#include "channel.h"
 #include "clock.h"
 #include "cluster.h"
 #include "host.h"
@@ -45,6 +46,10 @@ static struct {
 	volatile sig_atomic_t stop_asked;
 	struct ev_loop *loop;	/* epoll via libev: no O(n) poll scan */
 	ev_check flush;		/* runs after each loop turn */
+	ev_check turn_begin;	/* first thing after the poll returns */
+	ev_prepare turn_end;	/* last thing before the next poll */
+	ev_idle fanout_idle;	/* while a fan-out is left: poll, not block */
+	int64_t turn_us;	/* when the current turn began, or 0 */
 } srv;
 
 static void
@@ -253,7 +258,48 @@ flush_pending(struct ev_loop *loop, ev_check *w, int revents)
 	(void)w;
 	(void)revents;
 	srv.turn++;
+	channel_fanout_turn(srv.r);	/* the next slice of big fan-outs */
 	ws_flush_pending(srv.r);
+}
+
+static void
+fanout_idle(struct ev_loop *loop, ev_idle *w, int revents)
+{
+	(void)loop;
+	(void)w;
+	(void)revents;	/* flush_pending does the work; this keeps the
+			 * poll from blocking while there is some */
+}
+
+/*
+ * Loop-turn durations for /metrics: from the poll's return (a check watcher
+ * at the highest priority, invoked before every other callback of the turn)
+ * to the next prepare (after them all), so the time spent blocked in the
+ * poll is not counted.
+ */
+static void
+turn_begin(struct ev_loop *loop, ev_check *w, int revents)
+{
+	(void)loop;
+	(void)w;
+	(void)revents;
+	srv.turn_us = clock_mono_us();
+}
+
+static void
+turn_end(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	(void)loop;
+	(void)w;
+	(void)revents;
+	if (srv.turn_us) {
+		metrics_loop_turn(clock_mono_us() - srv.turn_us);
+		srv.turn_us = 0;
+	}
+	if (!TAILQ_EMPTY(&srv.r->fanout))
+		ev_idle_start(srv.loop, &srv.fanout_idle);
+	else
+		ev_idle_stop(srv.loop, &srv.fanout_idle);
 }
 
 static void
@@ -379,6 +425,13 @@ server_start(struct relay *r)
 	foreign[0] = srv.loop;
 	ev_check_init(&srv.flush, flush_pending);
 	ev_check_start(srv.loop, &srv.flush);
+	ev_check_init(&srv.turn_begin, turn_begin);
+	ev_set_priority(&srv.turn_begin, EV_MAXPRI);
+	ev_check_start(srv.loop, &srv.turn_begin);
+	ev_prepare_init(&srv.turn_end, turn_end);
+	ev_set_priority(&srv.turn_end, EV_MINPRI);
+	ev_prepare_start(srv.loop, &srv.turn_end);
+	ev_idle_init(&srv.fanout_idle, fanout_idle);
 	memset(&info, 0, sizeof(info));
 	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS |
 	    LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT | LWS_SERVER_OPTION_LIBEV;
@@ -445,6 +498,9 @@ server_shutdown(void)
 	cluster_stop();		/* cluster hook */
 	lws_sul_cancel(&srv.tick);
 	ev_check_stop(srv.loop, &srv.flush);
+	ev_check_stop(srv.loop, &srv.turn_begin);
+	ev_prepare_stop(srv.loop, &srv.turn_end);
+	ev_idle_stop(srv.loop, &srv.fanout_idle);
 	lws_context_destroy(srv.ctx);
 	srv.ctx = NULL;
 	ev_loop_destroy(srv.loop);

@@ -1,4 +1,6 @@
 /* Prometheus text format (exposition format 0.0.4) for the relay. */
+#include <string.h>
+
 #include "metrics.h"
 #include "conn.h"
 
@@ -6,6 +8,23 @@ struct metrics metrics;
 
 static const double bucket_le[METRICS_BUCKETS] = {0.00005, 0.0001, 0.00025,
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25};
+
+static const double turn_le[METRICS_TURN_BUCKETS] = {0.0005, 0.001,
+    0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25};
+
+void
+metrics_loop_turn(int64_t us)
+{
+	double s = (double)us / 1e6;
+
+	for (int i = 0; i < METRICS_TURN_BUCKETS; i++)
+		if (s <= turn_le[i])
+			metrics.turn_buckets[i]++;
+	metrics.turn_count++;
+	metrics.turn_sum += s;
+	if (s > metrics.turn_max)
+		metrics.turn_max = s;
+}
 
 void
 metrics_publish_time(int64_t us)
@@ -47,7 +66,7 @@ GET(g_webhook_failures, atomic_load(&metrics.webhook_failures))
 /*
  * /metrics in the order it is written. Each metric has up to two samples,
  * each with its labels ("" for none) and its getter; a histogram has none
- * here and is written by render_publish_histogram.
+ * here and is written by render_special.
  */
 static const struct metric {
 	const char *name;
@@ -75,7 +94,12 @@ static const struct metric {
 	{"sno_http_requests_total", "counter", "HTTP requests served.", {""},
 	    {g_http_requests}},
 	{"sno_publish_seconds", "histogram", "Time to handle one HTTP "
-	    "publish, fan-out included.", {NULL}, {NULL}},
+	    "publish, until accepted (a large fan-out goes on after).",
+	    {NULL}, {NULL}},
+	{"sno_loop_turn_seconds", "histogram", "Event-loop turns by how "
+	    "long the relay worked in them.", {NULL}, {NULL}},
+	{"sno_loop_turn_max_seconds", "gauge", "Longest event-loop turn "
+	    "since start.", {NULL}, {NULL}},
 	{"sno_slow_consumer_disconnects_total", "counter",
 	    "Connections cut for exceeding send_queue_bytes.", {""},
 	    {g_slow}},
@@ -89,18 +113,33 @@ static const struct metric {
 };
 
 static int
-render_publish_histogram(const char *name, struct buf *o)
+render_histogram(const char *name, struct buf *o, const double *le,
+    const uint64_t *buckets, int n, uint64_t count, double sum)
 {
 	int e = 0;
 
-	for (int i = 0; i < METRICS_BUCKETS; i++)
+	for (int i = 0; i < n; i++)
 		e |= buf_printf(o, "%s_bucket{le=\"%g\"} %lu\n", name,
-		    bucket_le[i], (unsigned long)metrics.publish_buckets[i]);
+		    le[i], (unsigned long)buckets[i]);
 	e |= buf_printf(o, "%s_bucket{le=\"+Inf\"} %lu\n%s_sum %.6f\n"
-	    "%s_count %lu\n", name, (unsigned long)metrics.publish_count,
-	    name, metrics.publish_sum, name,
-	    (unsigned long)metrics.publish_count);
+	    "%s_count %lu\n", name, (unsigned long)count, name, sum, name,
+	    (unsigned long)count);
 	return e;
+}
+
+/* The samples of a metric without getters (histograms, float gauges). */
+static int
+render_special(const char *name, struct buf *o)
+{
+	if (strcmp(name, "sno_publish_seconds") == 0)
+		return render_histogram(name, o, bucket_le,
+		    metrics.publish_buckets, METRICS_BUCKETS,
+		    metrics.publish_count, metrics.publish_sum);
+	if (strcmp(name, "sno_loop_turn_seconds") == 0)
+		return render_histogram(name, o, turn_le, metrics.turn_buckets,
+		    METRICS_TURN_BUCKETS, metrics.turn_count,
+		    metrics.turn_sum);
+	return buf_printf(o, "%s %.6f\n", name, metrics.turn_max);
 }
 
 int
@@ -115,7 +154,7 @@ metrics_render(const struct relay *r, struct buf *o)
 		e |= buf_printf(o, "# HELP %s %s\n# TYPE %s %s\n", m->name,
 		    m->help, m->name, m->type);
 		if (m->get[0] == NULL) {
-			e |= render_publish_histogram(m->name, o);
+			e |= render_special(m->name, o);
 			continue;
 		}
 		for (int k = 0; k < 2 && m->get[k]; k++)

@@ -11,6 +11,7 @@
 #include "buf.h"
 
 #define METRICS_BUCKETS 12
+#define METRICS_TURN_BUCKETS 9
 
 struct metrics {
 	uint64_t connections_total;
@@ -25,6 +26,10 @@ struct metrics {
 	uint64_t publish_buckets[METRICS_BUCKETS];
 	uint64_t publish_count;
 	double publish_sum;
+	uint64_t turn_buckets[METRICS_TURN_BUCKETS];
+	uint64_t turn_count;
+	double turn_sum;
+	double turn_max;	/* longest loop turn since start, seconds */
 	atomic_ulong webhooks_sent;
 	atomic_ulong webhook_failures;
 };
@@ -34,6 +39,8 @@ struct relay;
 
 /* Records one publish that took us microseconds to handle. */
 void metrics_publish_time(int64_t us);
+/* Records one event-loop turn that took us microseconds (the glue). */
+void metrics_loop_turn(int64_t us);
 /* Appends the Prometheus text exposition to out; 0 or a buf error. */
 int metrics_render(const struct relay *r, struct buf *out);
 

@@ -62,6 +62,25 @@ test('metrics_is_prometheus_text_with_every_series', async () => {
   assert.match(m.text, /# TYPE sno_connections_total counter/);
 });
 
+test('metrics_has_a_loop_turn_histogram_whose_count_grows', async () => {
+  const m0 = await scrapeMetrics(relay);
+  assert.match(m0.text, /# TYPE sno_loop_turn_seconds histogram/);
+  assert.match(m0.text, /# TYPE sno_loop_turn_max_seconds gauge/);
+  for (const le of ['0.0005', '0.1', '+Inf']) {
+    assert.notEqual(v(m0, 'sno_loop_turn_seconds_bucket', { le }), undefined,
+      `missing le=${le} bucket\n${m0.text}`);
+  }
+  assert.notEqual(v(m0, 'sno_loop_turn_seconds_sum'), undefined);
+  assert.notEqual(v(m0, 'sno_loop_turn_max_seconds'), undefined);
+  const n0 = v(m0, 'sno_loop_turn_seconds_count');
+  assert.ok(n0 > 0, `no loop turn counted\n${m0.text}`);
+  // Each scrape is served in loop turns of its own: the count grows.
+  const m1 = await scrapeMetrics(relay);
+  const n1 = v(m1, 'sno_loop_turn_seconds_count');
+  assert.ok(n1 > n0, `turn count did not grow: ${n0} -> ${n1}`);
+  assert.equal(v(m1, 'sno_loop_turn_seconds_bucket', { le: '+Inf' }), n1);
+});
+
 test('metrics_counts_match_connections_subscriptions_events_and_auth_failures', async () => {
   const m0 = await scrapeMetrics(relay);
   const connTotal0 = v(m0, 'sno_connections_total');
