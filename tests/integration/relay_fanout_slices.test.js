@@ -10,13 +10,11 @@
 
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const net = require('node:net');
-const crypto = require('node:crypto');
 const {
   startRelay, stopRelay, signedRequest, waitFor, connectRaw, rawSubscribe,
   scrapeMetrics, metric,
 } = require('./lib');
-const { frame } = require('./lib/rawws');
+const { frame, connectFrames } = require('./lib/rawws');
 
 const SUBS = 5000;
 const JOINERS = 200;
@@ -38,89 +36,54 @@ after(async () => {
 // A websocket subscribed to CHANNEL: resolves with {seqs, subscribed}
 // once subscription_succeeded is in; seqs are the event numbers got, in
 // the order they arrived.
-function subscriber() {
-  return new Promise((resolve, reject) => {
-    const s = net.connect({ host: '127.0.0.1', port: relay.port });
-    const c = { seqs: [], bad: [], subscribed: false, closed: false };
-    let buf = Buffer.alloc(0);
-    let upgraded = false;
-    socks.push(s);
-    const timer = setTimeout(() => {
-      s.destroy();
-      reject(new Error('subscriber: not subscribed in time'));
-    }, 30000);
-    const onText = (text) => {
-      let m;
-      try {
-        m = JSON.parse(text);
-      } catch (_) {
-        c.bad.push(text);
-        return;
-      }
-      if (m.event === 'pusher:connection_established') {
-        s.write(frame({ payload: JSON.stringify({
-          event: 'pusher:subscribe', data: { channel: CHANNEL },
-        }) }));
-      } else if (m.event === 'pusher_internal:subscription_succeeded') {
-        c.subscribed = true;
-        clearTimeout(timer);
-        resolve(c);
-      } else if (m.event === 'seq' && m.channel === CHANNEL) {
-        c.seqs.push(Number(m.data));
-      } else if (m.event !== 'pusher:ping') {
-        c.bad.push(text);
-      }
-    };
-    const parse = () => {
-      for (;;) {
-        if (buf.length < 2) return;
-        const op = buf[0] & 0x0f;
-        let len = buf[1] & 0x7f;
-        let off = 2;
-        if (len === 126) {
-          if (buf.length < 4) return;
-          len = buf.readUInt16BE(2);
-          off = 4;
-        } else if (len === 127) {
-          if (buf.length < 10) return;
-          len = Number(buf.readBigUInt64BE(2));
-          off = 10;
-        }
-        if (buf.length < off + len) return;
-        if (op === 1) onText(buf.subarray(off, off + len).toString('utf8'));
-        buf = buf.subarray(off + len);
-      }
-    };
-    s.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    s.on('close', () => {
-      c.closed = true;
-    });
-    s.on('connect', () => {
-      s.write(`GET /app/${relay.app.key}?protocol=7&client=js&version=8.6.0 HTTP/1.1\r\n` +
-        `Host: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-        `Sec-WebSocket-Key: ${crypto.randomBytes(16).toString('base64')}\r\n` +
-        'Sec-WebSocket-Version: 13\r\n\r\n');
-    });
-    s.on('data', (d) => {
-      buf = buf.length ? Buffer.concat([buf, d]) : d;
-      if (!upgraded) {
-        const end = buf.indexOf('\r\n\r\n');
-        if (end < 0) return;
-        if (!/^HTTP\/1\.1 101/.test(buf.subarray(0, end).toString('latin1'))) {
-          clearTimeout(timer);
-          s.destroy();
-          reject(new Error('subscriber: handshake refused'));
-          return;
-        }
-        upgraded = true;
-        buf = buf.subarray(end + 4);
-      }
-      parse();
-    });
+async function subscriber() {
+  const c = { seqs: [], bad: [], subscribed: false, closed: false };
+  let timer;
+  let done;
+  const subscribed = new Promise((resolve, reject) => {
+    done = resolve;
+    timer = setTimeout(() => reject(new Error('subscriber: not subscribed in time')),
+      30000);
   });
+  const onText = (ws, text) => {
+    let m;
+    try {
+      m = JSON.parse(text);
+    } catch (_) {
+      c.bad.push(text);
+      return;
+    }
+    if (m.event === 'pusher:connection_established') {
+      ws.send(frame({ payload: JSON.stringify({
+        event: 'pusher:subscribe', data: { channel: CHANNEL },
+      }) }));
+    } else if (m.event === 'pusher_internal:subscription_succeeded') {
+      c.subscribed = true;
+      clearTimeout(timer);
+      done(c);
+    } else if (m.event === 'seq' && m.channel === CHANNEL) {
+      c.seqs.push(Number(m.data));
+    } else if (m.event !== 'pusher:ping') {
+      c.bad.push(text);
+    }
+  };
+  let ws;
+  try {
+    ws = await connectFrames(relay, {
+      timeoutMs: 30000,
+      onFrame: (op, payload, conn) => {
+        if (op === 1) onText(conn, payload.toString('utf8'));
+      },
+    });
+  } catch (err) {
+    clearTimeout(timer);
+    throw err;
+  }
+  socks.push(ws.sock);
+  ws.sock.on('close', () => {
+    c.closed = true;
+  });
+  return subscribed;
 }
 
 // n subscribers, PARALLEL handshakes at a time.

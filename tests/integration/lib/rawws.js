@@ -46,20 +46,14 @@ function closePayload(code, reason = '') {
 }
 
 /*
- * Connect to relay (its app key), upgrade, and resolve once the handshake
- * answer is in: {sock, send(buf), frames: [{opcode, payload, text}],
- * closeCode (the relay's close frame code, or null), closed (socket),
- * texts()}.
+ * Decodes the relay's (unmasked) frames from a byte stream: the function it
+ * returns takes each chunk read and calls onFrame(opcode, payload) for every
+ * whole frame, keeping a partial one for the next chunk.
  */
-function connectFrames(relay, opts = {}) {
-  const sock = net.connect({ host: '127.0.0.1', port: opts.port || relay.port });
-  const c = { sock, frames: [], closeCode: null, closed: false, upgraded: false };
-  c.send = (buf) => {
-    if (!sock.destroyed) sock.write(buf);
-  };
-  c.texts = () => c.frames.filter((f) => f.opcode === 1).map((f) => f.text);
+function frameReader(onFrame) {
   let buf = Buffer.alloc(0);
-  const parse = () => {
+  return (chunk) => {
+    buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
     for (;;) {
       if (buf.length < 2) return;
       const op = buf[0] & 0x0f;
@@ -75,22 +69,45 @@ function connectFrames(relay, opts = {}) {
         off = 10;
       }
       if (buf.length < off + len) return;
-      const payload = buf.subarray(off, off + len);
-      const f = { opcode: op, payload, text: payload.toString('utf8') };
-      c.frames.push(f);
-      if (op === 8) c.closeCode = payload.length >= 2 ? payload.readUInt16BE(0) : 1005;
+      onFrame(op, buf.subarray(off, off + len));
       buf = buf.subarray(off + len);
     }
   };
+}
+
+/*
+ * Connect to relay (its app key), upgrade, and resolve once the handshake
+ * answer is in: {sock, send(buf), frames: [{opcode, payload, text}],
+ * closeCode (the relay's close frame code, or null), closed (socket),
+ * texts()}. With opts.onFrame the frames are handed to onFrame(opcode,
+ * payload, c) instead of kept. opts.port; opts.timeoutMs (default 5 s).
+ */
+function connectFrames(relay, opts = {}) {
+  const sock = net.connect({ host: '127.0.0.1', port: opts.port || relay.port });
+  const c = { sock, frames: [], closeCode: null, closed: false, upgraded: false };
+  c.send = (buf) => {
+    if (!sock.destroyed) sock.write(buf);
+  };
+  c.texts = () => c.frames.filter((f) => f.opcode === 1).map((f) => f.text);
+  const feed = frameReader((op, payload) => {
+    if (opts.onFrame) {
+      opts.onFrame(op, payload, c);
+      return;
+    }
+    c.frames.push({ opcode: op, payload, text: payload.toString('utf8') });
+    if (op === 8) c.closeCode = payload.length >= 2 ? payload.readUInt16BE(0) : 1005;
+  });
+  let buf = Buffer.alloc(0);
   sock.on('error', () => {});
   sock.on('close', () => {
     c.closed = true;
   });
   return new Promise((resolve, reject) => {
+    const ms = opts.timeoutMs || 5000;
     const timer = setTimeout(() => {
       sock.destroy();
-      reject(new Error('raw frames client: no handshake answer in 5 s'));
-    }, 5000);
+      reject(new Error(`raw frames client: no handshake answer in ${ms / 1000} s`));
+    }, ms);
     sock.on('connect', () => {
       sock.write(`GET /app/${relay.app.key}?protocol=7&client=js&version=8.6.0&flash=false HTTP/1.1\r\n` +
         `Host: 127.0.0.1:${relay.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
@@ -98,24 +115,25 @@ function connectFrames(relay, opts = {}) {
         'Sec-WebSocket-Version: 13\r\n\r\n');
     });
     sock.on('data', (d) => {
-      buf = Buffer.concat([buf, d]);
-      if (!c.upgraded) {
-        const end = buf.indexOf('\r\n\r\n');
-        if (end < 0) return;
-        const head = buf.subarray(0, end).toString('latin1');
-        clearTimeout(timer);
-        if (!/^HTTP\/1\.1 101/.test(head)) {
-          sock.destroy();
-          reject(new Error(`handshake refused: ${head}`));
-          return;
-        }
-        c.upgraded = true;
-        buf = buf.subarray(end + 4);
-        resolve(c);
+      if (c.upgraded) {
+        feed(d);
+        return;
       }
-      parse();
+      buf = Buffer.concat([buf, d]);
+      const end = buf.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      const head = buf.subarray(0, end).toString('latin1');
+      clearTimeout(timer);
+      if (!/^HTTP\/1\.1 101/.test(head)) {
+        sock.destroy();
+        reject(new Error(`handshake refused: ${head}`));
+        return;
+      }
+      c.upgraded = true;
+      resolve(c);
+      feed(buf.subarray(end + 4));
     });
   });
 }
 
-module.exports = { frame, closePayload, connectFrames };
+module.exports = { frame, closePayload, frameReader, connectFrames };
