@@ -22,6 +22,10 @@ struct pss {
 	int dispatched;		/* req went to its handler */
 	int body_done;		/* lws said the body is complete */
 	uint64_t body_turn;	/* the loop turn it said so */
+	uint64_t body_len;	/* the request's Content-Length */
+	uint64_t body_got;	/* body bytes lws has handed over */
+	uintptr_t chunk_at;	/* where the last body chunk began, */
+	size_t chunk_len;	/* and its length (lws_http_body) */
 	int rx_held;		/* reading paused until req is answered */
 	int close_after;	/* answer with connection: close, then close */
 	int peer_closed;	/* the client sent its close frame */
@@ -36,6 +40,9 @@ int lws_http_serve_file(struct http_req *q, const char *file,
     const char *mime, const char *cache_control, int gzip);
 /* LWS_CALLBACK_HTTP: a new request at path; 0, or -1 to close. */
 int lws_http_begin(struct lws *wsi, struct pss *pss, const char *path);
+/* LWS_CALLBACK_HTTP_BODY: len bytes of body at in; 0, or -1 to close. */
+int lws_http_body(struct lws *wsi, struct pss *pss, const void *in,
+    size_t len);
 /* LWS_CALLBACK_HTTP_BODY_COMPLETION in loop turn `turn`; 0 or -1. */
 int lws_http_body_done(struct lws *wsi, struct pss *pss, uint64_t turn);
 /* Writes pss's answer and ends the transaction; 0, or -1 to close. */

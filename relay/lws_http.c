@@ -187,7 +187,8 @@ method_of(struct lws *wsi)
  * one; chunked bodies are not read (lws 4.1 cannot), so they get 411.
  */
 static int
-body_framing(struct lws *wsi, const char *method, const char **why)
+body_framing(struct lws *wsi, const char *method, const char **why,
+    uint64_t *len)
 {
 	char cl[32];
 	int n;
@@ -216,6 +217,7 @@ body_framing(struct lws *wsi, const char *method, const char **why)
 		*why = "Content-Length is not a number";
 		return 400;
 	}
+	*len = strtoull(cl, NULL, 10);
 	return 0;
 }
 
@@ -230,6 +232,9 @@ lws_http_begin(struct lws *wsi, struct pss *pss, const char *path)
 
 	lws_http_req_free(pss);
 	pss->dispatched = pss->body_done = pss->close_after = 0;
+	pss->body_len = pss->body_got = 0;
+	pss->chunk_at = 0;
+	pss->chunk_len = 0;
 	if (method == NULL) {
 		lws_return_http_status(wsi, HTTP_STATUS_METHOD_NOT_ALLOWED,
 		    NULL);
@@ -249,7 +254,8 @@ lws_http_begin(struct lws *wsi, struct pss *pss, const char *path)
 	lws_get_peer_simple(wsi, ip, sizeof(ip));
 	snprintf(q->peer, sizeof(q->peer), "%s", ip);
 	q->tls = lws_is_ssl(wsi);
-	if ((status = body_framing(wsi, q->method, &why)) != 0) {
+	if ((status = body_framing(wsi, q->method, &why,
+	    &pss->body_len)) != 0) {
 		/* Answered now and closed: the body's bytes must never be
 		 * read as the next request. */
 		log_info("http refused=framing peer=%s path=\"%s\" why=\"%s\"",
@@ -265,18 +271,78 @@ lws_http_begin(struct lws *wsi, struct pss *pss, const char *path)
 }
 
 /*
+ * A POST pipelined behind another request on a keep-alive connection, that
+ * is whose head lws parsed from the bytes it kept (its buflist) after the
+ * previous request, cannot be read with lws 4.1.6, and nothing in its
+ * public API avoids it (docs/architecture.md, "What libwebsockets 4.1.6
+ * cannot do", has the whole analysis). The cause: lws_http_action()
+ * (lib/roles/http/server/server.c, the loop after "At this point we have
+ * transitioned from deferred action to expecting BODY", lines 1804-1828),
+ * meant for an h2 stream's own buflist, feeds the h1 connection's buflist
+ * to lws_read_h1() in LRS_BODY. Its head still holds the request's own
+ * head, not yet consumed (lws_buflist_aware_finished_consuming runs only
+ * after the outer lws_read_h1 returns), so:
+ *  - Content-Length bytes of the request line come as the body, then
+ *    BODY_COMPLETION; then, with nothing left to read, lws_read_h1 returns
+ *    0 and calls BODY_COMPLETION again, forever, inside that loop (the old
+ *    busy loop, deaf to signals). Only a nonzero return, which closes the
+ *    connection, ends it.
+ *  - If the buflist holds less than Content-Length, the loop takes all of
+ *    it as body and frees the segment (lws_buflist_use_segment), then the
+ *    outer lws_read_h1 (lib/roles/h1/ops-h1.c, LRS_BODY after
+ *    lws_handshake_server) resets rx_content_remain and hands over the
+ *    bytes after the head again, from the freed segment.
+ * Every path to LRS_BODY runs that loop, and the only exits before it
+ * (lws_serve_http_file, a mount's CHECK_ACCESS_RIGHTS with args.final)
+ * leave lws unable to read the body at all. So such a POST is answered 400
+ * with Connection: close, and is never dispatched with a wrong body:
+ * lws_http_body refuses a chunk that begins inside the one before it
+ * (without reading it: that is the freed segment) and body bytes beyond
+ * Content-Length; lws_http_body_done a second completion in the same loop
+ * turn.
+ */
+static int
+refuse_pipelined(struct lws *wsi, struct pss *pss)
+{
+	struct http_req *q = pss->req;
+
+	log_info("http refused=pipelined_post peer=%s path=\"%s\"", q->peer,
+	    q->path);
+	pss->close_after = 1;
+	http_error(q, 400, "A POST pipelined behind another request cannot be "
+	    "read: send it after the previous answer");
+	lws_http_answer(wsi, pss);
+	return -1;
+}
+
+int
+lws_http_body(struct lws *wsi, struct pss *pss, const void *in, size_t len)
+{
+	struct http_req *q = pss->req;
+	uintptr_t at = (uintptr_t)in;
+
+	if (q == NULL)
+		return 0;
+	if (pss->dispatched || pss->body_done ||
+	    len > pss->body_len - pss->body_got || (pss->chunk_len &&
+	    at > pss->chunk_at && at < pss->chunk_at + pss->chunk_len))
+		return refuse_pipelined(wsi, pss);
+	pss->chunk_at = at;
+	pss->chunk_len = len;
+	pss->body_got += len;
+	if (!q->too_big && buf_add(&q->body, in, len) < 0)
+		q->too_big = 1;
+	return 0;
+}
+
+/*
  * The body of a POST is complete. The handler runs from the next
- * HTTP_WRITEABLE, not here, because lws 4.1.6 gets a pipelined POST wrong:
- * when its headers come from the bytes lws buffered behind the previous
- * request, lws hands the first Content-Length bytes of the *request line*
- * over as the body and then calls this again and again without returning
- * (a busy loop that never sees a signal). That second call in the same loop
- * turn is how we know: the request is answered 400 and the connection
- * closed, so nothing is ever dispatched with a wrong body. A repeat in a
- * later turn is the next request arriving before this one is answered: it
- * is dispatched now, and while it waits (parked) reading pauses until it is
- * answered, so lws does not spin on it (lws writes nothing while reading is
- * paused: http_reply_resp resumes it).
+ * HTTP_WRITEABLE, not here: a second call in the same loop turn is lws's
+ * pipelined-POST loop above (refused). A repeat in a later turn is the next
+ * request arriving before this one is answered: it is dispatched now, and
+ * while it waits (parked) reading pauses until it is answered, so lws does
+ * not spin on it (lws writes nothing while reading is paused:
+ * lws_http_answer_ready resumes it).
  */
 int
 lws_http_body_done(struct lws *wsi, struct pss *pss, uint64_t turn)
@@ -291,15 +357,8 @@ lws_http_body_done(struct lws *wsi, struct pss *pss, uint64_t turn)
 		lws_callback_on_writable(wsi);
 		return 0;
 	}
-	if (!pss->dispatched && pss->body_turn == turn) {
-		log_info("http refused=pipelined_post peer=%s path=\"%s\"",
-		    q->peer, q->path);
-		pss->close_after = 1;
-		http_error(q, 400, "A POST pipelined behind another request "
-		    "cannot be read: send it after the previous answer");
-		lws_http_answer(wsi, pss);
-		return -1;
-	}
+	if (!pss->dispatched && pss->body_turn == turn)
+		return refuse_pipelined(wsi, pss);
 	if (!pss->dispatched) { /* a later turn: the body is the real one */
 		pss->dispatched = 1;
 		http_dispatch(q);
@@ -310,4 +369,3 @@ lws_http_body_done(struct lws *wsi, struct pss *pss, uint64_t turn)
 	}
 	return 0;
 }
-

@@ -211,10 +211,7 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		srv.r->tls_ctx = user; /* the vhost's SSL_CTX, for reloads */
 		return 0;
 	case LWS_CALLBACK_HTTP_BODY:
-		if (pss->req && !pss->req->too_big &&
-		    buf_add(&pss->req->body, in, len) < 0)
-			pss->req->too_big = 1;
-		return 0;
+		return lws_http_body(wsi, pss, in, len);
 	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
 		return lws_http_body_done(wsi, pss, srv.turn);
 	case LWS_CALLBACK_HTTP_WRITEABLE:
