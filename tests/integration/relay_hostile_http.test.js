@@ -103,20 +103,78 @@ test('pipelined_gets_are_answered_in_order', async () => {
   assert.equal(r.closed, false, 'keep-alive connection stays open');
 });
 
-test('pipelined_posts_are_each_answered_in_order', async () => {
-  const r = await rawHttp(relay.port, [POST_UNSIGNED + POST_UNSIGNED], 2, { timeoutMs: 5000 });
+// A POST pipelined behind another request is answered as itself, or
+// (libwebsockets 4.1.6 cannot read its body: relay/lws_http.c above
+// refuse_pipelined, docs/architecture.md "What libwebsockets 4.1.6 cannot
+// do") refused with 400 and the connection closed; nothing after it is
+// read as a request.
+function assertPipelinedPost(r, i, status) {
   const st = r.responses.map((x) => x.status);
-  assert.equal(st.length, 2, `answers ${JSON.stringify(st)}; closed ${r.closed}`);
-  assert.equal(st[0], 401);
-  // The second is answered as itself, or (lws 4.1 cannot read a pipelined
-  // POST body) refused with 400 and the connection closed.
-  if (st[1] === 400) {
-    assert.equal(r.responses[1].headers.connection, 'close');
-    assert.match(r.responses[1].body, /pipelined/);
-  } else {
-    assert.equal(st[1], 401);
+  assert.ok(st.length >= i + 1, `answers ${JSON.stringify(st)}; closed ${r.closed}`);
+  if (st[i] === 400) {
+    assert.equal(r.responses[i].headers.connection, 'close');
+    assert.match(r.responses[i].body, /pipelined/);
+    assert.equal(st.length, i + 1, `answers after the close: ${JSON.stringify(st)}`);
+    assert.equal(r.closed, true);
+    return false;
+  }
+  assert.equal(st[i], status, JSON.stringify(st));
+  return true;
+}
+
+test('pipelined_posts_are_each_answered_in_order', async () => {
+  const r = await rawHttp(relay.port, [POST_UNSIGNED + POST_UNSIGNED], 2,
+    { timeoutMs: 5000, waitClose: true });
+  assert.equal(r.responses[0].status, 401);
+  assertPipelinedPost(r, 1, 401);
+  await logStaysQuiet();
+});
+
+test('three_pipelined_posts_are_answered_in_order_or_refused_and_closed', async () => {
+  const r = await rawHttp(relay.port, [POST_UNSIGNED.repeat(3)], 3,
+    { timeoutMs: 5000, waitClose: true });
+  assert.equal(r.responses[0].status, 401);
+  if (assertPipelinedPost(r, 1, 401)) assertPipelinedPost(r, 2, 401);
+  await logStaysQuiet();
+});
+
+test('get_then_pipelined_post_is_answered_in_order', async () => {
+  const r = await rawHttp(relay.port, [GET_HEALTH + POST_UNSIGNED], 2,
+    { timeoutMs: 5000, waitClose: true });
+  assert.equal(r.responses[0].status, 200);
+  assertPipelinedPost(r, 1, 401);
+  await logStaysQuiet();
+});
+
+// The pipelined POST's head arrives with the request before it, its body
+// (larger than what lws kept) later: lws 4.1.6 once handed the relay bytes
+// from a buffer it had freed (ASan: heap-use-after-free) and the relay
+// dispatched them as the body (a signed publish got 401, body_md5). The
+// after() hook checks the ASan build's log.
+test('pipelined_post_whose_body_arrives_later_is_never_read_wrong', async () => {
+  for (const extra of [0, 10]) {
+    const tag = `late${extra}${crypto.randomBytes(4).toString('hex')}`;
+    const post = signedPublish('health', { tag, pad: 'x'.repeat(3000) });
+    const cut = post.indexOf('\r\n\r\n') + 4 + extra;
+    const r = await rawHttp(relay.port, [GET_HEALTH + post.slice(0, cut),
+      async () => sleep(50), post.slice(cut)], 2, { timeoutMs: 5000, waitClose: true });
+    assert.equal(r.responses[0].status, 200);
+    if (assertPipelinedPost(r, 1, 200)) {
+      await waitMessage(healthy, 'ev', 'health', 2000, (m) => m.data.tag === tag);
+    }
   }
   await logStaysQuiet();
+});
+
+test('a_post_whose_body_arrives_in_pieces_is_read_whole', async () => {
+  // Not pipelined: the checks above must not refuse a body lws reads in
+  // several turns. 300 KB in three writes; an unsigned publish is refused
+  // (401) only after the body is read.
+  const post = httpText('POST', '/apps/sno/events?auth_key=x',
+    JSON.stringify({ name: 'ev', channels: ['health'], data: 'x'.repeat(300000) }));
+  const r = await rawHttp(relay.port, [post.slice(0, 100), async () => sleep(20),
+    post.slice(100, 70000), async () => sleep(20), post.slice(70000) + GET_HEALTH], 2);
+  assert.deepEqual(r.responses.map((x) => x.status), [401, 200]);
 });
 
 test('post_then_pipelined_gets_are_answered_in_order', async () => {
@@ -128,16 +186,14 @@ test('post_then_pipelined_gets_are_answered_in_order', async () => {
 test('pipelined_signed_publishes_are_delivered_or_refused_in_order', async () => {
   const tags = ['p1', 'p2'].map((t) => t + crypto.randomBytes(4).toString('hex'));
   const r = await rawHttp(relay.port,
-    [signedPublish('health', { tag: tags[0] }) + signedPublish('health', { tag: tags[1] })], 2);
+    [signedPublish('health', { tag: tags[0] }) + signedPublish('health', { tag: tags[1] })], 2,
+    { waitClose: true });
   const st = r.responses.map((x) => x.status);
   assert.equal(st.length, 2, `answers ${JSON.stringify(st)}`);
   assert.equal(st[0], 200, r.responses[0].body);
   await waitMessage(healthy, 'ev', 'health', 2000, (m) => m.data.tag === tags[0]);
-  if (st[1] === 200) {
+  if (assertPipelinedPost(r, 1, 200)) {
     await waitMessage(healthy, 'ev', 'health', 2000, (m) => m.data.tag === tags[1]);
-  } else {
-    assert.equal(st[1], 400);
-    assert.equal(r.responses[1].headers.connection, 'close');
   }
   await logStaysQuiet();
 });
