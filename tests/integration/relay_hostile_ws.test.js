@@ -100,8 +100,9 @@ test('data_after_a_clients_close_is_not_answered', async () => {
   assert.ok(c.closeCode === 1000 || c.closeCode === 1002, `close code ${c.closeCode}`);
 });
 
-// RFC 6455 5.1 wants 1002 here, but lws 4.1.6 (and upstream main) neither
-// checks nor reports the MASK bit: lws_ws_rx_sm (lib/roles/ws/ops-ws.c)
+// RFC 6455 5.1 wants 1002 here, but lws 4.1.6 neither checks nor reports
+// the MASK bit (a later upstream lws closes 1002 "client unmasked"; require
+// 1002 here once Debian ships it): lws_ws_rx_sm (lib/roles/ws/ops-ws.c)
 // keeps it in the private wsi->ws->this_frame_masked, and no public call
 // (lws_frame_is_binary, lws_get_reserved_bits, lws_is_final_fragment, ...)
 // nor an extension's LWS_EXT_CB_PAYLOAD_RX, which sees the payload after
