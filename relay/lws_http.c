@@ -265,8 +265,10 @@ lws_http_begin(struct lws *wsi, struct pss *pss, const char *path)
 		lws_http_answer(wsi, pss);
 		return -1;
 	}
-	if (strcmp(q->method, "POST") != 0)
+	if (strcmp(q->method, "POST") != 0) { /* a body it has is not read */
+		pss->dispatched = 1;
 		http_dispatch(q);
+	}
 	return 0;
 }
 
@@ -309,8 +311,8 @@ refuse_pipelined(struct lws *wsi, struct pss *pss)
 	log_info("http refused=pipelined_post peer=%s path=\"%s\"", q->peer,
 	    q->path);
 	pss->close_after = 1;
-	http_error(q, 400, "A POST pipelined behind another request cannot be "
-	    "read: send it after the previous answer");
+	http_error(q, 400, "A request with a body pipelined behind another "
+	    "request cannot be read: send it after the previous answer");
 	lws_http_answer(wsi, pss);
 	return -1;
 }
@@ -323,9 +325,9 @@ lws_http_body(struct lws *wsi, struct pss *pss, const void *in, size_t len)
 
 	if (q == NULL)
 		return 0;
-	if (pss->dispatched || pss->body_done ||
-	    len > pss->body_len - pss->body_got || (pss->chunk_len &&
-	    at > pss->chunk_at && at < pss->chunk_at + pss->chunk_len))
+	if (pss->body_done || len > pss->body_len - pss->body_got ||
+	    (pss->chunk_len && at > pss->chunk_at &&
+	    at < pss->chunk_at + pss->chunk_len))
 		return refuse_pipelined(wsi, pss);
 	pss->chunk_at = at;
 	pss->chunk_len = len;
@@ -336,12 +338,13 @@ lws_http_body(struct lws *wsi, struct pss *pss, const void *in, size_t len)
 }
 
 /*
- * The body of a POST is complete. The handler runs from the next
- * HTTP_WRITEABLE, not here: a second call in the same loop turn is lws's
- * pipelined-POST loop above (refused). A repeat in a later turn is the next
- * request arriving before this one is answered: it is dispatched now, and
- * while it waits (parked) reading pauses until it is answered, so lws does
- * not spin on it (lws writes nothing while reading is paused:
+ * The body is complete. A POST's handler runs from the next HTTP_WRITEABLE,
+ * not here: a second call in the same loop turn is lws's pipelined-POST
+ * loop above (refused; so is a GET with a body, which lws reads the same
+ * way, though it was dispatched at its head). A repeat in a later turn is
+ * the next request arriving before this one is answered: it is dispatched
+ * now, and while it waits (parked) reading pauses until it is answered, so
+ * lws does not spin on it (lws writes nothing while reading is paused:
  * lws_http_answer_ready resumes it).
  */
 int
@@ -357,7 +360,8 @@ lws_http_body_done(struct lws *wsi, struct pss *pss, uint64_t turn)
 		lws_callback_on_writable(wsi);
 		return 0;
 	}
-	if (!pss->dispatched && pss->body_turn == turn)
+	if (pss->body_turn == turn && (!pss->dispatched ||
+	    strcmp(q->method, "POST") != 0))
 		return refuse_pipelined(wsi, pss);
 	if (!pss->dispatched) { /* a later turn: the body is the real one */
 		pss->dispatched = 1;

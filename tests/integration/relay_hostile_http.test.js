@@ -108,7 +108,7 @@ test('pipelined_gets_are_answered_in_order', async () => {
 // refuse_pipelined, docs/architecture.md "What libwebsockets 4.1.6 cannot
 // do") refused with 400 and the connection closed; nothing after it is
 // read as a request.
-function assertPipelinedPost(r, i, status) {
+function assertPipelinedBody(r, i, status) {
   const st = r.responses.map((x) => x.status);
   assert.ok(st.length >= i + 1, `answers ${JSON.stringify(st)}; closed ${r.closed}`);
   if (st[i] === 400) {
@@ -126,7 +126,7 @@ test('pipelined_posts_are_each_answered_in_order', async () => {
   const r = await rawHttp(relay.port, [POST_UNSIGNED + POST_UNSIGNED], 2,
     { timeoutMs: 5000, waitClose: true });
   assert.equal(r.responses[0].status, 401);
-  assertPipelinedPost(r, 1, 401);
+  assertPipelinedBody(r, 1, 401);
   await logStaysQuiet();
 });
 
@@ -134,7 +134,7 @@ test('three_pipelined_posts_are_answered_in_order_or_refused_and_closed', async 
   const r = await rawHttp(relay.port, [POST_UNSIGNED.repeat(3)], 3,
     { timeoutMs: 5000, waitClose: true });
   assert.equal(r.responses[0].status, 401);
-  if (assertPipelinedPost(r, 1, 401)) assertPipelinedPost(r, 2, 401);
+  if (assertPipelinedBody(r, 1, 401)) assertPipelinedBody(r, 2, 401);
   await logStaysQuiet();
 });
 
@@ -142,7 +142,7 @@ test('get_then_pipelined_post_is_answered_in_order', async () => {
   const r = await rawHttp(relay.port, [GET_HEALTH + POST_UNSIGNED], 2,
     { timeoutMs: 5000, waitClose: true });
   assert.equal(r.responses[0].status, 200);
-  assertPipelinedPost(r, 1, 401);
+  assertPipelinedBody(r, 1, 401);
   await logStaysQuiet();
 });
 
@@ -159,10 +159,32 @@ test('pipelined_post_whose_body_arrives_later_is_never_read_wrong', async () => 
     const r = await rawHttp(relay.port, [GET_HEALTH + post.slice(0, cut),
       async () => sleep(50), post.slice(cut)], 2, { timeoutMs: 5000, waitClose: true });
     assert.equal(r.responses[0].status, 200);
-    if (assertPipelinedPost(r, 1, 200)) {
+    if (assertPipelinedBody(r, 1, 200)) {
       await waitMessage(healthy, 'ev', 'health', 2000, (m) => m.data.tag === tag);
     }
   }
+  await logStaysQuiet();
+});
+
+// sno_http_requests_total, read through /metrics (open on loopback).
+async function httpRequestsServed() {
+  const m = await request(relay.port, 'GET', '/metrics');
+  return Number(/^sno_http_requests_total (\d+)$/m.exec(m.body)[1]);
+}
+
+test('a_get_with_a_body_is_answered_and_served_once', async () => {
+  const before = await httpRequestsServed();
+  const r = await rawHttp(relay.port, [httpText('GET', '/healthz', 'abc')], 1);
+  assert.deepEqual(r.responses.map((x) => x.status), [200]);
+  // This GET, then the /metrics request that reads the count.
+  assert.equal(await httpRequestsServed() - before, 2, 'the GET was served twice');
+});
+
+test('a_pipelined_get_with_a_body_is_answered_or_refused_and_closed', async () => {
+  const r = await rawHttp(relay.port, [GET_HEALTH + httpText('GET', '/healthz', 'abc') +
+    GET_HEALTH], 3, { timeoutMs: 5000, waitClose: true });
+  assert.equal(r.responses[0].status, 200);
+  if (assertPipelinedBody(r, 1, 200)) assertPipelinedBody(r, 2, 200);
   await logStaysQuiet();
 });
 
@@ -192,7 +214,7 @@ test('pipelined_signed_publishes_are_delivered_or_refused_in_order', async () =>
   assert.equal(st.length, 2, `answers ${JSON.stringify(st)}`);
   assert.equal(st[0], 200, r.responses[0].body);
   await waitMessage(healthy, 'ev', 'health', 2000, (m) => m.data.tag === tags[0]);
-  if (assertPipelinedPost(r, 1, 200)) {
+  if (assertPipelinedBody(r, 1, 200)) {
     await waitMessage(healthy, 'ev', 'health', 2000, (m) => m.data.tag === tags[1]);
   }
   await logStaysQuiet();
