@@ -294,9 +294,10 @@ lws_http_begin(struct lws *wsi, struct pss *pss, const char *path)
  *    outer lws_read_h1 (lib/roles/h1/ops-h1.c, LRS_BODY after
  *    lws_handshake_server) resets rx_content_remain and hands over the
  *    bytes after the head again, from the freed segment.
- * Every path to LRS_BODY runs that loop, and the only exits before it
- * (lws_serve_http_file, a mount's CHECK_ACCESS_RIGHTS with args.final)
- * leave lws unable to read the body at all. So such a POST is answered 400
+ * Every path to LRS_BODY runs that loop, and the only exits before it that
+ * keep the connection (lws_serve_http_file, a mount's CHECK_ACCESS_RIGHTS
+ * with args.final) leave lws unable to read the body at all; the buflist
+ * is private (wsi->buflist). So such a POST is answered 400
  * with Connection: close, and is never dispatched with a wrong body:
  * lws_http_body refuses a chunk that begins inside the one before it
  * (without reading it: that is the freed segment) and body bytes beyond
