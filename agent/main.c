@@ -43,6 +43,26 @@
 
 static volatile sig_atomic_t main_stop;
 
+/*
+ * GnuTLS is in the agent only as a dependency of Debian's libcurl4 (through
+ * libldap and librtmp); the agent's TLS is OpenSSL. Its library constructor
+ * would initialise it anyway: ASN.1 trees, the system priority file, the
+ * p11-kit trust module, about 0.4 MiB of heap and a share of the start-up
+ * CPU. This is GnuTLS's GNUTLS_SKIP_GLOBAL_INIT (gnutls.h), spelt out so
+ * the build needs no GnuTLS header: the constructor asks this function,
+ * which the executable interposes (the link exports it, as libgnutls
+ * refers to it), whether to skip. It is the in-binary form of
+ * GNUTLS_NO_IMPLICIT_INIT=1, so it holds however the agent is started.
+ * libldap and librtmp call gnutls_global_init themselves before any use.
+ */
+int _gnutls_global_init_skip(void);
+
+int
+_gnutls_global_init_skip(void)
+{
+	return 1;
+}
+
 static void
 main_on_signal(int signo)
 {
