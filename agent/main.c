@@ -22,6 +22,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -218,6 +219,18 @@ main(int argc, char *argv[])
 		main_usage(stderr);
 		return 1;
 	}
+	/*
+	 * Blocks of 128 KiB and more (the process table's arrays, the
+	 * sampler) get their own mappings: realloc moves them with mremap,
+	 * free unmaps them, and only their touched pages are resident. glibc
+	 * would raise this threshold the first time a library frees such a
+	 * block, after which they would grow in the heap and leave freed
+	 * copies resident in its middle (0.2 MiB with 1,000 processes).
+	 * Setting it turns that off; nothing allocates such blocks per sample.
+	 */
+#ifdef M_MMAP_THRESHOLD
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+#endif
 	if (sign_init() < 0)
 		fatalx("agent cannot initialise libsodium");
 	agent_conf_defaults(&conf);
