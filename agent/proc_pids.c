@@ -318,10 +318,10 @@ proc_swap(struct proc_table *pt, int n, int sorted)
 /*
  * Hands the heap pages the grown arrays left free back to the kernel. The
  * first listing of a host with 1,000 processes doubles both arrays from 256
- * entries to 2,048: the 2 x 370 KiB of smaller copies realloc freed stay
- * resident in the middle of the heap, unused (glibc trims only its top),
- * and were a third of the agent's private memory. Growth happens a few
- * times in the agent's life, so the walk of malloc_trim costs nothing.
+ * entries to 2,048; the copies under the mmap threshold (main.c), 2 x 160
+ * KiB, stay resident in the middle of the heap once realloc freed them,
+ * unused (glibc trims only its top). Growth happens a few times in the
+ * agent's life, so the walk of malloc_trim costs nothing.
  */
 static void
 proc_trim(struct proc_table *pt)
