@@ -7,6 +7,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,6 +103,7 @@ proc_grow(struct proc_table *pt, int need)
 		return -ENOMEM;
 	pt->next = b;
 	pt->cap = ncap;
+	pt->grew = 1;
 	return 0;
 }
 
@@ -313,19 +315,42 @@ proc_swap(struct proc_table *pt, int n, int sorted)
 	proc_swap_arrays(pt, n);
 }
 
+/*
+ * Hands the heap pages the grown arrays left free back to the kernel. The
+ * first listing of a host with 1,000 processes doubles both arrays from 256
+ * entries to 2,048; the copies under the mmap threshold (main.c), 2 x 160
+ * KiB, stay resident in the middle of the heap once realloc freed them,
+ * unused (glibc trims only its top). Growth happens a few times in the
+ * agent's life, so the walk of malloc_trim costs nothing.
+ */
+static void
+proc_trim(struct proc_table *pt)
+{
+	if (!pt->grew)
+		return;
+	pt->grew = 0;
+#ifdef __GLIBC__
+	malloc_trim(0);
+#endif
+}
+
 int
 proc_pids_settle(struct proc_table *pt, const struct proc_load *ld, int list)
 {
 	struct proc_range rg[2];
-	int count = -1, n, sorted = 1;
+	int count = -1, n, r, sorted = 1;
 
 	if (!list && pt->probe && ld)
 		count = proc_new_pids(pt, ld, rg);
-	if (count >= 0 && count <= PROC_PROBE_MAX)
-		return proc_probe(pt, rg);
+	if (count >= 0 && count <= PROC_PROBE_MAX) {
+		r = proc_probe(pt, rg);
+		proc_trim(pt);
+		return r;
+	}
 	pt->pid_max = proc_read_pid_max(pt);
 	if ((n = proc_merge_listed(pt, &sorted)) < 0)
 		return n;
 	proc_swap(pt, n, sorted);
+	proc_trim(pt);
 	return 0;
 }

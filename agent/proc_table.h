@@ -131,6 +131,7 @@ struct proc_table {
 	struct pfile loadavg;         /* last_pid and the task count */
 	struct proc_ent *ents, *next; /* sorted by pid; next is scratch */
 	int nents, cap;
+	int grew; /* the arrays grew in this scan: trim the heap */
 	int *top; /* indices into ents, best first */
 	int ntop, top_n;
 	int send_cmdline;

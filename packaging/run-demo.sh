@@ -88,7 +88,10 @@ until grep -q "relay ready" "$dir/relay.log" 2>/dev/null && \
 	sleep 0.1
 done
 grep -c 'relay ready' "$dir/relay.log" > "$dir/ready.count"
-"$agent" -c "$dir/agent.conf" 2>>"$dir/agent.log" &
+# The agent runs with the environment the package's unit gives it.
+unit_env=$(sh "$top/packaging/unit-env.sh" "$top/packaging/debian/sno-agent.service")
+# shellcheck disable=SC2086
+env $unit_env "$agent" -c "$dir/agent.conf" 2>>"$dir/agent.log" &
 apid=$!
 
 cat <<MSG

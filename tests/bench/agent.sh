@@ -9,11 +9,19 @@
 # a second. Targets (issue 11): agent <= 0.3 % of one core and <= 5 MiB PSS.
 # RSS is shown but is no target: it counts every shared library page the
 # process touches, pages sshd, curl and every other OpenSSL user share.
+# The agent runs as installed: with the environment its systemd unit
+# (packaging/debian/sno-agent.service) gives it, read by
+# packaging/unit-env.sh; the unit's user, sandbox and Nice= are not applied
+# (none changes the CPU or memory the agent uses). PSS is also split into
+# the agent's own pages ([heap], anonymous, stack, the binary) and the
+# libraries': the libraries' share moves with how many other processes on
+# the machine map the same pages (libcrypto above all), the own part is
+# what the agent's code decides.
 # Every process started here is stopped by its PID on exit.
 #
 # usage: tests/bench/agent.sh   (env: B=build dir, DUR=60, NPROCS=1000,
 #        WARM=3 samples before the window, KEEP=1 keeps the temp dir,
-#        AGENT_ENV="K=V ..." runs the agent with that environment added)
+#        AGENT_ENV="K=V ..." adds to the unit's environment)
 # Exit status: 0 when the run is valid (every sample arrived), whether or not
 # the targets hold: a missed target shows as FAIL in the verdict column, as
 # benchmarks report and do not fail the build. 1 when the run is invalid.
@@ -86,6 +94,21 @@ rss_kb() {
 pss_uss_kb() {
 	awk '/^Pss:/ { p = $2 } /^Private_(Clean|Dirty):/ { u += $2 }
 	    END { print p + 0, u + 0 }' "/proc/$1/smaps_rollup" 2>/dev/null
+}
+# "OWN LIBS" PSS in kB from smaps: the agent's own mappings ([heap],
+# anonymous, [stack], the executable) and every other (the libraries; a
+# nameless mapping right after a library's is its .bss).
+pss_split_kb() {
+	awk -v exe="$2" '/^[0-9a-f]+-[0-9a-f]+ / {
+		split($1, r, "-")
+		name = NF >= 6 ? $6 : (r[1] == end ? prev : "")
+		end = r[2]
+		prev = name
+		own = (name == "" || name == "[heap]" || name == "[stack]" ||
+		    name == exe)
+		next }
+	/^Pss:/ { if (own) o += $2; else l += $2 }
+	END { print o + 0, l + 0 }' "/proc/$1/smaps" 2>/dev/null
 }
 now_s() {
 	awk '{ print $1 }' /proc/uptime
@@ -160,7 +183,13 @@ waitlog() {
 "$RELAY" -c "$T/relay.conf" 2>"$T/relay.log" &
 rpid=$!
 waitlog "$T/relay.log" "relay ready" "$rpid" "the relay"
-${AGENT_ENV:+env $AGENT_ENV} "$AGENT" -c "$T/agent.conf" 2>"$T/agent.log" &
+# The environment the package's unit gives the agent, then AGENT_ENV.
+UNIT=$root/packaging/debian/sno-agent.service
+UNIT_ENV=$(sh "$root/packaging/unit-env.sh" "$UNIT") ||
+    die "cannot read the environment of $UNIT"
+UNIT_ENV=$(printf "%s\n" "$UNIT_ENV" | paste -sd " " -)
+# shellcheck disable=SC2086
+env $UNIT_ENV ${AGENT_ENV:-} "$AGENT" -c "$T/agent.conf" 2>"$T/agent.log" &
 apid=$!
 waitlog "$T/agent.log" "agent ready" "$apid" "the agent"
 
@@ -185,7 +214,7 @@ r0=$(ticks "$rpid")
 # can be read; it is stopped by PID right after.
 top -b -d 1 -n $((DUR + 1)) >"$T/top.out" &
 tpid=$!
-amax=0 tmax=0 rmax=0 apmax=0 tpmax=0
+amax=0 tmax=0 rmax=0 apmax=0 tpmax=0 aomax=0 almax=0
 end=$(awk -v t="$t0" -v d="$DUR" 'BEGIN { print t + d }')
 while awk -v n="$(now_s)" -v e="$end" 'BEGIN { exit !(n < e - 1) }'; do
 	sleep 1
@@ -193,6 +222,9 @@ while awk -v n="$(now_s)" -v e="$end" 'BEGIN { exit !(n < e - 1) }'; do
 	set -- $(pss_uss_kb "$apid") $(pss_uss_kb "$tpid")
 	[ "${1:-0}" -gt "$apmax" ] && apmax=$1
 	[ "${3:-0}" -gt "$tpmax" ] && tpmax=$3
+	set -- $(pss_split_kb "$apid" "$AGENT")
+	[ "${1:-0}" -gt "$aomax" ] && aomax=$1
+	[ "${2:-0}" -gt "$almax" ] && almax=$2
 	[ "${a:-0}" -gt "$amax" ] && amax=$a
 	[ "${t:-0}" -gt "$tmax" ] && tmax=$t
 	[ "${r:-0}" -gt "$rmax" ] && rmax=$r
@@ -208,6 +240,10 @@ w1=$(date +%s%3N)
 aend=$(rss_kb "$apid") tend=$(rss_kb "$tpid") rend=$(rss_kb "$rpid")
 set -- $(pss_uss_kb "$apid")
 apend=${1:-0} auend=${2:-0}
+set -- $(pss_split_kb "$apid" "$AGENT")
+aoend=${1:-0} alend=${2:-0}
+[ "$aoend" -gt "$aomax" ] && aomax=$aoend
+[ "$alend" -gt "$almax" ] && almax=$alend
 set -- $(pss_uss_kb "$tpid")
 tpend=${1:-0} tuend=${2:-0}
 set -- $(pss_uss_kb "$rpid")
@@ -234,6 +270,15 @@ topbusy=$(awk '/^%Cpu/ { n++; if (n == 1) next
 	for (i = 1; i <= NF; i++) if ($(i + 1) ~ /^id,?$/) { s += 100 - $i; m++ } }
 	END { printf "%.1f", m ? s / m : 0 }' "$T/top.out")
 load=$(cut -d' ' -f1-3 /proc/loadavg)
+# The agent skips GnuTLS's implicit initialisation itself (agent/main.c)
+# when its executable exports _gnutls_global_init_skip.
+if ! command -v nm >/dev/null; then
+	gnutls="unknown (no nm)"
+elif nm -D --defined-only "$AGENT" | grep -q ' _gnutls_global_init_skip$'; then
+	gnutls="skipped by the binary"
+else
+	gnutls="NOT skipped"
+fi
 awk -v w0="$w0" -v w1="$w1" -v t0="$t0" -v t1="$t1" -v hz="$HZ" \
     -v a0="$a0" -v a1="$a1" -v aend="$aend" -v amax="$amax" \
     -v t1tk="$t1tk" -v tend="$tend" -v tmax="$tmax" \
@@ -242,6 +287,9 @@ awk -v w0="$w0" -v w1="$w1" -v t0="$t0" -v t1="$t1" -v hz="$HZ" \
     -v tpend="$tpend" -v tuend="$tuend" -v tpmax="$tpmax" \
     -v rpend="$rpend" -v ruend="$ruend" \
     -v mbusy="$mbusy" -v topbusy="$topbusy" -v load="$load" \
+    -v aoend="$aoend" -v alend="$alend" -v aomax="$aomax" -v almax="$almax" \
+    -v unit="${UNIT#"$root"/}" -v uenv="${UNIT_ENV:-(none)}" \
+    -v xenv="${AGENT_ENV:-}" -v gnutls="$gnutls" \
     -v ncpu="$(getconf _NPROCESSORS_ONLN)" \
     -v cmax="$CPU_MAX" -v pssmax="$PSS_MAX_KB" -v dur="$DUR" \
     -v nextra="$NPROCS" -v nprocs="$nprocs" '
@@ -269,7 +317,10 @@ END {
 	printf "bench-agent: %.1f s window, %d extra processes (%d in /proc), " \
 	    "CLK_TCK %d, TLS agent -> relay\n", win, nextra, nprocs, hz
 	printf "machine: %.1f %% of %d cores busy over the window (/proc/stat), " \
-	    "%.1f %% by top, load %s at the end\n\n", mbusy, ncpu, topbusy, load
+	    "%.1f %% by top, load %s at the end\n", mbusy, ncpu, topbusy, load
+	printf "agent as installed: the environment of %s: %s%s; " \
+	    "GnuTLS implicit init %s\n\n", unit, uenv, \
+	    xenv != "" ? " + AGENT_ENV " xenv : "", gnutls
 	printf "%-10s %8s %8s %8s %8s %8s %-22s %-15s %s\n", "process", "%CPU/1c", \
 	    "RSS MiB", "PSS MiB", "USS MiB", "PSS max", "samples", "target", "verdict"
 	ok = (ap <= cmax && apmax <= pssmax && apend <= pssmax)
@@ -283,6 +334,9 @@ END {
 	    rp, mib(rend), mib(rpend), mib(ruend), "-", "-", "-", "(context)"
 	printf "(RSS max over the window: agent %.2f, top %.2f, relay %.2f MiB)\n", \
 	    mib(amax), mib(tmax), mib(rmax)
+	printf "agent PSS = own (heap, anon, stack, binary) %.2f + libraries " \
+	    "%.2f MiB at the end; max own %.2f, max libraries %.2f MiB\n", \
+	    mib(aoend), mib(alend), mib(aomax), mib(almax)
 	if (n)
 		printf "\nagent self-report, over the window: agent.cpu mean %.3f %%, " \
 		    "agent.rss max %.2f MiB, agent.pss max %.2f MiB, agent.uss max " \

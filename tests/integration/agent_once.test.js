@@ -169,3 +169,18 @@ test('password_on_command_line_is_scrubbed', () => {
   assert.match(field(r, 'cmd'), /--password=\*\*\*/);
   assert.ok(!raw.includes('hunter2'), 'hunter2 appears in the output');
 });
+
+test('self_report_has_rss_pss_uss_in_bytes', () => {
+  // Issue 11: the agent reports its memory as RSS, PSS (shared pages divided
+  // among the processes mapping them) and USS (pages only it maps), in bytes.
+  // USS <= PSS <= RSS always holds; a swap of two of them, a null or a kB
+  // figure (a few thousand) fails. The agent maps libcurl and OpenSSL, so
+  // each is above 256 KiB, and well under 1 GiB.
+  const a = sample.agent;
+  for (const k of ['rss', 'pss', 'uss']) {
+    assert.ok(Number.isInteger(a[k]) && a[k] > (256 << 10) && a[k] < (1 << 30),
+      `agent.${k} = ${a[k]} (agent: ${JSON.stringify(a)})`);
+  }
+  assert.ok(a.uss <= a.pss && a.pss <= a.rss,
+    `expected uss <= pss <= rss: ${JSON.stringify(a)}`);
+});
