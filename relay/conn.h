@@ -126,10 +126,10 @@ struct relay {
 	 * frames were queued or a close was asked (conn_want_write,
 	 * conn_close); the glue takes them with conn_pending_pop. */
 	TAILQ_HEAD(, conn) pending;
-	/* Channels with events still to fan out; the glue runs
-	 * channel_fanout_turn each loop turn while it is not empty. */
+	/* Channels with events still to fan out; the glue runs slices
+	 * (channel_fanout_turn) each loop turn while it is not empty. */
 	TAILQ_HEAD(, channel) fanout;
-	int fanout_budget;	/* deliveries left in this loop turn */
+	int fanout_budget;	/* subscribers left in this slice */
 	int fanout_running;
 	int nconns;
 	int nchannels;

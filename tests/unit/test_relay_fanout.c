@@ -24,7 +24,7 @@
 #include "sign.h"
 
 #define KEY "testkey"
-#define NBIG (2 * FANOUT_BUDGET + 500)
+#define NBIG (2 * FANOUT_BUDGET + FANOUT_BUDGET / 2)	/* 2.5 slices */
 #define TURNS_MAX 100
 
 static const char ini[] =
