@@ -45,6 +45,7 @@
  * for its answer whatever the fan-out behind it.
  */
 #define TURN_WORK_US 1000
+#define SWEEP_SLICE 1000	/* connections per tick, 250 ms apart */
 #define TURN_HTTP_US 200
 
 static struct {
@@ -62,6 +63,7 @@ static struct {
 	ev_idle fanout_idle;	/* while work is left: poll, not block */
 	int64_t turn_us;	/* when the current turn began, or 0 */
 	int http_turn;		/* an HTTP request came in this turn */
+	int sweeping;		/* relay_sweep is not over */
 } srv;
 
 static void
@@ -349,9 +351,12 @@ tick(lws_sorted_usec_list_t *sul)
 	hosts_tick(srv.r, now);
 	dash_api_tick(now);
 	reload_poll(srv.r);
-	if (now - srv.last_sweep_ms >= 5000) {
-		srv.last_sweep_ms = now;
-		relay_sweep(srv.r, now);
+	/* A sweep of every connection (each one cold in the cache: about
+	 * 5 ms at 19,000) goes SWEEP_SLICE connections a tick. */
+	if (srv.sweeping || now - srv.last_sweep_ms >= 5000) {
+		if (!srv.sweeping)
+			srv.last_sweep_ms = now;
+		srv.sweeping = relay_sweep(srv.r, now, SWEEP_SLICE);
 	}
 	lws_sul_schedule(srv.ctx, 0, sul, tick, TICK_US);
 }
