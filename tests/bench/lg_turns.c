@@ -54,15 +54,17 @@ lg_turns_fetch(const char *host, int port, struct lg_turns *t)
 		double le;
 		unsigned long long v;
 
-		if (sscanf(line, "sno_loop_turn_seconds_bucket{le=\"%lf\"} %llu",
-			&le, &v) == 2 && t->n < LG_TURN_BUCKETS) {
+		if (sscanf(line,
+			"sno_loop_turn_seconds_bucket{le=\"%lf\"} %llu", &le,
+			&v) == 2 && t->n < LG_TURN_BUCKETS) {
 			t->le[t->n] = le;
 			t->b[t->n++] = v;
 		} else if (sscanf(line, "sno_loop_turn_seconds_count %llu",
 			       &v) == 1)
 			t->count = v;
 		else
-			sscanf(line, "sno_loop_turn_max_seconds %lf", &t->max_s);
+			sscanf(line, "sno_loop_turn_max_seconds %lf",
+			    &t->max_s);
 	}
 	return t->count > 0 ? 0 : -1;
 }
