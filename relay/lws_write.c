@@ -129,9 +129,10 @@ ws_writeable(struct lws *wsi, struct conn *c)
 		    strlen(c->close_reason));
 		return -1;
 	}
-	if (c->q.len && glue_turn_over()) {
+	if (c->q.len && !c->close_code && glue_turn_over()) {
 		/* This turn has worked long enough (a POLLOUT storm): the
-		 * end-of-turn flush writes it in a later turn, in order. */
+		 * end-of-turn flush writes it in a later turn, in order. A
+		 * closing connection is not deferred (its 3 s cut stays). */
 		conn_want_write(c);
 		return 0;
 	}
