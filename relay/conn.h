@@ -131,7 +131,7 @@ struct relay {
 	TAILQ_HEAD(, channel) fanout;
 	int fanout_budget;	/* subscribers left in this slice */
 	struct conn *sweep_next;	/* relay_sweep's place in conns */
-	int sweeping;
+	int sweeping;		/* a sweep is under way (sweep_next valid) */
 	int fanout_running;
 	int nconns;
 	int nchannels;
