@@ -2,10 +2,11 @@
  * Channels, subscriptions and presence (docs/pusher-protocol.md). A
  * channel exists while it has subscribers (or a fresh cache slot); publishing
  * walks its subscriber list once and queues one shared frame on each. That
- * walk is sliced: each loop turn serves FANOUT_BUDGET subscribers at most,
- * so a large fan-out spans turns (each subscriber getting a channel's events
- * in the order they were accepted) and the loop keeps serving everything
- * else between slices.
+ * walk is sliced: each slice serves FANOUT_BUDGET subscribers at most, and
+ * the glue runs slices only while its loop turn has time left, so a large
+ * fan-out spans turns (each subscriber getting a channel's events in the
+ * order they were accepted) and the loop keeps serving everything else
+ * between them.
  */
 #include <errno.h>
 #include <stdlib.h>

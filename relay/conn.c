@@ -139,6 +139,8 @@ relay_conn_close(struct relay *r, struct conn *c)
 	if (c->relay == NULL)
 		return; /* never opened */
 	conn_pending_drop(c);
+	if (r->sweep_next == c)	/* a sweep in progress goes on after c */
+		r->sweep_next = TAILQ_NEXT(c, entry);
 	channel_unsubscribe_all(c);
 	user_signout(c);
 	hmap_del(&r->sockets, &c->by_socket);
@@ -187,13 +189,14 @@ conn_pending_drop(struct conn *c)
 	}
 }
 
-void
-relay_sweep(struct relay *r, int64_t now)
+int
+relay_sweep(struct relay *r, int64_t now, int max)
 {
 	struct conn *c, *next;
 	int64_t idle_ms = r->conf->activity_timeout * 1000;
 
-	for (c = TAILQ_FIRST(&r->conns); c; c = next) {
+	c = r->sweeping ? r->sweep_next : TAILQ_FIRST(&r->conns);
+	for (; c && max-- > 0; c = next) {
 		next = TAILQ_NEXT(c, entry);
 		if (c->close_code)
 			continue;
@@ -211,6 +214,9 @@ relay_sweep(struct relay *r, int64_t now)
 			c->pinged = 1;
 		}
 	}
+	r->sweep_next = c;
+	r->sweeping = c != NULL;
+	return r->sweeping;
 }
 
 struct conn *

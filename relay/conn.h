@@ -126,10 +126,12 @@ struct relay {
 	 * frames were queued or a close was asked (conn_want_write,
 	 * conn_close); the glue takes them with conn_pending_pop. */
 	TAILQ_HEAD(, conn) pending;
-	/* Channels with events still to fan out; the glue runs
-	 * channel_fanout_turn each loop turn while it is not empty. */
+	/* Channels with events still to fan out; the glue runs slices
+	 * (channel_fanout_turn) each loop turn while it is not empty. */
 	TAILQ_HEAD(, channel) fanout;
-	int fanout_budget;	/* deliveries left in this loop turn */
+	int fanout_budget;	/* subscribers left in this slice */
+	struct conn *sweep_next;	/* relay_sweep's place in conns */
+	int sweeping;		/* a sweep is under way (sweep_next valid) */
 	int fanout_running;
 	int nconns;
 	int nchannels;
@@ -154,9 +156,13 @@ void conn_close(struct conn *c, int code, const char *reason);
 struct conn *conn_pending_pop(struct relay *r);
 /* Takes c off r->pending (the peer closed, or c is going away). */
 void conn_pending_drop(struct conn *c);
-/* Pings idle connections and closes those that stayed silent
- * (docs/pusher-protocol.md "Ping, pong and inactivity"). */
-void relay_sweep(struct relay *r, int64_t now_ms);
+/*
+ * Pings idle connections and closes those that stayed silent
+ * (docs/pusher-protocol.md "Ping, pong and inactivity"), max connections
+ * at a time: a sweep begun goes on where the last call stopped. Returns 1
+ * while the sweep is not over.
+ */
+int relay_sweep(struct relay *r, int64_t now_ms, int max);
 int relay_init(struct relay *r, struct relay_conf *conf);
 /* A new app for conf (empty channels and users), or NULL. */
 struct app *relay_app_new(struct relay *r, const struct app_conf *conf);

@@ -53,7 +53,12 @@ void lws_http_req_free(struct pss *pss);
 /* lws_write.c */
 /* SERVER_WRITEABLE for c: its close, or what it has queued; 0 or -1. */
 int ws_writeable(struct lws *wsi, struct conn *c);
-/* End of a loop turn: serves every connection on r->pending. */
-void ws_flush_pending(struct relay *r);
+/* End of a loop turn: serves the connections on r->pending, until the
+ * monotonic clock reaches until_us (0: all of them). */
+void ws_flush_pending(struct relay *r, int64_t until_us);
+
+/* lws_server.c: 1 when this loop turn has worked its share (TURN_WORK_US),
+ * so what is left waits for the next turn. */
+int glue_turn_over(void);
 
 #endif

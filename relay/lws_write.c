@@ -14,12 +14,25 @@
  * peer has sent its close frame, is never written here. Everything runs on
  * the one event-loop thread, so no write races another.
  */
+#include <stddef.h>
 #include <string.h>
 
+#include "clock.h"
 #include "lws_glue.h"
 #include "metrics.h"
 
 #define WRITES_PER_CALLBACK 64
+/* Connections written between two looks at the clock (a write is a few
+ * us, a look some tens of ns). */
+#define FLUSH_CLOCK_EVERY 16
+
+/* The lws user space of c's wsi is the pss that holds c: no need to load
+ * the (cold) wsi to find it. */
+static struct pss *
+pss_of(struct conn *c)
+{
+	return (struct pss *)(void *)((char *)c - offsetof(struct pss, conn));
+}
 
 /* Appends the RFC 6455 §5.2 header of an unmasked final text frame. */
 static size_t
@@ -108,13 +121,20 @@ conn_flush(struct lws *wsi, struct conn *c)
 int
 ws_writeable(struct lws *wsi, struct conn *c)
 {
-	if (((struct pss *)lws_wsi_user(wsi))->peer_closed)
+	if (pss_of(c)->peer_closed)
 		return 0; /* lws answers the close; no data after it */
 	if (c->close_code && !(c->close_drain && c->q.len)) {
 		lws_close_reason(wsi, (enum lws_close_status)c->close_code,
 		    (unsigned char *)(uintptr_t)c->close_reason,
 		    strlen(c->close_reason));
 		return -1;
+	}
+	if (c->q.len && !c->close_code && glue_turn_over()) {
+		/* This turn has worked long enough (a POLLOUT storm): the
+		 * end-of-turn flush writes it in a later turn, in order. A
+		 * closing connection is not deferred (its 3 s cut stays). */
+		conn_want_write(c);
+		return 0;
 	}
 	if (conn_flush(wsi, c) < 0)
 		return -1;
@@ -128,14 +148,21 @@ ws_writeable(struct lws *wsi, struct conn *c)
  * during the turn now, batched, without waiting for a POLLOUT round trip;
  * a close asked during the turn is armed (written at SERVER_WRITEABLE, cut
  * after 3 s if the peer never reads). What the socket does not take waits
- * for SERVER_WRITEABLE.
+ * for SERVER_WRITEABLE. With until_us set, connections still on r->pending
+ * once the monotonic clock passes it wait there, queues intact, for the
+ * next turn; 0 writes them all.
  */
 void
-ws_flush_pending(struct relay *r)
+ws_flush_pending(struct relay *r, int64_t until_us)
 {
 	struct conn *c;
+	int k = 0;
 
-	while ((c = conn_pending_pop(r)) != NULL) {
+	while ((c = TAILQ_FIRST(&r->pending)) != NULL) {
+		if (until_us && ++k % FLUSH_CLOCK_EVERY == 0 &&
+		    clock_mono_us() >= until_us)
+			break;
+		conn_pending_drop(c);
 		if (c->close_code) {
 			lws_callback_on_writable(c->wsi);
 			/* A peer that never reads never makes us writable:
@@ -143,7 +170,7 @@ ws_flush_pending(struct relay *r)
 			lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, 3);
 			continue;
 		}
-		if (((struct pss *)lws_wsi_user(c->wsi))->peer_closed)
+		if (pss_of(c)->peer_closed)
 			continue;
 		if (lws_partial_buffered(c->wsi)) {
 			lws_callback_on_writable(c->wsi);

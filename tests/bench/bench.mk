@@ -13,12 +13,12 @@ BENCH_LIBS := $(shell pkg-config --libs libsodium libcrypto 2>/dev/null)
 LOADGEN_LIBS := $(shell pkg-config --libs libssl 2>/dev/null || echo -lssl) \
 	$(BENCH_LIBS)
 
-$(B)/bench/loadgen: tests/bench/loadgen.c tests/bench/loadgen.h common/sign.c \
-		common/sign.h
+$(B)/bench/loadgen: tests/bench/loadgen.c tests/bench/lg_turns.c \
+		tests/bench/loadgen.h common/sign.c common/sign.h
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
-	@$(CC) $(BENCH_CFLAGS) -o $@ tests/bench/loadgen.c common/sign.c \
-		$(LOADGEN_LIBS)
+	@$(CC) $(BENCH_CFLAGS) -o $@ tests/bench/loadgen.c \
+		tests/bench/lg_turns.c common/sign.c $(LOADGEN_LIBS)
 
 $(B)/bench/floor: tests/bench/floor.c
 	@mkdir -p $(dir $@)

@@ -1069,7 +1069,8 @@ drain(int64_t deadline)
 
 static void
 report(double window, uint64_t srv_cpu, uint64_t gen_cpu, uint64_t rss0,
-    uint64_t rss1, double connect_s)
+    uint64_t rss1, double connect_s, const struct lg_turns *t0,
+    const struct lg_turns *t1)
 {
 	uint64_t owed = expected();
 	uint64_t lost = owed > g.received ? owed - g.received : 0;
@@ -1095,7 +1096,7 @@ report(double window, uint64_t srv_cpu, uint64_t gen_cpu, uint64_t rss0,
 	    " srv_cpu_us=%" PRIu64 " srv_us_per_deliv=%.3f gen_cpu_us=%" PRIu64
 	    " gen_us_per_deliv=%.3f gen_cpu_pct=%.1f srv_rss0_kb=%" PRIu64
 	    " srv_rss1_kb=%" PRIu64 " rss_per_conn_b=%.0f backlog_max=%" PRIu64
-	    " connect_s=%.2f target=%.0f kept_pct=%.1f\n",
+	    " connect_s=%.2f target=%.0f kept_pct=%.1f",
 	    srv_cpu, d > 0 ? (double)srv_cpu / d : 0, gen_cpu,
 	    d > 0 ? (double)gen_cpu / d : 0,
 	    100.0 * (double)gen_cpu / 1e6 / window, rss0, rss1,
@@ -1104,6 +1105,12 @@ report(double window, uint64_t srv_cpu, uint64_t gen_cpu, uint64_t rss0,
 		: 0,
 	    g.backlog_max, connect_s, target,
 	    target > 0 ? 100.0 * (double)g.pub_ok / target : 0);
+	if (t1->count > 0)
+		printf(" turn_win_ms=%.1f turn_max_ms=%.1f turns=%" PRIu64 "\n",
+		    lg_turns_window_ms(t0, t1), t1->max_s * 1000,
+		    t1->count - t0->count);
+	else
+		printf("\n");
 	fflush(stdout);
 }
 
@@ -1312,6 +1319,7 @@ int
 main(int argc, char **argv)
 {
 	uint64_t rss0, rss1, cpu0, gcpu0, cpu1, gcpu1;
+	struct lg_turns turns0, turns1;
 	int64_t start, t0, t1, deadline;
 	double connect_s;
 	int rc;
@@ -1330,6 +1338,11 @@ main(int argc, char **argv)
 		fprintf(stderr, "loadgen: %d of %d subscribed (%s)\n",
 		    g.n_subscribed, g.subs, strerror(-rc));
 	run_for(g.rate > 0 ? 0.5 : 1.0, 0, 0);
+	memset(&turns1, 0, sizeof(turns1));
+	/* sno only, over plain HTTP (with --tls its plain port differs) */
+	if (g.mode != LG_PUSHER || g.tls ||
+	    lg_turns_fetch(g.host, g.port, &turns0) < 0)
+		memset(&turns0, 0, sizeof(turns0));
 	cpu0 = srv_cpu_us();
 	gcpu0 = self_cpu_us();
 	t0 = now_ns();
@@ -1346,7 +1359,9 @@ main(int argc, char **argv)
 	t1 = now_ns();
 	cpu1 = srv_cpu_us();
 	gcpu1 = self_cpu_us();
+	if (turns0.count > 0 && lg_turns_fetch(g.host, g.port, &turns1) < 0)
+		memset(&turns1, 0, sizeof(turns1));
 	report((double)(t1 - t0) / 1e9, cpu1 - cpu0, gcpu1 - gcpu0, rss0, rss1,
-	    connect_s);
+	    connect_s, &turns0, &turns1);
 	return rc < 0 || g.n_subscribed < g.subs ? 1 : 0;
 }

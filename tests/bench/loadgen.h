@@ -63,4 +63,27 @@ struct lg_conn {
 	int chan; /* subscriber: its channel; publisher: the one in flight */
 };
 
+/* lg_turns.c: sno_loop_turn_seconds (cumulative buckets) and
+ * sno_loop_turn_max_seconds from the relay's /metrics. */
+#define LG_TURN_BUCKETS 16
+struct lg_turns {
+	int n;
+	double le[LG_TURN_BUCKETS];
+	uint64_t b[LG_TURN_BUCKETS];
+	uint64_t count;
+	double max_s;
+};
+
+/*
+ * One blocking HTTP/1.0 GET /metrics on its own socket (3 s timeouts); 0,
+ * or -1 when the server did not give the figures (nchan, the floor).
+ */
+int lg_turns_fetch(const char *host, int port, struct lg_turns *t);
+/*
+ * The smallest bucket bound in ms that holds every turn between a and b,
+ * so the longest turn of that window to the histogram's resolution; -1 when
+ * unknown or past the last bound.
+ */
+double lg_turns_window_ms(const struct lg_turns *a, const struct lg_turns *b);
+
 #endif

@@ -5,7 +5,8 @@
 # the columns). Every process started here is stopped by its PID on exit.
 #
 # usage: tests/bench/run.sh [full|quick]   (env: B=build dir, SERVERS="sno nchan floor",
-#        CASES="a10k a19k b b-tls c c-tls d e f", KEEP=1 keeps the temp dir)
+#        CASES="a10k a19k b b-tls c c-tls d e f s19k s10k", KEEP=1 keeps the
+#        temp dir)
 # A case NAME-tls is case NAME over wss/https (sno and nchan; the floor has no
 # TLS), with a self-signed P-256 certificate for 127.0.0.1 made here.
 set -u
@@ -42,7 +43,7 @@ if [ "$MODE" = quick ]; then
 	CASES=${CASES:-"a5k b b-tls c d e f"}
 	DUR=3
 else
-	CASES=${CASES:-"a10k a19k b b-tls c c-tls d e f"}
+	CASES=${CASES:-"a10k a19k b b-tls c c-tls d e f s19k s10k"}
 	DUR=15
 fi
 
@@ -215,6 +216,10 @@ case_args() {
 	d) echo "--subs 100 --rate 10 --size 65536 --duration $DUR" ;;
 	e) echo "--subs 1000 --rate 200 --size 100 --duration $DUR --publishers $PUBS" ;;
 	f) echo "--subs 10 --rate 1000 --size 100 --duration $DUR --publishers 8" ;;
+	# issue 15: one channel at the edge of what a process holds, publishes
+	# unpipelined (one in flight per publisher connection)
+	s19k) echo "--subs 19000 --rate 4 --size 100 --duration $DUR --publishers $PUBS" ;;
+	s10k) echo "--subs 10000 --rate 10 --size 100 --duration $DUR --publishers $PUBS" ;;
 	esac
 }
 

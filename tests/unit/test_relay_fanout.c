@@ -24,7 +24,7 @@
 #include "sign.h"
 
 #define KEY "testkey"
-#define NBIG (2 * FANOUT_BUDGET + 500)
+#define NBIG (2 * FANOUT_BUDGET + FANOUT_BUDGET / 2)	/* 2.5 slices */
 #define TURNS_MAX 100
 
 static const char ini[] =
@@ -260,6 +260,35 @@ unsubscribe_and_close_mid_slice(void **state)
 	free(cs);
 }
 
+/* The idle sweep goes max connections a call, on from where it stopped,
+ * also when the connection it stopped at closes. */
+static void
+sweep_goes_in_slices(void **state)
+{
+	struct conn *cs = open_conns(25, NULL);
+	int64_t now = INT64_C(1) << 40;	/* every connection is idle */
+	int calls = 0, pinged;
+
+	(void)state;
+	assert_int_equal(relay_sweep(&r, now, 10), 1);
+	pinged = 0;
+	for (int i = 0; i < 25; i++)
+		pinged += cs[i].pinged;
+	assert_int_equal(pinged, 10);
+	assert_non_null(r.sweep_next);
+	relay_conn_close(&r, r.sweep_next);	/* where it stopped */
+	while (relay_sweep(&r, now, 10) && calls < 10)
+		calls++;
+	assert_int_equal(calls, 1);
+	for (int i = 0; i < 25; i++) {
+		if (cs[i].relay == NULL)
+			continue;
+		assert_int_equal(cs[i].pinged, 1);
+		assert_int_equal(cs[i].q.len, 1);	/* one ping each */
+	}
+	close_conns(cs, 25);
+}
+
 int
 main(void)
 {
@@ -267,6 +296,7 @@ main(void)
 		cmocka_unit_test(small_fanout_goes_out_at_once),
 		cmocka_unit_test(large_fanout_is_sliced_in_order),
 		cmocka_unit_test(unsubscribe_and_close_mid_slice),
+		cmocka_unit_test(sweep_goes_in_slices),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
