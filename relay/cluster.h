@@ -63,5 +63,23 @@ void	cluster_channel_used(struct app *a, const char *name);
  */
 void	cluster_api_begin(void);
 int	cluster_api_end(struct http_req *q, int status);
+/* The key prefix and this node's id (cluster_pub.c). */
+const char *cluster_prefix(void);
+const char *cluster_node(void);
+
+/*
+ * cluster_presence.c: presence across nodes and the node's lease. join
+ * holds s (a presence sub just made) back from every event until Redis
+ * decided: then subscription_succeeded with every node's members, or a
+ * subscription_error (full, Redis gone) and s unsubscribed. Returns 0, or
+ * -EAGAIN when Redis is not there (the caller refuses s). leave tells
+ * Redis the socket left chname.
+ */
+struct sub;
+void	cluster_presence_start(struct ev_loop *loop);
+void	cluster_presence_stop(void);
+int	cluster_presence_join(struct sub *s);
+void	cluster_presence_leave(struct app *a, const char *chname,
+	    const char *sock);
 
 #endif

@@ -144,7 +144,7 @@ deliver(const char *p, size_t len)
 	if (ch)
 		channel_publish(ch, m, strcmp(except, "-") ?
 		    relay_conn_by_socket(r, except) : NULL);
-	if (kind & CH_CACHE)
+	if ((kind & CH_CACHE) && strncmp(ev, "pusher_internal:", 16) != 0)
 		channel_cache_put(a, chname, m, p, (size_t)(end - p));
 	msg_unref(m);
 	return;
@@ -404,6 +404,18 @@ cluster_on(void)
 	return cp.on;
 }
 
+const char *
+cluster_prefix(void)
+{
+	return cp.prefix;
+}
+
+const char *
+cluster_node(void)
+{
+	return cp.node;
+}
+
 int
 cluster_publish(struct app *a, const char *chname, const char *ev,
     const char *data, size_t dlen, const char *except, const char *uid)
@@ -526,6 +538,7 @@ cluster_pub_start(struct ev_loop *loop, const struct relay_conf *conf)
 	ev_timer_init(&cp.sweep, sweep_cb, SWEEP_EVERY, SWEEP_EVERY);
 	ev_timer_start(loop, &cp.sweep);
 	sub_connect();
+	cluster_presence_start(loop);
 	return 0;
 }
 
@@ -538,6 +551,7 @@ cluster_pub_stop(void)
 	if (!cp.on)
 		return;
 	cp.stopping = 1;
+	cluster_presence_stop();
 	ev_timer_stop(cp.loop, &cp.retry);
 	ev_timer_stop(cp.loop, &cp.sweep);
 	if (cp.sub) {
