@@ -42,7 +42,7 @@
 
 /*
  * join: ARGV 3 app, 4 channel, 5 incarnation, 6 socket, 7 user, 8 info
- * ('' for none), 9 limit. {-1}: the incarnation has no lease (reaped);
+ * ('' for none), 9 limit, 10 the socket member_added skips ('-': none). {-1}: the incarnation has no lease (reaped);
  * {-2}: full; else {added, {user, info, ...}} with every member.
  */
 static const char join_src[] = LUA_COMMON
@@ -61,7 +61,7 @@ static const char join_src[] = LUA_COMMON
     " redis.call('HINCRBY',P..':node:'..inc..':ch',ckey(app,ch),1) "
     " if added==1 then "
     "  if info=='' then info='null' end "
-    "  pub(app,ch,sock,'pusher_internal:member_added','{\"user_id\":'.."
+    "  pub(app,ch,ARGV[10],'pusher_internal:member_added','{\"user_id\":'.."
     "   cjson.encode(uid)..',\"user_info\":'..info..'}') end "
     "else "
     " local oi=string.sub(old,1,string.find(old,'|',1,true)-1) "

@@ -175,7 +175,7 @@ out:
 static int
 join_send(struct sub *s)
 {
-	const char *args[9];
+	const char *args[10];
 	struct join *j;
 	struct conn *c = s->conn;
 
@@ -196,7 +196,10 @@ join_send(struct sub *s)
 	args[6] = s->member->user_id;
 	args[7] = s->member->user_info ? s->member->user_info : "";
 	args[8] = "100";
-	if (lua_run(cluster_cmd(), LUA_JOIN, 9, args, on_join, j) < 0) {
+	/* a socket joining again (new incarnation) hears itself come back
+	 * after the reaper's member_removed; a new one does not */
+	args[9] = s->from_seq == PENDING ? c->socket_id : "-";
+	if (lua_run(cluster_cmd(), LUA_JOIN, 10, args, on_join, j) < 0) {
 		join_free(j);
 		return -EAGAIN;
 	}
