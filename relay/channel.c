@@ -299,8 +299,8 @@ channel_unsubscribe(struct sub *s)
 	struct app *a = ch->app;
 	struct member *m = s->member;
 
-	if (m)	/* cluster hook */
-		cluster_presence_leave(a, ch->name, c->socket_id);
+	cluster_unsubscribed(a, ch->name, m ? c->socket_id : NULL,
+	    ch->nsubs - 1);	/* cluster hook */
 	if (ch->cursor == s)	/* a fan-out in progress goes on after s */
 		ch->cursor = TAILQ_NEXT(s, ch_entry);
 	TAILQ_REMOVE(&ch->subs, s, ch_entry);

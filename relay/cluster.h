@@ -27,7 +27,8 @@ struct relay_conf;
 int	cluster_start(struct ev_loop *loop, const struct relay_conf *conf);
 void	cluster_stop(void);
 
-/* 1 when clustering is off or both Redis connections are up, else 0. */
+/* 1 when clustering is off, or both Redis connections are up and the
+ * node holds its lease; else 0. */
 int	cluster_ready(void);
 
 /* cluster_conn.c, for cluster_pub.c: the command connection when it is
@@ -63,6 +64,13 @@ void	cluster_channel_used(struct app *a, const char *name);
  */
 void	cluster_api_begin(void);
 int	cluster_api_end(struct http_req *q, int status);
+/*
+ * cluster_api.c: q, answered 200 by the local HTTP API, is a read Redis
+ * answers for the cluster (/channels, /channels/{c}, /channels/{c}/users):
+ * takes q over and returns 1 (parked until the reply, 250 ms at most, or
+ * 503 with Retry-After), else 0.
+ */
+int	cluster_api_read(struct http_req *q);
 /* The key prefix and this node's id (cluster_pub.c). */
 const char *cluster_prefix(void);
 const char *cluster_node(void);
@@ -72,14 +80,18 @@ const char *cluster_node(void);
  * holds s (a presence sub just made) back from every event until Redis
  * decided: then subscription_succeeded with every node's members, or a
  * subscription_error (full, Redis gone) and s unsubscribed. Returns 0, or
- * -EAGAIN when Redis is not there (the caller refuses s). leave tells
- * Redis the socket left chname.
+ * -EAGAIN when Redis is not there (the caller refuses s).
  */
 struct sub;
 void	cluster_presence_start(struct ev_loop *loop);
 void	cluster_presence_stop(void);
+int	cluster_presence_up(void);	/* the lease is registered */
 int	cluster_presence_join(struct sub *s);
-void	cluster_presence_leave(struct app *a, const char *chname,
-	    const char *sock);
+/* This node has n subscriptions of chname now (after a subscribe). */
+void	cluster_count(struct app *a, const char *chname, int n);
+/* A socket left chname, n subscriptions are left on this node; sock is
+ * the socket for a presence channel, else NULL. */
+void	cluster_unsubscribed(struct app *a, const char *chname,
+	    const char *sock, int n);
 
 #endif

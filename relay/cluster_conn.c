@@ -252,7 +252,7 @@ cluster_stop(void)
 int
 cluster_ready(void)
 {
-	return !cl.on || (cl.up && cluster_pub_up());
+	return !cl.on || (cl.up && cluster_pub_up() && cluster_presence_up());
 }
 
 redisAsyncContext *

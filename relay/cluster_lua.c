@@ -42,8 +42,9 @@
 
 /*
  * join: ARGV 3 app, 4 channel, 5 incarnation, 6 socket, 7 user, 8 info
- * ('' for none), 9 limit, 10 the socket member_added skips ('-': none). {-1}: the incarnation has no lease (reaped);
- * {-2}: full; else {added, {user, info, ...}} with every member.
+ * ('' for none), 9 limit, 10 the socket member_added skips ('-': none).
+ * {-1}: the incarnation has no lease (reaped); {-2}: full; else {added,
+ * {user, info, ...}} with every member.
  */
 static const char join_src[] = LUA_COMMON
     "local app,ch,inc,sock,uid,info=ARGV[3],ARGV[4],ARGV[5],ARGV[6],"
@@ -84,6 +85,45 @@ static const char leave_src[] = LUA_COMMON
     "if removed(app,ch,uid,sock)==1 then return uid end return 0";
 
 /*
+ * count: ARGV 3 app, 4 channel, 5 incarnation, 6 this node's subscriptions
+ * of the channel. P:{a:c}:s holds them per incarnation, P:app:<a>:ch the
+ * channels with any, cluster-wide. -1 when the incarnation has no lease.
+ */
+static const char count_src[] = LUA_COMMON
+    "local app,ch,inc,n=ARGV[3],ARGV[4],ARGV[5],tonumber(ARGV[6]) "
+    "if not redis.call('ZSCORE',P..':nodes',inc) then return -1 end "
+    "local s=tag(app,ch)..':s' local nk=P..':node:'..inc..':sc' "
+    "if n>0 then redis.call('HSET',s,inc,n) "
+    " redis.call('HSET',nk,ckey(app,ch),1) "
+    " redis.call('SADD',P..':app:'..app..':ch',ch) "
+    "else redis.call('HDEL',s,inc) redis.call('HDEL',nk,ckey(app,ch)) "
+    " if redis.call('HLEN',s)==0 then "
+    "  redis.call('SREM',P..':app:'..app..':ch',ch) end end "
+    "return 0";
+
+/*
+ * read: ARGV 3 app, 4 'list' (5 prefix), 'one' (5 channel) or 'users'
+ * (5 channel). list: {channel, subscriptions, users, ...}; one:
+ * {subscriptions, users}; users: {user, ...}.
+ */
+static const char read_src[] = LUA_COMMON
+    "local app,mode,arg=ARGV[3],ARGV[4],ARGV[5] "
+    "local function subs(ch) local n=0 "
+    " for _,v in ipairs(redis.call('HVALS',tag(app,ch)..':s')) do "
+    "  n=n+tonumber(v) end return n end "
+    "if mode=='users' then return redis.call('HKEYS',tag(app,arg)..':u') "
+    "end "
+    "if mode=='one' then return {subs(arg),"
+    " redis.call('HLEN',tag(app,arg)..':u')} end "
+    "local out={} "
+    "for _,ch in ipairs(redis.call('SMEMBERS',P..':app:'..app..':ch')) do "
+    " if string.sub(ch,1,#arg)==arg then "
+    "  out[#out+1]=ch out[#out+1]=subs(ch) "
+    "  out[#out+1]=redis.call('HLEN',tag(app,ch)..':u') end "
+    "end "
+    "return out";
+
+/*
  * lease: ARGV 3 incarnation, 4 'r' refresh (fails when gone) or 'g'
  * register, 5 ttl ms. Then reaps every expired incarnation: its sockets
  * leave their channels (member_removed once for users that reach 0).
@@ -114,11 +154,21 @@ static const char lease_src[] = LUA_COMMON
     "   end "
     "  end "
     " end "
+    " redis.call('DEL',nk) nk=P..':node:'..d..':sc' "
+    " for _,ck in ipairs(redis.call('HKEYS',nk)) do "
+    "  local n,rest=string.match(ck,'^(%d+):(.*)$') n=tonumber(n) "
+    "  local app,ch=string.sub(rest,1,n),string.sub(rest,n+1) "
+    "  local s=tag(app,ch)..':s' redis.call('HDEL',s,d) "
+    "  if redis.call('HLEN',s)==0 then "
+    "   redis.call('SREM',P..':app:'..app..':ch',ch) end "
+    " end "
     " redis.call('DEL',nk) redis.call('ZREM',nodes,d) "
     "end "
     "return {0,out}";
 
-static const char *const srcs[LUA_N] = { join_src, leave_src, lease_src };
+static const char *const srcs[LUA_N] = {
+	join_src, leave_src, lease_src, count_src, read_src
+};
 static char shas[LUA_N][41];
 
 /* One script run, kept so NOSCRIPT can run it again as EVAL. */

@@ -50,6 +50,7 @@ static struct {
 } pr;
 
 static void	lease_now(void);
+static void	lease_lost(void);
 
 static void
 new_incarnation(void)
@@ -143,12 +144,7 @@ on_join(redisReply *rep, void *priv)
 	}
 	st = rep->element[0]->integer;
 	if (st == -1) {
-		/* our lease is gone: re-register, which joins s again */
-		if (pr.registered) {
-			log_warn("cluster msg=\"lease lost, new incarnation\"");
-			new_incarnation();
-			lease_now();
-		}
+		lease_lost();	/* re-registering joins s again */
 		goto out;
 	}
 	if (st == -2) {
@@ -207,9 +203,15 @@ join_send(struct sub *s)
 }
 
 int
+cluster_presence_up(void)
+{
+	return pr.registered;
+}
+
+int
 cluster_presence_join(struct sub *s)
 {
-	if (!pr.registered || cluster_cmd() == NULL || !cluster_ready())
+	if (cluster_cmd() == NULL || !cluster_ready())
 		return -EAGAIN;
 	s->from_seq = PENDING;	/* no event before subscription_succeeded */
 	return join_send(s);
@@ -229,13 +231,45 @@ on_leave(redisReply *rep, void *priv)
 	free(key);
 }
 
+static void
+on_count(redisReply *rep, void *priv)
+{
+	(void)priv;
+	if (rep && rep->type == REDIS_REPLY_INTEGER && rep->integer == -1)
+		lease_lost();
+}
+
 void
-cluster_presence_leave(struct app *a, const char *chname, const char *sock)
+cluster_count(struct app *a, const char *chname, int n)
+{
+	const char *args[6];
+	char num[16];
+
+	if (!pr.on || !pr.registered)
+		return;		/* registering sends every count */
+	snprintf(num, sizeof(num), "%d", n);
+	args[0] = cluster_prefix();
+	args[1] = cluster_node();
+	args[2] = a->conf->id;
+	args[3] = chname;
+	args[4] = pr.inc;
+	args[5] = num;
+	if (cluster_cmd() == NULL ||
+	    lua_run(cluster_cmd(), LUA_COUNT, 6, args, on_count, NULL) < 0)
+		pr.resync = 1;
+}
+
+void
+cluster_unsubscribed(struct app *a, const char *chname, const char *sock,
+    int n)
 {
 	const char *args[5];
 	char *key;
 
 	if (!pr.on)
+		return;
+	cluster_count(a, chname, n);
+	if (sock == NULL)
 		return;
 	if (asprintf(&key, "%s\n%s", a->conf->id, chname) < 0)
 		return;
@@ -270,6 +304,8 @@ rejoin_all(void)
 			struct channel *ch = hmap_entry(n, struct channel,
 			    node);
 
+			if (ch->nsubs > 0)
+				cluster_count(r->apps[k], ch->name, ch->nsubs);
 			if (!(ch->kind & CH_PRESENCE))
 				continue;
 			TAILQ_FOREACH(s, &ch->subs, ch_entry)
@@ -300,9 +336,8 @@ on_lease(redisReply *rep, void *priv)
 		return;
 	}
 	if (rep->element[0]->integer == -1) {
-		log_warn("cluster msg=\"lease lost, new incarnation\"");
-		new_incarnation();
-		lease_now();
+		pr.registered = 1;	/* so that lease_lost acts */
+		lease_lost();
 		return;
 	}
 	if (!pr.registered) {
@@ -348,6 +383,17 @@ lease_now(void)
 	args[4] = LEASE_TTL;
 	if (lua_run(ac, LUA_LEASE, 5, args, on_lease, NULL) == 0)
 		pr.inflight = 1;
+}
+
+/* Redis has no lease of this incarnation: register a new one. */
+static void
+lease_lost(void)
+{
+	if (!pr.registered)
+		return;		/* already on it */
+	log_warn("cluster msg=\"lease lost, new incarnation\"");
+	new_incarnation();
+	lease_now();
 }
 
 static void

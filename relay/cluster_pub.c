@@ -184,6 +184,7 @@ void
 cluster_channel_used(struct app *a, const char *name)
 {
 	char key[300];
+	struct channel *ch;
 	struct topic *t;
 	struct hnode *n;
 	int len;
@@ -208,6 +209,8 @@ cluster_channel_used(struct app *a, const char *name)
 	}
 	t->idle_since = 0;
 	subscribe(t);
+	if ((ch = channel_find(a, name)) != NULL)
+		cluster_count(a, name, ch->nsubs);
 }
 
 static void
@@ -491,6 +494,11 @@ cluster_api_end(struct http_req *q, int status)
 	cp.in_api = 0;
 	if (w == NULL)
 		return 0;
+	if (w->pending == 0 && !w->failed && status == 200 &&
+	    cluster_api_read(q)) {	/* a read answered from Redis */
+		free(w);
+		return 1;
+	}
 	if (w->failed || (w->pending && status != 200)) {
 		int failed = w->failed;
 

@@ -10,7 +10,7 @@ const fs = require('node:fs');
 const { execFileSync } = require('node:child_process');
 const {
   startRelay, stopRelay, connectPusher, sdkFor, subscribe, messages,
-  waitMessage, disconnectAll, waitFor, request,
+  waitMessage, disconnectAll, waitFor, request, signedRequest,
 } = require('./lib');
 const { redisServer } = require('./lib/redis');
 
@@ -104,6 +104,10 @@ test('sigkill_node_its_members_removed_once_by_the_survivor', async () => {
   assert.equal(hlen('sno:{1:presence-kill}:u'), 2);
   assert.equal(hlen('sno:{1:presence-kill}:p'), 2);
   assert.equal(Number(redisCli('ZCARD', 'sno:nodes')), 1, 'only A holds a lease');
+  // The counts of the HTTP API lost B's subscriptions too.
+  const r = await signedRequest(A, 'GET', '/apps/1/channels/presence-kill',
+    undefined, { params: { info: 'user_count,subscription_count' } });
+  assert.deepEqual(r.json, { occupied: true, user_count: 2, subscription_count: 2 });
   // One more lease round of A reaps nothing twice.
   const late = await client(A, 'late');
   await subscribe(late, ch);
