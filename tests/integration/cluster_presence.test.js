@@ -170,3 +170,17 @@ test('hundred_member_limit_holds_under_concurrent_joins_on_two_nodes', async () 
   await waitFor(() => Number(redisCli('HLEN', 'sno:{1:presence-full}:u')) === 0,
     10000, 'every member left in Redis');
 });
+
+test('scripts_flushed_from_redis_are_loaded_again', async () => {
+  const ch = 'presence-flush';
+  redisCli('SCRIPT', 'FLUSH');
+  const a = await client(A, user('sf1'));
+  await subscribe(a, ch);
+  assert.deepEqual(succeeded(a, ch).ids, ['sf1']);
+  const b = await client(B, user('sf2'));
+  await subscribe(b, ch);
+  assert.deepEqual([...succeeded(b, ch).ids].sort(), ['sf1', 'sf2']);
+  await waitMessage(a, 'pusher_internal:member_added', ch, 5000,
+    (m) => m.data.user_id === 'sf2');
+  disconnectAll([a, b]);
+});
