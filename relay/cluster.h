@@ -36,6 +36,10 @@ int	cluster_ready(void);
 struct redisAsyncContext;
 struct redisAsyncContext *cluster_cmd(void);
 struct redisAsyncContext *cluster_new_context(void);
+/* A blocking connection (250 ms timeouts), for the last word at shutdown;
+ * NULL when Redis is not there. */
+struct redisContext;
+struct redisContext *cluster_sync_context(void);
 
 /*
  * cluster_pub.c: the publish path (docs/scaleout.md). cluster_on() is 1

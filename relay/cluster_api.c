@@ -164,7 +164,7 @@ cluster_api_read(struct http_req *q)
 	else if (*rest == '/' && (slash = strchr(rest + 1, '/')) == NULL &&
 	    strlen(rest + 1) < sizeof(name) && !(info && strstr(info,
 	    "cache"))) {
-		rd->mode = R_ONE;	/* the cache is per node: answered here */
+		rd->mode = R_ONE;	/* info=cache: per node, local */
 		snprintf(name, sizeof(name), "%s", rest + 1);
 	} else if (*rest == '/' && slash && strcmp(slash, "/users") == 0 &&
 	    (size_t)(slash - rest - 1) < sizeof(name)) {

@@ -417,11 +417,24 @@ cluster_presence_start(struct ev_loop *loop)
 	ev_timer_start(loop, &pr.lease);
 }
 
+/*
+ * Expires this incarnation's lease at once (a blocking call, 250 ms at
+ * most), so the next lease script of any node reaps what it still holds
+ * instead of waiting out the ttl.
+ */
 void
 cluster_presence_stop(void)
 {
+	redisContext *c;
+	redisReply *r;
+
 	if (!pr.on)
 		return;
 	ev_timer_stop(pr.loop, &pr.lease);
 	pr.on = 0;
+	if (!pr.registered || (c = cluster_sync_context()) == NULL)
+		return;
+	r = redisCommand(c, "ZADD %s:nodes XX 0 %s", cluster_prefix(), pr.inc);
+	freeReplyObject(r);
+	redisFree(c);
 }

@@ -10,7 +10,8 @@ const fs = require('node:fs');
 const { execFileSync } = require('node:child_process');
 const {
   startRelay, stopRelay, connectPusher, sdkFor, subscribe, messages,
-  waitMessage, disconnectAll, waitFor, request, signedRequest,
+  waitMessage, disconnectAll, waitFor, request, signedRequest, connectRaw,
+  rawSubscribe,
 } = require('./lib');
 const { redisServer } = require('./lib/redis');
 
@@ -152,4 +153,27 @@ test('sigstop_past_lease_then_sigcont_leaves_no_duplicate_members', async () => 
   assert.equal(count(w, 'pusher_internal:member_removed', ch, 'z1'), 2);
   assert.equal(hlen('sno:{1:presence-stop}:u'), 2);
   disconnectAll([w, late]);
+});
+
+test('sigterm_node_its_members_leave_once', async () => {
+  const ch = 'presence-term';
+  const D = await node('relay-d');
+  const w = await client(A, 'watcher');
+  await subscribe(w, ch);
+  // A raw websocket: pusher-js would keep reconnecting to the stopped node.
+  const t = await connectRaw(D);
+  const auth = sdkFor(D).authorizeChannel(t.socketId, ch, { user_id: 't1' });
+  const r = await rawSubscribe(t, ch, auth);
+  assert.equal(r.event, 'pusher_internal:subscription_succeeded');
+  await waitFor(() => count(w, 'pusher_internal:member_added', ch, 't1') === 1,
+    5000, 'watcher heard t1 join');
+  await stopRelay(D); // SIGTERM: D closes t itself
+  await waitFor(() => t.closed, 5000, 'D closing the websocket');
+  await waitFor(() => count(w, 'pusher_internal:member_removed', ch, 't1') === 1 &&
+    Number(redisCli('ZCARD', 'sno:nodes')) === others.filter((r) => r.alive()).length + 1,
+  15000, 't1 removed and D gone from the leases');
+  await barrier(ch, [w]);
+  assert.equal(count(w, 'pusher_internal:member_removed', ch, 't1'), 1);
+  assert.equal(hlen('sno:{1:presence-term}:u'), 1);
+  disconnectAll([w]);
 });

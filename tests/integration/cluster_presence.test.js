@@ -10,7 +10,7 @@ const assert = require('node:assert/strict');
 const { execFileSync } = require('node:child_process');
 const {
   startRelay, stopRelay, connectPusher, sdkFor, subscribe, messages,
-  waitMessage, disconnectAll, waitFor, request,
+  waitMessage, disconnectAll, waitFor, request, startWebhookReceiver,
 } = require('./lib');
 const { redisServer } = require('./lib/redis');
 
@@ -18,6 +18,7 @@ let redis;
 let A;
 let B;
 let sdkA;
+let rx;
 const clients = [];
 
 async function ready(relay) {
@@ -68,8 +69,10 @@ async function barrier(channel, cs) {
 
 before(async () => {
   redis = await redisServer();
-  A = await startRelay({ relay: { redis: redis.url, node_id: 'relay-a' } });
-  B = await startRelay({ relay: { redis: redis.url, node_id: 'relay-b' } });
+  rx = await startWebhookReceiver();
+  const app = { webhook_url: rx.url };
+  A = await startRelay({ relay: { redis: redis.url, node_id: 'relay-a' }, app });
+  B = await startRelay({ relay: { redis: redis.url, node_id: 'relay-b' }, app });
   sdkA = sdkFor(A);
   await waitFor(async () => (await ready(A)) && (await ready(B)) &&
     Number(redisCli('ZCARD', 'sno:nodes')) === 2, 5000,
@@ -81,6 +84,7 @@ after(async () => {
   if (A) await stopRelay(A);
   if (B) await stopRelay(B);
   if (redis) await redis.stop();
+  if (rx) await rx.close();
 });
 
 test('same_user_on_two_nodes_is_one_member_with_one_member_added', async () => {
@@ -183,4 +187,37 @@ test('scripts_flushed_from_redis_are_loaded_again', async () => {
   await waitMessage(a, 'pusher_internal:member_added', ch, 5000,
     (m) => m.data.user_id === 'sf2');
   disconnectAll([a, b]);
+});
+
+// Webhooks of one channel and name for user id, from either node.
+function hooks(name, ch, id) {
+  return rx.events().filter((e) => e.name === name && e.channel === ch &&
+    e.user_id === id);
+}
+
+test('member_added_and_member_removed_webhooks_once_cluster_wide', async () => {
+  const ch = 'presence-hooks';
+  const a = await client(A, user('wh1'));
+  const b = await client(B, user('wh1'));
+  await subscribe(a, ch);
+  await subscribe(b, ch);
+  // Each node's one webhook worker sends in order of due time: once a
+  // marker's hook from each node arrived, so did every earlier one.
+  const ma = await client(A, user('mark-a'));
+  const mb = await client(B, user('mark-b'));
+  await subscribe(ma, ch);
+  await subscribe(mb, ch);
+  await waitFor(() => hooks('member_added', ch, 'mark-a').length &&
+    hooks('member_added', ch, 'mark-b').length, 5000, 'both markers added');
+  assert.equal(hooks('member_added', ch, 'wh1').length, 1, 'member_added once');
+
+  a.disconnect();
+  b.disconnect();
+  await waitFor(() => Number(redisCli('HEXISTS', 'sno:{1:presence-hooks}:u', 'wh1')) === 0,
+    5000, 'wh1 gone in Redis');
+  ma.disconnect();
+  mb.disconnect();
+  await waitFor(() => hooks('member_removed', ch, 'mark-a').length &&
+    hooks('member_removed', ch, 'mark-b').length, 10000, 'both markers removed');
+  assert.equal(hooks('member_removed', ch, 'wh1').length, 1, 'member_removed once');
 });
