@@ -172,6 +172,7 @@ static int
 join_send(struct sub *s)
 {
 	const char *args[10];
+	char limit[16];
 	struct join *j;
 	struct conn *c = s->conn;
 
@@ -191,7 +192,8 @@ join_send(struct sub *s)
 	args[5] = c->socket_id;
 	args[6] = s->member->user_id;
 	args[7] = s->member->user_info ? s->member->user_info : "";
-	args[8] = "100";
+	snprintf(limit, sizeof(limit), "%d", PRESENCE_MAX_MEMBERS);
+	args[8] = limit;
 	/* a socket joining again (new incarnation) hears itself come back
 	 * after the reaper's member_removed; a new one does not */
 	args[9] = s->from_seq == PENDING ? c->socket_id : "-";
