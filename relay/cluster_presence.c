@@ -137,6 +137,8 @@ on_join(redisReply *rep, void *priv)
 		if (rep && rep->type == REDIS_REPLY_ERROR)
 			log_warn("cluster msg=\"presence join refused\" "
 			    "reply=\"%.200s\"", rep->str);
+		if (rep == NULL)	/* it may or may not have run */
+			pr.resync = 1;
 		if (s && s->from_seq == PENDING)
 			refuse(s, "ClusterUnavailable", 503, "Cluster "
 			    "unavailable: Redis did not answer; retry");
@@ -227,6 +229,8 @@ on_leave(redisReply *rep, void *priv)
 	struct relay *r = http_relay();
 	struct app *a;
 
+	if (rep == NULL)
+		pr.resync = 1;	/* it may or may not have run */
 	if (rep && rep->type == REDIS_REPLY_STRING && r && nl &&
 	    (a = relay_app_by_id(r, key, (size_t)(nl - key))) != NULL)
 		webhook_event(a, "member_removed", nl + 1, rep->str);
@@ -237,6 +241,8 @@ static void
 on_count(redisReply *rep, void *priv)
 {
 	(void)priv;
+	if (rep == NULL)
+		pr.resync = 1;	/* it may or may not have run */
 	if (rep && rep->type == REDIS_REPLY_INTEGER && rep->integer == -1)
 		lease_lost();
 }
