@@ -116,3 +116,26 @@ test('reads_answer_503_with_retry_after_while_redis_is_down', async () => {
     'both nodes back');
   await bothSay('/channels', undefined, { channels: {} });
 });
+
+test('redis_restarted_empty_nodes_register_presence_and_counts_again', async () => {
+  const pa = await client(A, 'r1');
+  const pb = await client(B, 'r2');
+  const sb = await client(B);
+  await subscribe(pa, 'presence-rs');
+  await subscribe(pb, 'presence-rs');
+  await subscribe(sb, 'rs-news');
+  const want = { occupied: true, user_count: 2, subscription_count: 2 };
+  await bothSay('/channels/presence-rs', { info: 'user_count,subscription_count' }, want);
+  await redis.stop();
+  await waitFor(async () => !(await ready(A)) && !(await ready(B)), 10000,
+    'both nodes see Redis gone');
+  await redis.start(); // empty: no persistence
+  await waitFor(async () => (await ready(A)) && (await ready(B)), 10000,
+    'both nodes back');
+  await bothSay('/channels/presence-rs', { info: 'user_count,subscription_count' }, want);
+  await bothSay('/channels/presence-rs/users', undefined,
+    { users: [{ id: 'r1' }, { id: 'r2' }] });
+  await bothSay('/channels', { filter_by_prefix: 'rs-', info: 'subscription_count' },
+    { channels: { 'rs-news': { subscription_count: 1 } } });
+  disconnectAll([pa, pb, sb]);
+});
