@@ -60,6 +60,10 @@ int	cluster_publish(struct app *a, const char *chname, const char *ev,
 	    const char *uid);
 /* The node has a local subscriber on name: SUBSCRIBE it. */
 void	cluster_channel_used(struct app *a, const char *name);
+/* 1 once Redis acknowledged the SUBSCRIBE of name on this connection. */
+int	cluster_channel_acked(struct app *a, const char *name);
+/* cluster_deliver.c: one message from pub/sub to the local subscribers. */
+void	cluster_deliver(const char *p, size_t len);
 /*
  * Around one HTTP API request: publishes between begin and end belong to
  * q. end returns 1 when it took q over (parked until Redis confirms: 200
@@ -91,6 +95,11 @@ void	cluster_presence_start(struct ev_loop *loop);
 void	cluster_presence_stop(void);
 int	cluster_presence_up(void);	/* the lease is registered */
 int	cluster_presence_join(struct sub *s);
+/* A message of sequence seq of presence channel chname came in. */
+void	cluster_presence_seen(struct app *a, const char *chname,
+	    long long seq);
+/* The SUBSCRIBE of key ("<app id>:<channel>") was acknowledged. */
+void	cluster_presence_acked(const char *key);
 /* This node has n subscriptions of chname now (after a subscribe). */
 void	cluster_count(struct app *a, const char *chname, int n);
 /* A socket left chname, n subscriptions are left on this node; sock is

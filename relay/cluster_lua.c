@@ -44,7 +44,7 @@
  * join: ARGV 3 app, 4 channel, 5 incarnation, 6 socket, 7 user, 8 info
  * ('' for none), 9 limit, 10 the socket member_added skips ('-': none).
  * {-1}: the incarnation has no lease (reaped); {-2}: full; else {added,
- * {user, info, ...}} with every member.
+ * {user, info, ...} with every member, the channel's last sequence}.
  */
 static const char join_src[] = LUA_COMMON
     "local app,ch,inc,sock,uid,info=ARGV[3],ARGV[4],ARGV[5],ARGV[6],"
@@ -70,7 +70,8 @@ static const char join_src[] = LUA_COMMON
     "  redis.call('HSET',t..':p',sock,inc..'|'..uid) nodedec(oi,app,ch) "
     "  redis.call('HINCRBY',P..':node:'..inc..':ch',ckey(app,ch),1) end "
     "end "
-    "return {added,redis.call('HGETALL',t..':ui')}";
+    "return {added,redis.call('HGETALL',t..':ui'),"
+    " tonumber(redis.call('HGET',t..':m','o') or '0')}";
 
 /* leave: ARGV 3 app, 4 channel, 5 socket. The user id when the user
  * left, else 0. */
@@ -102,9 +103,9 @@ static const char count_src[] = LUA_COMMON
     "return 0";
 
 /*
- * read: ARGV 3 app, 4 'list' (5 prefix), 'one' (5 channel) or 'users'
- * (5 channel). list: {channel, subscriptions, users, ...}; one:
- * {subscriptions, users}; users: {user, ...}.
+ * read: ARGV 3 app, 4 'list' (5 prefix), 'one' (5 channel), 'users' or
+ * 'members' (5 channel). list: {channel, subscriptions, users, ...}; one:
+ * {subscriptions, users}; users: {user, ...}; members: as join's reply.
  */
 static const char read_src[] = LUA_COMMON
     "local app,mode,arg=ARGV[3],ARGV[4],ARGV[5] "
@@ -113,6 +114,9 @@ static const char read_src[] = LUA_COMMON
     "  n=n+tonumber(v) end return n end "
     "if mode=='users' then return redis.call('HKEYS',tag(app,arg)..':u') "
     "end "
+    "if mode=='members' then return {0,redis.call('HGETALL',"
+    " tag(app,arg)..':ui'),tonumber(redis.call('HGET',tag(app,arg)..':m',"
+    " 'o') or '0')} end "
     "if mode=='one' then return {subs(arg),"
     " redis.call('HLEN',tag(app,arg)..':u')} end "
     "local out={} "

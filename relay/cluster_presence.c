@@ -20,6 +20,7 @@
 #include <sodium.h>
 
 #include "channel.h"
+#include "clock.h"
 #include "cluster.h"
 #include "cluster_lua.h"
 #include "http.h"
@@ -30,12 +31,18 @@
 #define LEASE_EVERY 1.0
 #define LEASE_TTL "5000"	/* ms */
 #define PENDING UINT64_MAX	/* sub->from_seq while the join is out */
+#define ACK_WAIT_MS 3000	/* for the SUBSCRIBE ack before a join */
 
 /* One join in flight: what finds the sub again when the reply comes. */
 struct join {
 	char sock[32];
 	char *app;
 	char *chname;
+	int held;		/* the sub waits for it (on pr.held) */
+	int64_t deferred;	/* ms since it waits for the SUBSCRIBE ack */
+	int tries;		/* member reads again */
+	long long seen;		/* the newest sequence dropped meanwhile */
+	TAILQ_ENTRY(join) entry;
 };
 
 static struct {
@@ -47,6 +54,7 @@ static struct {
 	int inflight;		/* a lease script is out */
 	int resync;		/* a leave could not be sent: new incarnation */
 	int on;
+	TAILQ_HEAD(, join) held;	/* joins a sub waits for */
 } pr;
 
 static void	lease_now(void);
@@ -66,6 +74,8 @@ new_incarnation(void)
 static void
 join_free(struct join *j)
 {
+	if (j->held)
+		TAILQ_REMOVE(&pr.held, j, entry);
 	free(j->app);
 	free(j->chname);
 	free(j);
@@ -120,15 +130,81 @@ refuse(struct sub *s, const char *type, int status, const char *why)
 	pusher_subscription_error(c, name, type, status, why);
 }
 
-static int	join_send(struct sub *s);
+static void	held_answer(struct join *j, const redisReply *rep);
+
+static void
+on_members(redisReply *rep, void *priv)
+{
+	struct join *j = priv;
+	struct sub *s = join_sub(j);
+
+	if (rep == NULL || rep->type != REDIS_REPLY_ARRAY) {
+		if (s && s->from_seq == PENDING)
+			refuse(s, "ClusterUnavailable", 503, "Cluster "
+			    "unavailable: Redis did not answer; retry");
+		join_free(j);
+		return;
+	}
+	held_answer(j, rep);
+}
+
+/*
+ * rep ({_, members, last sequence}) answers the held sub, unless a member
+ * event newer than the members it lists came (and was dropped for the
+ * sub) before it: then the members are read again, a few times at most.
+ */
+static void
+held_answer(struct join *j, const redisReply *rep)
+{
+	struct sub *s = join_sub(j);
+	const redisReply *m;
+	const char *args[5];
+	long long o;
+	struct buf b;
+
+	if (s == NULL || s->from_seq != PENDING || rep->elements < 2 ||
+	    (m = rep->element[1])->type != REDIS_REPLY_ARRAY) {
+		join_free(j);
+		return;
+	}
+	o = rep->elements > 2 && rep->element[2]->type ==
+	    REDIS_REPLY_INTEGER ? rep->element[2]->integer : 0;
+	if (j->seen > o && j->tries++ < 3) {
+		log_debug("cluster msg=\"presence members read again\" "
+		    "seq=%lld seen=%lld", o, j->seen);
+		args[0] = cluster_prefix();
+		args[1] = cluster_node();
+		args[2] = j->app;
+		args[3] = "members";
+		args[4] = j->chname;
+		if (lua_run(cluster_cmd(), LUA_READ, 5, args, on_members,
+		    j) == 0)
+			return;
+	}
+	s->from_seq = s->ch->seq + 1;
+	buf_init(&b, 1 << 20);
+	if (members_json(m, &b) == 0)
+		pusher_subscribed(s->conn, s, b.data);
+	buf_free(&b);
+	join_free(j);
+}
+
+void
+cluster_presence_seen(struct app *a, const char *chname, long long seq)
+{
+	struct join *j;
+
+	TAILQ_FOREACH(j, &pr.held, entry)
+		if (seq > j->seen && strcmp(j->chname, chname) == 0 &&
+		    strcmp(j->app, a->conf->id) == 0)
+			j->seen = seq;
+}
 
 static void
 on_join(redisReply *rep, void *priv)
 {
 	struct join *j = priv;
 	struct sub *s = join_sub(j);
-	const redisReply *m;
-	struct buf b;
 	long long st;
 
 	if (rep == NULL || rep->type != REDIS_REPLY_ARRAY ||
@@ -158,14 +234,8 @@ on_join(redisReply *rep, void *priv)
 	if (st == 1 && s)
 		webhook_event(s->ch->app, "member_added", s->ch->name,
 		    s->member->user_id);
-	if (s == NULL || s->from_seq != PENDING || rep->elements < 2 ||
-	    (m = rep->element[1])->type != REDIS_REPLY_ARRAY)
-		goto out;
-	s->from_seq = s->ch->seq + 1;
-	buf_init(&b, 1 << 20);
-	if (members_json(m, &b) == 0)
-		pusher_subscribed(s->conn, s, b.data);
-	buf_free(&b);
+	held_answer(j, rep);
+	return;
 out:
 	join_free(j);
 }
@@ -186,6 +256,8 @@ join_send(struct sub *s)
 		return -ENOMEM;
 	}
 	snprintf(j->sock, sizeof(j->sock), "%s", c->socket_id);
+	if ((j->held = s->from_seq == PENDING))
+		TAILQ_INSERT_TAIL(&pr.held, j, entry);
 	args[0] = cluster_prefix();
 	args[1] = cluster_node();
 	args[2] = j->app;
@@ -212,13 +284,66 @@ cluster_presence_up(void)
 	return pr.registered;
 }
 
+/*
+ * The join runs only once this node's SUBSCRIBE of the channel was
+ * acknowledged: then every member event after the join's sequence reaches
+ * the node (docs/scaleout.md, "SUBSCRIBE per channel").
+ */
 int
 cluster_presence_join(struct sub *s)
 {
+	struct join *j;
+
 	if (cluster_cmd() == NULL || !cluster_ready())
 		return -EAGAIN;
 	s->from_seq = PENDING;	/* no event before subscription_succeeded */
-	return join_send(s);
+	if (cluster_channel_acked(s->ch->app, s->ch->name))
+		return join_send(s);
+	if ((j = calloc(1, sizeof(*j))) == NULL ||
+	    (j->app = strdup(s->conn->app->conf->id)) == NULL ||
+	    (j->chname = strdup(s->ch->name)) == NULL) {
+		if (j)
+			join_free(j);
+		return -ENOMEM;
+	}
+	snprintf(j->sock, sizeof(j->sock), "%s", s->conn->socket_id);
+	j->held = 1;
+	j->deferred = clock_mono_ms();
+	TAILQ_INSERT_TAIL(&pr.held, j, entry);
+	return 0;
+}
+
+/* Sends the joins that waited for key's ack, or refuses them at the
+ * deadline (key NULL: only those). */
+static void
+deferred_go(const char *key, int64_t now)
+{
+	struct join *j, *nx;
+	struct sub *s;
+	size_t al;
+
+	for (j = TAILQ_FIRST(&pr.held); j; j = nx) {
+		nx = TAILQ_NEXT(j, entry);
+		al = strlen(j->app);
+		if (!j->deferred || (key == NULL ? now - j->deferred <
+		    ACK_WAIT_MS : strncmp(key, j->app, al) != 0 ||
+		    key[al] != ':' || strcmp(key + al + 1, j->chname) != 0))
+			continue;
+		s = join_sub(j);
+		join_free(j);
+		if (s == NULL || s->from_seq != PENDING)
+			continue;
+		if (key == NULL || join_send(s) < 0)
+			refuse(s, "ClusterUnavailable", 503, "Cluster "
+			    "unavailable: Redis did not answer; retry");
+	}
+}
+
+void
+cluster_presence_acked(const char *key)
+{
+	if (pr.on)
+		deferred_go(key, 0);
 }
 
 static void
@@ -410,6 +535,7 @@ lease_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)loop;
 	(void)w;
 	(void)revents;
+	deferred_go(NULL, clock_mono_ms());
 	lease_now();
 }
 
@@ -419,6 +545,7 @@ cluster_presence_start(struct ev_loop *loop)
 	memset(&pr, 0, sizeof(pr));
 	pr.loop = loop;
 	pr.on = 1;
+	TAILQ_INIT(&pr.held);
 	lua_init();
 	new_incarnation();
 	ev_timer_init(&pr.lease, lease_cb, 0.05, LEASE_EVERY);

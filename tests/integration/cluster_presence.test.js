@@ -221,3 +221,23 @@ test('member_added_and_member_removed_webhooks_once_cluster_wide', async () => {
     hooks('member_removed', ch, 'mark-b').length, 10000, 'both markers removed');
   assert.equal(hooks('member_removed', ch, 'wh1').length, 1, 'member_removed once');
 });
+
+test('every_member_list_is_whole_after_concurrent_joins_on_two_nodes', async () => {
+  // Joins racing on two nodes: a member_added that crosses a join's
+  // reply must not be lost for the joiner (its list is read again).
+  const ch = 'presence-race';
+  const n = 80;
+  const conns = await Promise.all(Array.from({ length: n }, (_, i) =>
+    connectPusher(i % 2 ? B : A, { user: user(`r${i}`) })));
+  clients.push(...conns);
+  conns.forEach((c) => c.subscribe(ch));
+  const counts = () => conns.map((c) => c.channel(ch).members.count);
+  await waitFor(() => counts().every((k) => k === n), 20000,
+    `every pusher-js client to list ${n} members`).catch((e) => {
+    throw new Error(`${e.message}: ${counts().filter((k) => k !== n).length} ` +
+      `clients short (${counts().filter((k) => k !== n).join(',')})`);
+  });
+  await barrier(ch, conns);
+  assert.deepEqual(counts(), Array(n).fill(n));
+  disconnectAll(conns);
+});
