@@ -14,6 +14,7 @@
 
 #include "channel.h"
 #include "clock.h"
+#include "cluster.h"
 #include "host.h"
 #include "log.h"
 #include "metrics.h"
@@ -277,7 +278,7 @@ channel_subscribe(struct app *a, struct conn *c, const char *name,
 	a->relay->nsubs++;
 	if (ch->nsubs++ == 0)
 		webhook_event(a, "channel_occupied", ch->name, NULL);
-	if (joined) {
+	if (joined && !cluster_on()) {	/* cluster hook: else Redis decides */
 		webhook_event(a, "member_added", ch->name, user_id);
 		member_announce(ch, "pusher_internal:member_added", s->member,
 		    c);
@@ -299,6 +300,8 @@ channel_unsubscribe(struct sub *s)
 	struct app *a = ch->app;
 	struct member *m = s->member;
 
+	cluster_unsubscribed(a, ch->name, m ? c->socket_id : NULL,
+	    ch->nsubs - 1);	/* cluster hook */
 	if (ch->cursor == s)	/* a fan-out in progress goes on after s */
 		ch->cursor = TAILQ_NEXT(s, ch_entry);
 	TAILQ_REMOVE(&ch->subs, s, ch_entry);
@@ -309,8 +312,12 @@ channel_unsubscribe(struct sub *s)
 	free(s);
 	if (m && --m->conns == 0) {
 		hmap_del(&ch->members, &m->node);
-		webhook_event(a, "member_removed", ch->name, m->user_id);
-		member_announce(ch, "pusher_internal:member_removed", m, c);
+		if (!cluster_on()) {	/* cluster hook: else Redis decides */
+			webhook_event(a, "member_removed", ch->name,
+			    m->user_id);
+			member_announce(ch, "pusher_internal:member_removed",
+			    m, c);
+		}
 		free(m->user_id);
 		free(m->user_info);
 		free(m);

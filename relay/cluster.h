@@ -27,7 +27,8 @@ struct relay_conf;
 int	cluster_start(struct ev_loop *loop, const struct relay_conf *conf);
 void	cluster_stop(void);
 
-/* 1 when clustering is off or both Redis connections are up, else 0. */
+/* 1 when clustering is off, or both Redis connections are up and the
+ * node holds its lease; else 0. */
 int	cluster_ready(void);
 
 /* cluster_conn.c, for cluster_pub.c: the command connection when it is
@@ -35,6 +36,10 @@ int	cluster_ready(void);
 struct redisAsyncContext;
 struct redisAsyncContext *cluster_cmd(void);
 struct redisAsyncContext *cluster_new_context(void);
+/* A blocking connection (250 ms timeouts), for the last word at shutdown;
+ * NULL when Redis is not there. */
+struct redisContext;
+struct redisContext *cluster_sync_context(void);
 
 /*
  * cluster_pub.c: the publish path (docs/scaleout.md). cluster_on() is 1
@@ -55,6 +60,10 @@ int	cluster_publish(struct app *a, const char *chname, const char *ev,
 	    const char *uid);
 /* The node has a local subscriber on name: SUBSCRIBE it. */
 void	cluster_channel_used(struct app *a, const char *name);
+/* 1 once Redis acknowledged the SUBSCRIBE of name on this connection. */
+int	cluster_channel_acked(struct app *a, const char *name);
+/* cluster_deliver.c: one message from pub/sub to the local subscribers. */
+void	cluster_deliver(const char *p, size_t len);
 /*
  * Around one HTTP API request: publishes between begin and end belong to
  * q. end returns 1 when it took q over (parked until Redis confirms: 200
@@ -63,5 +72,39 @@ void	cluster_channel_used(struct app *a, const char *name);
  */
 void	cluster_api_begin(void);
 int	cluster_api_end(struct http_req *q, int status);
+/*
+ * cluster_api.c: q, answered 200 by the local HTTP API, is a read Redis
+ * answers for the cluster (/channels, /channels/{c}, /channels/{c}/users):
+ * takes q over and returns 1 (parked until the reply, 250 ms at most, or
+ * 503 with Retry-After), else 0.
+ */
+int	cluster_api_read(struct http_req *q);
+/* The key prefix and this node's id (cluster_pub.c). */
+const char *cluster_prefix(void);
+const char *cluster_node(void);
+
+/*
+ * cluster_presence.c: presence across nodes and the node's lease. join
+ * holds s (a presence sub just made) back from every event until Redis
+ * decided: then subscription_succeeded with every node's members, or a
+ * subscription_error (full, Redis gone) and s unsubscribed. Returns 0, or
+ * -EAGAIN when Redis is not there (the caller refuses s).
+ */
+struct sub;
+void	cluster_presence_start(struct ev_loop *loop);
+void	cluster_presence_stop(void);
+int	cluster_presence_up(void);	/* the lease is registered */
+int	cluster_presence_join(struct sub *s);
+/* A message of sequence seq of presence channel chname came in. */
+void	cluster_presence_seen(struct app *a, const char *chname,
+	    long long seq);
+/* The SUBSCRIBE of key ("<app id>:<channel>") was acknowledged. */
+void	cluster_presence_acked(const char *key);
+/* This node has n subscriptions of chname now (after a subscribe). */
+void	cluster_count(struct app *a, const char *chname, int n);
+/* A socket left chname, n subscriptions are left on this node; sock is
+ * the socket for a presence channel, else NULL. */
+void	cluster_unsubscribed(struct app *a, const char *chname,
+	    const char *sock, int n);
 
 #endif

@@ -252,13 +252,39 @@ cluster_stop(void)
 int
 cluster_ready(void)
 {
-	return !cl.on || (cl.up && cluster_pub_up());
+	return !cl.on || (cl.up && cluster_pub_up() && cluster_presence_up());
 }
 
 redisAsyncContext *
 cluster_cmd(void)
 {
 	return cl.on && cl.up && cl.ac ? cl.ac : NULL;
+}
+
+redisContext *
+cluster_sync_context(void)
+{
+	struct timeval tv = { 0, 250000 };
+	redisContext *c = redisConnectWithTimeout(cl.host, cl.port, tv);
+	redisReply *r;
+
+	if (c == NULL || c->err || redisSetTimeout(c, tv) != REDIS_OK)
+		goto fail;
+	if (cl.password[0]) {
+		if ((r = redisCommand(c, "AUTH %s", cl.password)) == NULL)
+			goto fail;
+		freeReplyObject(r);
+	}
+	if (cl.db) {
+		if ((r = redisCommand(c, "SELECT %d", cl.db)) == NULL)
+			goto fail;
+		freeReplyObject(r);
+	}
+	return c;
+fail:
+	if (c)
+		redisFree(c);
+	return NULL;
 }
 
 redisAsyncContext *

@@ -39,6 +39,7 @@ struct topic {
 	char *key;		/* "<app id>:<channel>" */
 	size_t applen;
 	int subscribed;		/* SUBSCRIBE sent on the current connection */
+	int acked;		/* and Redis acknowledged it */
 	int64_t idle_since;	/* ms since the channel has been empty, or 0 */
 };
 
@@ -86,72 +87,6 @@ sub_send(struct topic *t, const char *cmd)
 	redisAsyncCommand(cp.sub, NULL, NULL, "%s %b", cmd, name, (size_t)n);
 }
 
-/* "<seq> <origin> <except> <n>:<app><n>:<event><n>:<channel><n>:<uid>" then
- * the data; each field is copied into out, NUL-terminated. */
-static const char *
-field(const char *p, const char *end, char *out, size_t outlen)
-{
-	char *e;
-	unsigned long n = strtoul(p, &e, 10);
-
-	if (e == p || e >= end || *e != ':' || n >= outlen ||
-	    n > (size_t)(end - e - 1))
-		return NULL;
-	memcpy(out, e + 1, n);
-	out[n] = '\0';
-	return e + 1 + n;
-}
-
-static void
-deliver(const char *p, size_t len)
-{
-	const char *end = p + len, *sp;
-	char except[40], app[256], ev[CHANNEL_NAME_MAX + 1];
-	char chname[CHANNEL_NAME_MAX + 1], uid[PRESENCE_MAX_ID + 1];
-	struct relay *r = http_relay();
-	struct channel *ch;
-	struct app *a;
-	struct msg *m;
-	int kind;
-
-	/* seq and origin: skipped (gap detection is a later milestone) */
-	for (int i = 0; i < 2; i++) {
-		if ((sp = memchr(p, ' ', (size_t)(end - p))) == NULL)
-			goto bad;
-		p = sp + 1;
-	}
-	if ((sp = memchr(p, ' ', (size_t)(end - p))) == NULL ||
-	    (size_t)(sp - p) >= sizeof(except))
-		goto bad;
-	memcpy(except, p, (size_t)(sp - p));
-	except[sp - p] = '\0';
-	p = sp + 1;
-	if ((p = field(p, end, app, sizeof(app))) == NULL ||
-	    (p = field(p, end, ev, sizeof(ev))) == NULL ||
-	    (p = field(p, end, chname, sizeof(chname))) == NULL ||
-	    (p = field(p, end, uid, sizeof(uid))) == NULL)
-		goto bad;
-	if (r == NULL || (a = relay_app_by_id(r, app, strlen(app))) == NULL)
-		return;
-	kind = channel_kind(chname, strlen(chname));
-	ch = channel_find(a, chname);
-	if (kind < 0 || (!ch && !(kind & CH_CACHE)))
-		return;
-	m = relay_frame(ev, chname, p, (size_t)(end - p), 0,
-	    uid[0] ? uid : NULL);
-	if (m == NULL)
-		return;
-	if (ch)
-		channel_publish(ch, m, strcmp(except, "-") ?
-		    relay_conn_by_socket(r, except) : NULL);
-	if (kind & CH_CACHE)
-		channel_cache_put(a, chname, m, p, (size_t)(end - p));
-	msg_unref(m);
-	return;
-bad:
-	log_warn("cluster msg=\"bad message on pub/sub\" len=%zu", len);
-}
-
 static void
 on_message(redisAsyncContext *ac, void *reply, void *priv)
 {
@@ -161,10 +96,22 @@ on_message(redisAsyncContext *ac, void *reply, void *priv)
 	(void)priv;
 	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
 	    r->element[0]->type != REDIS_REPLY_STRING ||
-	    strcmp(r->element[0]->str, "message") != 0 ||
+	    r->element[1]->type != REDIS_REPLY_STRING)
+		return;
+	if (strcmp(r->element[0]->str, "subscribe") == 0 &&
+	    r->element[1]->len > strlen(cp.prefix) + 3) {
+		const char *key = r->element[1]->str + strlen(cp.prefix) + 3;
+		struct hnode *n = hmap_get(&cp.topics, key, strlen(key));
+
+		if (n)
+			hmap_entry(n, struct topic, node)->acked = 1;
+		cluster_presence_acked(key);
+		return;
+	}
+	if (strcmp(r->element[0]->str, "message") != 0 ||
 	    r->element[2]->type != REDIS_REPLY_STRING)
 		return;
-	deliver(r->element[2]->str, r->element[2]->len);
+	cluster_deliver(r->element[2]->str, r->element[2]->len);
 }
 
 static void
@@ -184,6 +131,7 @@ void
 cluster_channel_used(struct app *a, const char *name)
 {
 	char key[300];
+	struct channel *ch;
 	struct topic *t;
 	struct hnode *n;
 	int len;
@@ -208,6 +156,8 @@ cluster_channel_used(struct app *a, const char *name)
 	}
 	t->idle_since = 0;
 	subscribe(t);
+	if ((ch = channel_find(a, name)) != NULL)
+		cluster_count(a, name, ch->nsubs);
 }
 
 static void
@@ -285,8 +235,10 @@ on_sub_disconnect(const redisAsyncContext *ac, int status)
 		log_warn("cluster msg=\"pub/sub connection lost\"");
 	cp.sub = NULL;
 	cp.sub_up = 0;
-	HMAP_FOREACH_SAFE(&cp.topics, i, n, nx)
+	HMAP_FOREACH_SAFE(&cp.topics, i, n, nx) {
 		hmap_entry(n, struct topic, node)->subscribed = 0;
+		hmap_entry(n, struct topic, node)->acked = 0;
+	}
 	if (!cp.stopping)
 		ev_timer_again(cp.loop, &cp.retry);
 }
@@ -405,6 +357,31 @@ cluster_on(void)
 }
 
 int
+cluster_channel_acked(struct app *a, const char *name)
+{
+	char key[300];
+	struct hnode *n;
+	int len = snprintf(key, sizeof(key), "%s:%s", a->conf->id, name);
+
+	if (!cp.on || len < 0 || (size_t)len >= sizeof(key) ||
+	    (n = hmap_get(&cp.topics, key, (size_t)len)) == NULL)
+		return 0;
+	return hmap_entry(n, struct topic, node)->acked;
+}
+
+const char *
+cluster_prefix(void)
+{
+	return cp.prefix;
+}
+
+const char *
+cluster_node(void)
+{
+	return cp.node;
+}
+
+int
 cluster_publish(struct app *a, const char *chname, const char *ev,
     const char *data, size_t dlen, const char *except, const char *uid)
 {
@@ -479,6 +456,11 @@ cluster_api_end(struct http_req *q, int status)
 	cp.in_api = 0;
 	if (w == NULL)
 		return 0;
+	if (w->pending == 0 && !w->failed && status == 200 &&
+	    cluster_api_read(q)) {	/* a read answered from Redis */
+		free(w);
+		return 1;
+	}
 	if (w->failed || (w->pending && status != 200)) {
 		int failed = w->failed;
 
@@ -526,6 +508,7 @@ cluster_pub_start(struct ev_loop *loop, const struct relay_conf *conf)
 	ev_timer_init(&cp.sweep, sweep_cb, SWEEP_EVERY, SWEEP_EVERY);
 	ev_timer_start(loop, &cp.sweep);
 	sub_connect();
+	cluster_presence_start(loop);
 	return 0;
 }
 
@@ -538,6 +521,7 @@ cluster_pub_stop(void)
 	if (!cp.on)
 		return;
 	cp.stopping = 1;
+	cluster_presence_stop();
 	ev_timer_stop(cp.loop, &cp.retry);
 	ev_timer_stop(cp.loop, &cp.sweep);
 	if (cp.sub) {

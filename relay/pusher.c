@@ -87,6 +87,13 @@ subscription_error(struct conn *c, const char *ch, const char *type,
 	    c->socket_id, utf8_prec(ch, 200), ch, error);
 }
 
+void
+pusher_subscription_error(struct conn *c, const char *ch, const char *type,
+    int status, const char *error)
+{
+	subscription_error(c, ch, type, status, error);
+}
+
 /* Presence member from channel_data: {"user_id":..,"user_info":{..}}. */
 static int
 presence_member(const char *channel_data, char *id, size_t idlen,
@@ -139,14 +146,17 @@ out:
 	return r;
 }
 
-static void
-subscribed(struct conn *c, struct sub *s)
+void
+pusher_subscribed(struct conn *c, struct sub *s, const char *presence)
 {
 	struct channel *ch = s->ch;
 	struct msg *cached;
 	struct buf b;
 
-	if (ch->kind & CH_PRESENCE) {
+	if (presence)
+		send_string_data(c, "pusher_internal:subscription_succeeded",
+		    ch->name, presence);
+	else if (ch->kind & CH_PRESENCE) {
 		buf_init(&b, 1 << 20);
 		if (channel_presence_json(ch, &b) == 0)
 			send_string_data(c,
@@ -252,8 +262,17 @@ on_subscribe(struct conn *c, cJSON *data)
 	else if (r < 0)
 		relay_conn_error(c, 0, "Internal error subscribing to %.*s",
 		    utf8_prec(name, 200), name);
-	else
-		subscribed(c, s);
+	else if ((s->ch->kind & CH_PRESENCE) && cluster_on()) {
+		/* cluster hook: answered when Redis decided the join */
+		cluster_channel_used(c->app, name);
+		if (cluster_presence_join(s) < 0) {
+			channel_unsubscribe(s);
+			subscription_error(c, name, "ClusterUnavailable",
+			    503, "Cluster unavailable: Redis is not "
+			    "connected; retry");
+		}
+	} else
+		pusher_subscribed(c, s, NULL);
 	return;
 bad_auth:
 	metrics.auth_failures++;

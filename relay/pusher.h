@@ -24,5 +24,12 @@ int pusher_open(struct relay *r, struct conn *c, const char *key,
 void pusher_message(struct conn *c, const char *text, size_t len);
 /* A message was refused before parsing (binary, oversized). */
 void pusher_refuse(struct conn *c, const char *why);
+/*
+ * s is subscribed: pusher_internal:subscription_succeeded (with presence,
+ * the members JSON, or NULL for this node's members) and the cache replay.
+ */
+void pusher_subscribed(struct conn *c, struct sub *s, const char *presence);
+void pusher_subscription_error(struct conn *c, const char *ch,
+    const char *type, int status, const char *error);
 
 #endif
