@@ -19,6 +19,8 @@
 #include <sodium.h>
 
 #include "clock.h"
+#include "cluster.h"
+#include "cluster_host.h"
 #include "dash_login.h"
 #include "dash_parse.h"
 #include "fleet.h"
@@ -456,7 +458,10 @@ login_result(struct job *j)
 	snprintf(body, sizeof(body), "{\"user\":\"%s\",\"account\":\"%s\"}",
 	    u->name, u->account);
 	log_info("dash login user=%s peer=%s", u->name, q->peer);
-	http_reply(q, 200, "application/json", body);
+	if (cluster_on())	/* cluster hook: valid on every node */
+		cluster_login_put(q, s->token, u, LOGIN_TTL_S, body);
+	else
+		http_reply(q, 200, "application/json", body);
 }
 
 void
@@ -554,7 +559,9 @@ out:
 void
 logout(struct http_req *q, struct login *s)
 {
-	if (s)
+	if (s && cluster_on())	/* cluster hook: s lives in Redis */
+		cluster_login_del(s->token);
+	else if (s)
 		login_drop(s);
 	set_cookie(q, "", 0);
 	http_reply(q, 200, "application/json", "{}");

@@ -185,6 +185,12 @@ fleets_reconf(struct relay *r)
 	return rc;
 }
 
+const char *
+fleet_channel_of(const struct relay *r, int i)
+{
+	return r->fleets[i].channel;
+}
+
 static struct fleet *
 fleet_of_channel(struct app *a, const char *channel)
 {

@@ -35,6 +35,8 @@ void fleets_free(struct relay *r);
  * (then there are no fleets until the next reload).
  */
 int fleets_reconf(struct relay *r);
+/* The channel of r's i-th fleet (cluster_host.c). */
+const char *fleet_channel_of(const struct relay *r, int i);
 /* Channel hooks: 1 when channel is a fleet channel of the metrics app
  * (handled: a subscriber starts a session for every host of the account
  * that has none, one past its cap included), else 0. */
