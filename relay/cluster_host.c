@@ -1,22 +1,17 @@
 /*
- * Scale-out over Redis for hosts (docs/scaleout.md "Realtime sessions"):
- *
- * - Who watches: every CH_POLL_MS each node runs one script that writes,
- *   in the hash P:views, one field "<channel>\n<node>" per host or fleet
- *   channel it has local subscribers on (a lease of CH_LEASE_MS and the
- *   Redis time of its newest subscriber), drops its own fields it no
- *   longer holds and any expired one, and returns the other nodes'
- *   fields. A host is then occupied while any node watches it; a remote
- *   subscriber newer than the last one seen asks for a session, as a
- *   local one does (host_session_want), which answers a check-in parked
- *   on this node. The grace and cap rules stay host.c's.
- * - Samples: one script per sample keeps "seq > last" per host atomic
- *   (P:{h:<host>}:seq), appends the sample to the host's capped stream
- *   P:{h:<host>}:s (ID "<seq>-0") and PUBLISHes it on the channel in
- *   cluster_pub.c's message format, so every node delivers it once, in
- *   seq order, however many nodes it was posted to.
- * - History: XRANGE of that stream, the same from every node and kept
- *   across relay restarts.
+ * Scale-out over Redis: who watches which host, on any node
+ * (docs/scaleout.md "Realtime sessions"). Every CH_POLL_MS each node runs
+ * one script that writes, in the hash P:views, one field
+ * "<channel>\n<node>" per host or fleet channel it has local subscribers
+ * on (a lease of CH_LEASE_MS and the Redis time of its newest
+ * subscriber), drops its own fields it no longer holds and any expired
+ * one, and returns the other nodes' fields. A host is then occupied while
+ * any node watches it; a remote subscriber newer than the last one seen
+ * asks for a session, as a local one does (host_session_want), which
+ * answers a check-in parked on this node. The grace and cap rules stay
+ * host.c's. The same script keeps P:seen, host -> "<last seen ms> <last
+ * seq>", so every node's host list says the same (written on news, read
+ * once a second). Samples and history: cluster_sample.c.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -42,17 +37,23 @@
 #define CH_DEADLINE_MS 250	/* a client waits no longer on Redis */
 #define CH_FRESH_MAX 64
 #define CH_WATCH_MAX 4096	/* channels sent per poll */
+#define CH_SEEN_MS 1000		/* read P:seen this often */
 
-/* KEYS[1] P:views; ARGV node, lease, then channel/fresh pairs. */
+/*
+ * KEYS P:views, P:seen; ARGV node, lease, n, then n channel/fresh pairs,
+ * then whether to read P:seen, then host/"<seen ms> <seq>" pairs this
+ * node has news of. Returns {Redis time, the other nodes' watches as
+ * channel/newest-subscriber pairs, P:seen or nothing}.
+ */
 static const char views_lua[] =
     "local t=redis.call('TIME') local now=t[1]*1000+math.floor(t[2]/1000) "
-    "local me=ARGV[1] local mine={} "
-    "for i=3,#ARGV,2 do local f=ARGV[i]..'\\n'..me mine[f]=1 local ls "
+    "local me=ARGV[1] local mine={} local j=4+2*tonumber(ARGV[3]) "
+    "for i=4,j-1,2 do local f=ARGV[i]..'\\n'..me mine[f]=1 local ls "
     "if ARGV[i+1]=='0' then local o=redis.call('HGET',KEYS[1],f) "
     "if o then ls=string.match(o,' (%d+)$') end end "
     "redis.call('HSET',KEYS[1],f,string.format('%d %s',now+ARGV[2],"
     "ls or string.format('%d',now))) end "
-    "local out={now} local all=redis.call('HGETALL',KEYS[1]) "
+    "local out={} local all=redis.call('HGETALL',KEYS[1]) "
     "for i=1,#all,2 do local f=all[i] local nl=string.find(f,'\\n',1,true) "
     "local e,ls=string.match(all[i+1],'^(%d+) (%d+)$') "
     "if not nl or not e or tonumber(e)<now then "
@@ -60,46 +61,23 @@ static const char views_lua[] =
     "elseif string.sub(f,nl+1)==me then "
     "if not mine[f] then redis.call('HDEL',KEYS[1],f) end "
     "else out[#out+1]=string.sub(f,1,nl-1) out[#out+1]=ls end end "
-    "return out";
-
-/* KEYS seq, stream, channel meta, pub/sub channel; ARGV seq, cap, the
- * message head (cluster_pub.c's format after "<seq> "), the sample. */
-static const char sample_lua[] =
-    "local last=redis.call('GET',KEYS[1]) "
-    "if last and tonumber(ARGV[1])<=tonumber(last) then return {0,last} end "
-    "redis.call('SET',KEYS[1],ARGV[1]) "
-    "redis.call('XADD',KEYS[2],'MAXLEN',ARGV[2],ARGV[1]..'-0','s',ARGV[4]) "
-    "local s=redis.call('HINCRBY',KEYS[3],'o',1) "
-    "redis.call('PUBLISH',KEYS[4],s..' '..ARGV[3]..ARGV[4]) "
-    "return {1,ARGV[1]}";
-
-/* The samples of one POST /agent/v1/samples. */
-struct sbatch {
-	uint64_t req;		/* the parked request, 0 once answered */
-	char host[160];
-	int pending, failed;
-	long long acked;	/* the host's last seq in Redis */
-	char *newest;		/* the newest accepted sample, for the fleet */
-	size_t newest_len;
-	long long newest_seq;
-};
-
-struct scmd {
-	struct sbatch *b;
-	long long seq;
-	char *json;
-	size_t len;
-};
+    "for i=j+1,#ARGV-1,2 do "
+    "local a,b=string.match(ARGV[i+1],'^(%d+) (%d+)$') "
+    "local o=redis.call('HGET',KEYS[2],ARGV[i]) local c,d "
+    "if o then c,d=string.match(o,'^(%d+) (%d+)$') end "
+    "if a then redis.call('HSET',KEYS[2],ARGV[i],string.format('%d %d',"
+    "math.max(a,c or 0),math.max(b,d or 0))) end end "
+    "local seen={} if ARGV[j]=='1' then "
+    "seen=redis.call('HGETALL',KEYS[2]) end "
+    "return {now,out,seen}";
 
 static struct {
 	int init, inflight;
 	char prefix[40];
 	char node[80];
-	int64_t next_ms;
+	int64_t next_ms, next_seen_ms;
 	char *fresh[CH_FRESH_MAX];
 	int nfresh;
-	struct sbatch *cur;	/* between cluster_host_begin and _end */
-	int in_batch;
 } chs;
 
 static void
@@ -119,6 +97,16 @@ init(const struct relay_conf *c)
 		    (long)getpid());
 	}
 	chs.init = 1;
+}
+
+void
+cluster_host_ids(const struct relay_conf *c, const char **prefix,
+    const char **node)
+{
+	if (!chs.init)
+		init(c);
+	*prefix = chs.prefix;
+	*node = chs.node;
 }
 
 void
@@ -173,31 +161,41 @@ mark(int64_t *seen, int i, long long ls)
 		seen[i] = ls;
 }
 
+/* The other nodes' news of when hosts were last seen and their seq. */
+static void
+apply_seen(struct relay *r, const redisReply *rp)
+{
+	for (size_t k = 0; k + 1 < rp->elements; k += 2) {
+		const redisReply *n = rp->element[k], *v = rp->element[k + 1];
+		long long seen, seq;
+		struct host *h;
+
+		if (n->type != REDIS_REPLY_STRING ||
+		    v->type != REDIS_REPLY_STRING ||
+		    sscanf(v->str, "%lld %lld", &seen, &seq) != 2 ||
+		    (h = host_find(r, n->str)) == NULL)
+			continue;
+		if (seen > h->last_seen_wall_ms)
+			h->last_seen_wall_ms = seen;
+		if (seq > h->last_seq)
+			h->last_seq = seq;
+		/* Nothing to tell Redis that it did not tell us. */
+		h->seen_sent_ms = h->last_seen_wall_ms;
+		h->seq_sent = h->last_seq;
+	}
+}
+
 /* The other nodes' watches: occupancy, and sessions asked for. */
 static void
-on_views(redisAsyncContext *ac, void *reply, void *priv)
+apply_views(struct relay *r, long long now, const redisReply *rp)
 {
-	redisReply *rp = reply;
-	struct relay *r = http_relay();
+	long long cap = (long long)r->conf->max_session_s * 1000;
 	int64_t *seen, mono = clock_mono_ms();
-	long long now, cap;
 	const char *acct;
 
-	(void)ac;
-	(void)priv;
-	chs.inflight = 0;
-	if (rp == NULL || rp->type != REDIS_REPLY_ARRAY || rp->elements < 1 ||
-	    rp->element[0]->type != REDIS_REPLY_INTEGER || r == NULL) {
-		if (rp && rp->type == REDIS_REPLY_ERROR)
-			log_warn("cluster msg=\"watch script refused\" "
-			    "reply=\"%.200s\"", rp->str);
-		return;
-	}
 	if ((seen = calloc((size_t)r->nhosts + 1, sizeof(*seen))) == NULL)
 		return;
-	now = rp->element[0]->integer;
-	cap = (long long)r->conf->max_session_s * 1000;
-	for (size_t k = 1; k + 1 < rp->elements; k += 2) {
+	for (size_t k = 0; k + 1 < rp->elements; k += 2) {
 		const redisReply *c = rp->element[k], *v = rp->element[k + 1];
 		long long ls;
 		int i;
@@ -236,26 +234,93 @@ on_views(redisAsyncContext *ac, void *reply, void *priv)
 	free(seen);
 }
 
+static void
+on_views(redisAsyncContext *ac, void *reply, void *priv)
+{
+	redisReply *rp = reply;
+	struct relay *r = http_relay();
+
+	(void)ac;
+	(void)priv;
+	chs.inflight = 0;
+	if (rp == NULL || rp->type != REDIS_REPLY_ARRAY || rp->elements != 3 ||
+	    rp->element[0]->type != REDIS_REPLY_INTEGER ||
+	    rp->element[1]->type != REDIS_REPLY_ARRAY ||
+	    rp->element[2]->type != REDIS_REPLY_ARRAY || r == NULL) {
+		if (rp && rp->type == REDIS_REPLY_ERROR)
+			log_warn("cluster msg=\"watch script refused\" "
+			    "reply=\"%.200s\"", rp->str);
+		return;
+	}
+	apply_views(r, rp->element[0]->integer, rp->element[1]);
+	apply_seen(r, rp->element[2]);
+}
+
 /* Appends the channel to argv when it has local subscribers. */
 static void
 add_watch(struct app *a, const char *name, const char **argv, int *argc)
 {
 	struct channel *ch = a ? channel_find(a, name) : NULL;
 
-	if (ch == NULL || ch->nsubs == 0 || *argc + 2 > CH_WATCH_MAX + 6)
+	if (ch == NULL || ch->nsubs == 0 || *argc + 2 > CH_WATCH_MAX + 8)
 		return;
 	argv[(*argc)++] = name;
 	argv[(*argc)++] = was_fresh(name) ? "1" : "0";
 }
 
+static void
+poll_send(struct relay *r, redisAsyncContext *ac, const char **argv,
+    char (*seen)[48], int64_t now)
+{
+	char key[64], key2[64], lease[16], nv[16];
+	struct app *a = relay_host_app(r);
+	int argc = 7, n;
+
+	snprintf(key, sizeof(key), "%s:views", chs.prefix);
+	snprintf(key2, sizeof(key2), "%s:seen", chs.prefix);
+	snprintf(lease, sizeof(lease), "%d", CH_LEASE_MS);
+	argv[0] = "EVAL";
+	argv[1] = views_lua;
+	argv[2] = "2";
+	argv[3] = key;
+	argv[4] = key2;
+	argv[5] = chs.node;
+	argv[6] = lease;
+	argv[argc++] = nv;
+	for (int i = 0; i < r->nhosts; i++)
+		add_watch(a, r->hosts[i]->channel, argv, &argc);
+	for (int i = 0; i < r->nfleets; i++)
+		add_watch(a, fleet_channel_of(r, i), argv, &argc);
+	n = (argc - 8) / 2;
+	snprintf(nv, sizeof(nv), "%d", n);
+	/* P:seen is read once a second, written when this node has news. */
+	argv[argc++] = now >= chs.next_seen_ms ? "1" : "0";
+	if (now >= chs.next_seen_ms)
+		chs.next_seen_ms = now + CH_SEEN_MS;
+	for (int i = 0; i < r->nhosts; i++) {
+		struct host *h = r->hosts[i];
+
+		if (h->last_seen_wall_ms == h->seen_sent_ms &&
+		    h->last_seq == h->seq_sent)
+			continue;
+		snprintf(seen[i], sizeof(seen[i]), "%lld %lld",
+		    (long long)h->last_seen_wall_ms, h->last_seq);
+		argv[argc++] = h->conf->name;
+		argv[argc++] = seen[i];
+		h->seen_sent_ms = h->last_seen_wall_ms;
+		h->seq_sent = h->last_seq;
+	}
+	if (redisAsyncCommandArgv(ac, on_views, NULL, argc, argv, NULL) ==
+	    REDIS_OK)
+		chs.inflight = 1;
+}
+
 void
 cluster_hosts_tick(struct relay *r, int64_t now)
 {
-	static const char *argv[CH_WATCH_MAX + 8];
-	char key[64], lease[16];
-	struct app *a = relay_host_app(r);
 	redisAsyncContext *ac;
-	int argc = 0;
+	const char **argv;
+	char (*seen)[48];
 
 	if (!cluster_on() || chs.inflight || now < chs.next_ms)
 		return;
@@ -264,281 +329,15 @@ cluster_hosts_tick(struct relay *r, int64_t now)
 	chs.next_ms = now + CH_POLL_MS;
 	if ((ac = cluster_cmd()) == NULL)
 		return;
-	snprintf(key, sizeof(key), "%s:views", chs.prefix);
-	snprintf(lease, sizeof(lease), "%d", CH_LEASE_MS);
-	argv[argc++] = "EVAL";
-	argv[argc++] = views_lua;
-	argv[argc++] = "1";
-	argv[argc++] = key;
-	argv[argc++] = chs.node;
-	argv[argc++] = lease;
-	for (int i = 0; i < r->nhosts; i++)
-		add_watch(a, r->hosts[i]->channel, argv, &argc);
-	for (int i = 0; i < r->nfleets; i++)
-		add_watch(a, fleet_channel_of(r, i), argv, &argc);
-	if (redisAsyncCommandArgv(ac, on_views, NULL, argc, argv, NULL) ==
-	    REDIS_OK)
-		chs.inflight = 1;
+	argv = calloc((size_t)CH_WATCH_MAX + 16 + 2 * (size_t)r->nhosts,
+	    sizeof(*argv));
+	seen = calloc((size_t)r->nhosts + 1, sizeof(*seen));
+	if (argv && seen)
+		poll_send(r, ac, argv, seen, now);
+	free(argv);
+	free(seen);
 	for (int i = 0; i < chs.nfresh; i++)
 		free(chs.fresh[i]);
 	chs.nfresh = 0;
 }
 
-/* ---- samples ---- */
-
-void
-cluster_host_begin(void)
-{
-	if (cluster_on() && chs.cur == NULL) {
-		chs.cur = calloc(1, sizeof(*chs.cur));
-		chs.in_batch = 1;
-	}
-}
-
-static void
-sbatch_free(struct sbatch *b)
-{
-	free(b->newest);
-	free(b);
-}
-
-static void
-samples_due(struct http_req *q)
-{
-	http_header_add(q, "retry-after:", "1");
-	http_error(q, 503, "cluster unavailable: Redis did not confirm the "
-	    "samples in time; retry");
-}
-
-/* Every sample of b has its reply: the host's state, then the answer. */
-static void
-sbatch_done(struct sbatch *b)
-{
-	struct relay *r = http_relay();
-	struct host *h = r ? host_find(r, b->host) : NULL;
-	struct http_req *q = b->req ? http_parked(b->req) : NULL;
-
-	if (h && b->acked > h->last_seq)
-		h->last_seq = b->acked;
-	if (h && b->newest)
-		fleet_sample(h, b->newest, b->newest_len);
-	if (q && (b->failed || h == NULL))
-		samples_due(q);
-	else if (q) {
-		buf_reset(&q->resp);
-		buf_printf(&q->resp, "{\"stream\":%s,\"acked_seq\":%lld}",
-		    host_should_stream(h, clock_mono_ms()) ? "true" : "false",
-		    h->last_seq);
-		http_reply_resp(q, 200, "application/json");
-	}
-	sbatch_free(b);
-}
-
-static void
-on_sample(redisAsyncContext *ac, void *reply, void *priv)
-{
-	redisReply *rp = reply;
-	struct scmd *c = priv;
-	struct sbatch *b = c->b;
-
-	(void)ac;
-	if (rp && rp->type == REDIS_REPLY_ARRAY && rp->elements == 2 &&
-	    rp->element[0]->type == REDIS_REPLY_INTEGER &&
-	    rp->element[1]->type == REDIS_REPLY_STRING) {
-		long long last = strtoll(rp->element[1]->str, NULL, 10);
-
-		if (last > b->acked)
-			b->acked = last;
-		if (rp->element[0]->integer == 1 && c->seq > b->newest_seq) {
-			free(b->newest);
-			b->newest = c->json;
-			b->newest_len = c->len;
-			b->newest_seq = c->seq;
-			c->json = NULL;
-		}
-	} else {
-		if (rp && rp->type == REDIS_REPLY_ERROR)
-			log_warn("cluster msg=\"sample refused\" "
-			    "reply=\"%.200s\"", rp->str);
-		b->failed = 1;
-	}
-	free(c->json);
-	free(c);
-	if (--b->pending == 0)
-		sbatch_done(b);
-}
-
-int
-cluster_host_sample(struct host *h, long long seq, const char *json,
-    size_t len)
-{
-	struct app *a = relay_host_app(h->relay);
-	redisAsyncContext *ac = cluster_cmd();
-	char k[4][400], sq[24], cap[16], head[600];
-	const char *argv[11];
-	size_t argl[11];
-	struct scmd *c;
-	const char *id;
-
-	if (chs.cur == NULL || a == NULL)
-		return 500;
-	if (ac == NULL) {
-		chs.cur->failed = 1;
-		return 503;
-	}
-	if (!chs.init)
-		init(h->relay->conf);
-	id = a->conf->id;
-	snprintf(k[0], sizeof(k[0]), "%s:{h:%s}:seq", chs.prefix,
-	    h->conf->name);
-	snprintf(k[1], sizeof(k[1]), "%s:{h:%s}:s", chs.prefix,
-	    h->conf->name);
-	snprintf(k[2], sizeof(k[2]), "%s:{%s:%s}:m", chs.prefix, id,
-	    h->channel);
-	snprintf(k[3], sizeof(k[3]), "%s:c:%s:%s", chs.prefix, id,
-	    h->channel);
-	snprintf(sq, sizeof(sq), "%lld", seq);
-	snprintf(cap, sizeof(cap), "%ld", (long)h->relay->conf->history_seconds);
-	/* cluster_pub.c's message: origin, except, app, event, channel,
-	 * user id (none), then the data. */
-	snprintf(head, sizeof(head), "%s - %zu:%s6:sample%zu:%s0:", chs.node,
-	    strlen(id), id, strlen(h->channel), h->channel);
-	if ((c = calloc(1, sizeof(*c))) == NULL ||
-	    (c->json = malloc(len)) == NULL) {
-		free(c);
-		return 500;
-	}
-	memcpy(c->json, json, len);
-	c->len = len;
-	c->seq = seq;
-	c->b = chs.cur;
-	argv[0] = "EVAL";
-	argv[1] = sample_lua;
-	argv[2] = "4";
-	for (int i = 0; i < 4; i++)
-		argv[3 + i] = k[i];
-	argv[7] = sq;
-	argv[8] = cap;
-	argv[9] = head;
-	argv[10] = c->json;
-	for (int i = 0; i < 10; i++)
-		argl[i] = strlen(argv[i]);
-	argl[10] = len;
-	if (redisAsyncCommandArgv(ac, on_sample, c, 11, argv, argl) !=
-	    REDIS_OK) {
-		free(c->json);
-		free(c);
-		chs.cur->failed = 1;
-		return 503;
-	}
-	snprintf(chs.cur->host, sizeof(chs.cur->host), "%s", h->conf->name);
-	chs.cur->pending++;
-	return 0;
-}
-
-int
-cluster_host_end(struct http_req *q, struct host *h, int status)
-{
-	struct sbatch *b = chs.cur;
-
-	(void)h;
-	chs.cur = NULL;
-	chs.in_batch = 0;
-	if (b == NULL)
-		return 0;
-	if (b->pending == 0) {
-		sbatch_free(b);
-		if (status == 503)
-			http_header_add(q, "retry-after:", "1");
-		return 0;
-	}
-	if (status != 200) {
-		/* Answered now; the replies still come and update the host. */
-		if (status == 503)
-			http_header_add(q, "retry-after:", "1");
-		return 0;
-	}
-	b->req = q->id;
-	q->status = 0;
-	http_park(q, clock_mono_ms() + CH_DEADLINE_MS, samples_due);
-	return 1;
-}
-
-/* ---- history ---- */
-
-static void
-history_due(struct http_req *q)
-{
-	http_header_add(q, "retry-after:", "1");
-	http_error(q, 503, "cluster unavailable: Redis did not answer in "
-	    "time; retry");
-}
-
-static void
-on_history(redisAsyncContext *ac, void *reply, void *priv)
-{
-	redisReply *rp = reply;
-	uint64_t *id = priv;
-	struct http_req *q = http_parked(*id);
-	struct buf *o;
-	int first = 1;
-
-	(void)ac;
-	free(id);
-	if (q == NULL)
-		return;
-	if (rp == NULL || rp->type != REDIS_REPLY_ARRAY) {
-		history_due(q);
-		return;
-	}
-	o = &q->resp;
-	for (size_t i = 0; i < rp->elements; i++) {
-		const redisReply *e = rp->element[i], *f;
-
-		if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
-		    (f = e->element[1])->type != REDIS_REPLY_ARRAY ||
-		    f->elements != 2 ||
-		    f->element[1]->type != REDIS_REPLY_STRING)
-			continue;
-		buf_adds(o, first ? "" : ",");
-		buf_add(o, f->element[1]->str, f->element[1]->len);
-		first = 0;
-	}
-	if (buf_adds(o, "]}") < 0) {
-		http_error(q, 500, "out of memory");
-		return;
-	}
-	http_reply_resp(q, 200, "application/json");
-}
-
-void
-cluster_host_history(struct http_req *q, struct host *h, long long since)
-{
-	redisAsyncContext *ac = cluster_cmd();
-	char key[300], from[32];
-	uint64_t *id;
-
-	if (!chs.init)
-		init(h->relay->conf);
-	if (ac == NULL || (id = malloc(sizeof(*id))) == NULL) {
-		history_due(q);
-		return;
-	}
-	*id = q->id;
-	snprintf(key, sizeof(key), "%s:{h:%s}:s", chs.prefix, h->conf->name);
-	if (since > 0)
-		snprintf(from, sizeof(from), "(%lld-0", since);
-	else
-		snprintf(from, sizeof(from), "-");
-	if (redisAsyncCommand(ac, on_history, id, "XRANGE %s %s +", key,
-	    from) != REDIS_OK) {
-		free(id);
-		history_due(q);
-		return;
-	}
-	buf_reset(&q->resp);
-	buf_adds(&q->resp, "{\"host\":");
-	buf_add_json_string(&q->resp, h->conf->name);
-	buf_adds(&q->resp, ",\"samples\":[");
-	http_park(q, clock_mono_ms() + CH_DEADLINE_MS, history_due);
-}

@@ -19,6 +19,11 @@ struct login;
 struct relay;
 struct user_conf;
 
+struct relay_conf;
+
+/* The key prefix and this node's id (cluster_sample.c's too). */
+void	cluster_host_ids(const struct relay_conf *c, const char **prefix,
+	    const char **node);
 /* host.c's channel hooks: a local subscriber came (fresh: a new one) or
  * the channel's last local subscriber left; channel is a host's or a
  * fleet's. */

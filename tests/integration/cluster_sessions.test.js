@@ -117,6 +117,11 @@ test('checkin_on_A_viewer_on_B_streams_to_viewers_on_both_in_seq_order_once', as
     assert.ok(Number.isInteger(x.relay_ms));
   }
   assert.strictEqual((await hostsRow(B)).streaming, true, 'B says H is not streaming');
+  // The agent talks to A only; B knows it is online and its seq.
+  await waitFor(async () => {
+    const row = await hostsRow(B);
+    return row.online && row.last_seq >= lastA;
+  }, 5000, 'B to list H online with its last seq');
   assert.strictEqual((await hostsRow(A)).streaming, true, 'A says H is not streaming');
 });
 
