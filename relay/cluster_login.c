@@ -34,6 +34,16 @@ struct lookup {
 	char token[DASH_TOKEN_LEN + 1];
 };
 
+/* The parked request id, or NULL (gone, or the relay is stopping: the
+ * replies cluster_stop flushes are answered by nobody). */
+static struct http_req *
+parked(uint64_t id)
+{
+	struct relay *r = http_relay();
+
+	return r && !r->shutting_down ? http_parked(id) : NULL;
+}
+
 /* key = "<prefix>:login:<hex hash of token>" */
 static void
 login_key(const char *token, char *key, size_t len)
@@ -92,7 +102,7 @@ on_get(redisAsyncContext *ac, void *reply, void *priv)
 {
 	redisReply *rp = reply;
 	struct lookup *l = priv;
-	struct http_req *q = http_parked(l->req);
+	struct http_req *q = parked(l->req);
 	struct login s;
 
 	(void)ac;
@@ -156,7 +166,7 @@ on_set(redisAsyncContext *ac, void *reply, void *priv)
 {
 	redisReply *rp = reply;
 	struct put *p = priv;
-	struct http_req *q = http_parked(p->req);
+	struct http_req *q = parked(p->req);
 
 	(void)ac;
 	if (q && rp && rp->type == REDIS_REPLY_STATUS)

@@ -19,6 +19,7 @@
 #include "cluster.h"
 #include "cluster_host.h"
 #include "config.h"
+#include "conn.h"
 #include "fleet.h"
 #include "host.h"
 #include "http.h"
@@ -69,6 +70,16 @@ cluster_host_begin(void)
 	}
 }
 
+/* The parked request id, or NULL (gone, or the relay is stopping: the
+ * replies cluster_stop flushes are answered by nobody). */
+static struct http_req *
+parked(uint64_t id)
+{
+	struct relay *r = http_relay();
+
+	return r && !r->shutting_down ? http_parked(id) : NULL;
+}
+
 static void
 sbatch_free(struct sbatch *b)
 {
@@ -90,7 +101,7 @@ sbatch_done(struct sbatch *b)
 {
 	struct relay *r = http_relay();
 	struct host *h = r ? host_find(r, b->host) : NULL;
-	struct http_req *q = b->req ? http_parked(b->req) : NULL;
+	struct http_req *q = b->req ? parked(b->req) : NULL;
 
 	if (h && b->acked > h->last_seq)
 		h->last_seq = b->acked;
@@ -171,7 +182,8 @@ cluster_host_sample(struct host *h, long long seq, const char *json,
 	snprintf(k[3], sizeof(k[3]), "%s:c:%s:%s", prefix, id,
 	    h->channel);
 	snprintf(sq, sizeof(sq), "%lld", seq);
-	snprintf(cap, sizeof(cap), "%ld", (long)h->relay->conf->history_seconds);
+	snprintf(cap, sizeof(cap), "%ld",
+	    (long)h->relay->conf->history_seconds);
 	/* cluster_pub.c's message: origin, except, app, event, channel,
 	 * user id (none), then the data. */
 	snprintf(head, sizeof(head), "%s - %zu:%s6:sample%zu:%s0:", node,
@@ -252,7 +264,7 @@ on_history(redisAsyncContext *ac, void *reply, void *priv)
 {
 	redisReply *rp = reply;
 	uint64_t *id = priv;
-	struct http_req *q = http_parked(*id);
+	struct http_req *q = parked(*id);
 	struct buf *o;
 	int first = 1;
 
