@@ -40,10 +40,11 @@
 #define CH_SEEN_MS 1000		/* read P:seen this often */
 
 /*
- * KEYS P:views, P:seen; ARGV node, lease, n, then n channel/fresh pairs,
- * then whether to read P:seen, then host/"<seen ms> <seq>" pairs this
- * node has news of. Returns {Redis time, the other nodes' watches as
- * channel/newest-subscriber pairs, P:seen or nothing}.
+ * KEYS P:views, P:seen, P:rows; ARGV node, lease, n, then n
+ * channel/fresh pairs, then whether to read P:seen and P:rows ("10",
+ * "11"...), then host/"<seen ms> <seq>" pairs this node has news of.
+ * Returns {Redis time, the other nodes' watches as channel/newest-
+ * subscriber pairs, P:seen or nothing, P:rows or nothing}.
  */
 static const char views_lua[] =
     "local t=redis.call('TIME') local now=t[1]*1000+math.floor(t[2]/1000) "
@@ -67,9 +68,12 @@ static const char views_lua[] =
     "if o then c,d=string.match(o,'^(%d+) (%d+)$') end "
     "if a then redis.call('HSET',KEYS[2],ARGV[i],string.format('%d %d',"
     "math.max(a,c or 0),math.max(b,d or 0))) end end "
-    "local seen={} if ARGV[j]=='1' then "
+    "local seen={} local rows={} "
+    "if string.sub(ARGV[j],1,1)=='1' then "
     "seen=redis.call('HGETALL',KEYS[2]) end "
-    "return {now,out,seen}";
+    "if string.sub(ARGV[j],2,2)=='1' then "
+    "rows=redis.call('HGETALL',KEYS[3]) end "
+    "return {now,out,seen,rows}";
 
 static struct {
 	int init, inflight;
@@ -185,6 +189,21 @@ apply_seen(struct relay *r, const redisReply *rp)
 	}
 }
 
+/* The fleet rows other nodes rendered from the samples posted to them. */
+static void
+apply_rows(struct relay *r, const redisReply *rp)
+{
+	for (size_t k = 0; k + 1 < rp->elements; k += 2) {
+		const redisReply *n = rp->element[k], *v = rp->element[k + 1];
+		struct host *h;
+
+		if (n->type == REDIS_REPLY_STRING &&
+		    v->type == REDIS_REPLY_STRING &&
+		    (h = host_find(r, n->str)) != NULL)
+			fleet_row_put(h, v->str, v->len);
+	}
+}
+
 /* The other nodes' watches: occupancy, and sessions asked for. */
 static void
 apply_views(struct relay *r, long long now, const redisReply *rp)
@@ -243,10 +262,11 @@ on_views(redisAsyncContext *ac, void *reply, void *priv)
 	(void)ac;
 	(void)priv;
 	chs.inflight = 0;
-	if (rp == NULL || rp->type != REDIS_REPLY_ARRAY || rp->elements != 3 ||
+	if (rp == NULL || rp->type != REDIS_REPLY_ARRAY || rp->elements != 4 ||
 	    rp->element[0]->type != REDIS_REPLY_INTEGER ||
 	    rp->element[1]->type != REDIS_REPLY_ARRAY ||
-	    rp->element[2]->type != REDIS_REPLY_ARRAY || r == NULL) {
+	    rp->element[2]->type != REDIS_REPLY_ARRAY ||
+	    rp->element[3]->type != REDIS_REPLY_ARRAY || r == NULL) {
 		if (rp && rp->type == REDIS_REPLY_ERROR)
 			log_warn("cluster msg=\"watch script refused\" "
 			    "reply=\"%.200s\"", rp->str);
@@ -254,47 +274,55 @@ on_views(redisAsyncContext *ac, void *reply, void *priv)
 	}
 	apply_views(r, rp->element[0]->integer, rp->element[1]);
 	apply_seen(r, rp->element[2]);
+	apply_rows(r, rp->element[3]);
 }
 
-/* Appends the channel to argv when it has local subscribers. */
-static void
+/* Appends the channel to argv when it has local subscribers; 1 then. */
+static int
 add_watch(struct app *a, const char *name, const char **argv, int *argc)
 {
 	struct channel *ch = a ? channel_find(a, name) : NULL;
 
-	if (ch == NULL || ch->nsubs == 0 || *argc + 2 > CH_WATCH_MAX + 8)
-		return;
+	if (ch == NULL || ch->nsubs == 0 || *argc + 2 > CH_WATCH_MAX + 9)
+		return 0;
 	argv[(*argc)++] = name;
 	argv[(*argc)++] = was_fresh(name) ? "1" : "0";
+	return 1;
 }
 
 static void
 poll_send(struct relay *r, redisAsyncContext *ac, const char **argv,
     char (*seen)[48], int64_t now)
 {
-	char key[64], key2[64], lease[16], nv[16];
+	char key[64], key2[64], key3[64], lease[16], nv[16], rd[3];
 	struct app *a = relay_host_app(r);
-	int argc = 7, n;
+	int argc = 8, n, fleets = 0;
 
 	snprintf(key, sizeof(key), "%s:views", chs.prefix);
 	snprintf(key2, sizeof(key2), "%s:seen", chs.prefix);
+	snprintf(key3, sizeof(key3), "%s:rows", chs.prefix);
 	snprintf(lease, sizeof(lease), "%d", CH_LEASE_MS);
 	argv[0] = "EVAL";
 	argv[1] = views_lua;
-	argv[2] = "2";
+	argv[2] = "3";
 	argv[3] = key;
 	argv[4] = key2;
-	argv[5] = chs.node;
-	argv[6] = lease;
+	argv[5] = key3;
+	argv[6] = chs.node;
+	argv[7] = lease;
 	argv[argc++] = nv;
 	for (int i = 0; i < r->nhosts; i++)
 		add_watch(a, r->hosts[i]->channel, argv, &argc);
 	for (int i = 0; i < r->nfleets; i++)
-		add_watch(a, fleet_channel_of(r, i), argv, &argc);
-	n = (argc - 8) / 2;
+		fleets |= add_watch(a, fleet_channel_of(r, i), argv, &argc);
+	n = (argc - 9) / 2;
 	snprintf(nv, sizeof(nv), "%d", n);
-	/* P:seen is read once a second, written when this node has news. */
-	argv[argc++] = now >= chs.next_seen_ms ? "1" : "0";
+	/* P:seen is read once a second, written when this node has news;
+	 * P:rows too while someone here watches a fleet. */
+	rd[0] = now >= chs.next_seen_ms ? '1' : '0';
+	rd[1] = rd[0] == '1' && fleets ? '1' : '0';
+	rd[2] = '\0';
+	argv[argc++] = rd;
 	if (now >= chs.next_seen_ms)
 		chs.next_seen_ms = now + CH_SEEN_MS;
 	for (int i = 0; i < r->nhosts; i++) {

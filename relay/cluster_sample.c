@@ -95,6 +95,21 @@ samples_due(struct http_req *q)
 	    "samples in time; retry");
 }
 
+/* h's new fleet row, for the other nodes' fleet views (P:rows). */
+static void
+share_row(struct host *h)
+{
+	redisAsyncContext *ac = cluster_cmd();
+	const char *text, *prefix, *node;
+	size_t len;
+
+	if (ac == NULL || fleet_row_get(h, &text, &len) < 0)
+		return;
+	cluster_host_ids(h->relay->conf, &prefix, &node);
+	redisAsyncCommand(ac, NULL, NULL, "HSET %s:rows %s %b", prefix,
+	    h->conf->name, text, len);
+}
+
 /* Every sample of b has its reply: the host's state, then the answer. */
 static void
 sbatch_done(struct sbatch *b)
@@ -105,8 +120,10 @@ sbatch_done(struct sbatch *b)
 
 	if (h && b->acked > h->last_seq)
 		h->last_seq = b->acked;
-	if (h && b->newest)
+	if (h && b->newest) {
 		fleet_sample(h, b->newest, b->newest_len);
+		share_row(h);
+	}
 	if (q && (b->failed || h == NULL))
 		samples_due(q);
 	else if (q) {

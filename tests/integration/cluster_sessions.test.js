@@ -4,7 +4,8 @@
 // and B with the same hosts, and a real sno-agent whose relay_url is A, so
 // A holds its check-in. A viewer on B starts the agent streaming and gets
 // its samples, as A's viewers do, in seq order and once; when the viewers
-// leave the agent stops after the grace; a sample posted to both nodes is
+// leave the agent stops after the grace; a fleet viewer on B starts it too
+// and sees its figures; a sample posted to both nodes is
 // delivered once; the history is the same from both nodes and after a
 // node restarts; a login made on A works on B (and a logout on B ends it
 // on A). The tests run in order and share the processes.
@@ -138,6 +139,24 @@ test('viewers_leave_agent_stops_after_grace', async () => {
     `left, before the 3 s grace${diag()}`);
   await waitFor(async () => !(await hostsRow(A)).streaming && !(await hostsRow(B)).streaming,
     5000, 'both nodes to say H stopped');
+});
+
+test('fleet_viewer_on_B_starts_the_agent_and_sees_its_figures', async () => {
+  const FC = 'private-fleet-acme';
+  const idles = () => (agent.stderr.match(/agent idle host=H reason=relay/g) || []).length;
+  const s0 = (await hostsRow(A)).last_seq;
+  const f = await viewer(B, FC);
+  const rowsOfH = () => messages(f, 'summary', FC).map((m) =>
+    (typeof m.data === 'string' ? JSON.parse(m.data) : m.data).hosts.find((x) => x.id === 'H'))
+    .filter(Boolean);
+  // The samples go to A; B's summaries carry the rows A rendered.
+  await waitFor(() => rowsOfH().some((x) => x.seq > s0 && x.mem_total > 0), 10000,
+    `a summary on B with a sample of H newer than ${s0}`)
+    .catch((e) => assert.fail(`${e.message}: ${JSON.stringify(rowsOfH())}${diag()}`));
+  const idle0 = idles();
+  f.unsubscribe(FC);
+  await waitFor(() => idles() > idle0, 3000 + 8000, 'the agent to go idle again')
+    .catch((e) => assert.fail(`${e.message}${diag()}`));
 });
 
 test('same_sample_posted_to_both_nodes_is_delivered_once', async () => {
