@@ -33,8 +33,15 @@ stop() {
 trap 'stop; exit 0' INT TERM HUP
 trap stop EXIT
 
+# The PID of the redis-server answering on port $1, or nothing.
+redis_pid() {
+	redis-cli -p "$1" info server 2>/dev/null | tr -d '\r' | \
+	    sed -n 's/^process_id://p'
+}
+
 # Redis on the first free port from 16379: a port in use makes
-# redis-server exit at once, and the next is tried.
+# redis-server exit at once, and the next is tried. Only our own
+# redis-server counts (another may answer on that port).
 rport=16379
 while :; do
 	redis-server --port "$rport" --bind 127.0.0.1 --save '' \
@@ -42,12 +49,11 @@ while :; do
 	xpid=$!
 	i=0
 	while [ $i -lt 50 ] && kill -0 "$xpid" 2>/dev/null && \
-	    [ "$(redis-cli -p "$rport" ping 2>/dev/null)" != PONG ]; do
+	    [ "$(redis_pid "$rport")" != "$xpid" ]; do
 		i=$((i + 1))
 		sleep 0.1
 	done
-	if kill -0 "$xpid" 2>/dev/null && \
-	    [ "$(redis-cli -p "$rport" ping 2>/dev/null)" = PONG ]; then
+	if [ "$(redis_pid "$rport")" = "$xpid" ]; then
 		break
 	fi
 	kill "$xpid" 2>/dev/null || :
