@@ -7,8 +7,9 @@
 // leave the agent stops after the grace; a fleet viewer on B starts it too
 // and sees its figures; a sample posted to both nodes is
 // delivered once; the history is the same from both nodes and after a
-// node restarts; a login made on A works on B (and a logout on B ends it
-// on A). The tests run in order and share the processes.
+// node restarts; while Redis is down samples and the dashboard API are
+// answered 503 and the agent keeps its samples, sent in order once Redis
+// is back; a login made on A works on B (and a logout on B ends it on A). The tests run in order and share the processes.
 const { test, before, after } = require('node:test');
 const assert = require('node:assert');
 const { bound, waitFor } = require('./lib/wait');
@@ -200,6 +201,46 @@ test('history_is_the_same_from_both_nodes_and_after_a_restart', async () => {
   // The login lives in Redis: the restarted node still knows it.
   assert.deepStrictEqual(await historyOf(B, 'H'), await historyOf(A, 'H'));
   assert.deepStrictEqual(await historyOf(B, 'S'), sa);
+});
+
+test('redis_down_samples_answered_503_then_resent_in_order_once_it_is_back', async () => {
+  const b = await viewer(B, CH);
+  await waitFor(() => sno.samplesOf(b, CH).length >= 2, 8000, '2 samples on B before the outage')
+    .catch((e) => assert.fail(`${e.message}${diag()}`));
+  const downAt = Date.now();
+  await redis.stop();
+  const r = await sno.agentPost(A.port, 'S', S.key, '/agent/v1/samples',
+    [sno.makeSample('S', Date.now())]);
+  assert.strictEqual(r.status, 503, `a sample while Redis is down: ${r.status} ${r.body}`);
+  assert.strictEqual(r.headers['retry-after'], '1');
+  const me = await sno.api(B, 'GET', '/api/v1/me', { cookie });
+  assert.strictEqual(me.status, 503, `the dashboard API while Redis is down: ${me.status}`);
+  // The agent keeps what it samples meanwhile (it is answered 503).
+  await waitFor(() => /agent relay error request=samples status=503/.test(agent.stderr), 8000,
+    'the agent to be refused 503').catch((e) => assert.fail(`${e.message}${diag()}`));
+  const upAt = Date.now();
+  await redis.start(); // empty: Debian's redis-server keeps nothing by default
+  await waitFor(async () => (await ready(A)) && (await ready(B)), 8000, 'both nodes ready again');
+  // The logins were in the Redis that went away.
+  assert.strictEqual((await sno.api(B, 'GET', '/api/v1/me', { cookie })).status, 401);
+  const l = await sno.login(A, 'alice', 'alice-pw');
+  assert.strictEqual(l.status, 200, `login on A: ${l.status} ${l.body}`);
+  cookie = l.cookie;
+  // Samples taken during the outage reach Redis, after the restart, in order.
+  let hist = [];
+  await waitFor(async () => {
+    hist = await historyOf(B, 'H');
+    return hist.some((x) => x.ts_ms > downAt && x.ts_ms < upAt) &&
+      hist.some((x) => x.ts_ms > upAt + 1000) &&
+      sno.samplesOf(b, CH).some((x) => x.ts_ms > upAt + 1000);
+  }, 25000, 'the outage\'s samples, then live ones, after Redis is back')
+    .catch((e) => assert.fail(`${e.message}: ${hist.map((x) => x.seq).join(',')}${diag()}`));
+  const hs = hist.map((x) => x.seq);
+  for (let i = 1; i < hs.length; i++) {
+    assert.strictEqual(hs[i], hs[i - 1] + 1, `history after the outage: ${hs.join(',')}`);
+  }
+  assertRising(sno.samplesOf(b, CH).map((x) => x.seq), 'samples on B across the outage');
+  b.unsubscribe(CH);
 });
 
 test('logout_on_B_ends_the_login_on_A', async () => {
