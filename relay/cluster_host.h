@@ -56,5 +56,11 @@ void	cluster_login_route(struct http_req *q,
 void	cluster_login_put(struct http_req *q, const char *token,
 	    const struct user_conf *u, int ttl_s, const char *body);
 void	cluster_login_del(const char *token);
+/* cluster_throttle.c, for dash_login.c's failed-login counts: the larger
+ * of the node's count (local) and the cluster's as last heard (local
+ * alone with clustering off), and a change of the node's count (+1, -1, 0
+ * to forget) mirrored into Redis. */
+int	cluster_login_fails(const char *kind, const char *who, int local);
+void	cluster_login_failed(const char *kind, const char *who, int delta);
 
 #endif

@@ -7,7 +7,8 @@
 // leave the agent stops after the grace; a fleet viewer on B starts it too
 // and sees its figures; a sample posted to both nodes is
 // delivered once; the history is the same from both nodes and after a
-// node restarts; while Redis is down samples and the dashboard API are
+// node restarts; failed logins from one address count on both nodes
+// together; while Redis is down samples and the dashboard API are
 // answered 503 and the agent keeps its samples, sent in order once Redis
 // is back; a login made on A works on B (and a logout on B ends it on A). The tests run in order and share the processes.
 const { test, before, after } = require('node:test');
@@ -201,6 +202,25 @@ test('history_is_the_same_from_both_nodes_and_after_a_restart', async () => {
   // The login lives in Redis: the restarted node still knows it.
   assert.deepStrictEqual(await historyOf(B, 'H'), await historyOf(A, 'H'));
   assert.deepStrictEqual(await historyOf(B, 'S'), sa);
+});
+
+test('failed_logins_count_cluster_wide', async () => {
+  // From an address of its own, so 127.0.0.1 stays unlocked.
+  const from = '127.0.0.7';
+  const wrong = (relay) => sno.loginFrom(relay, from, 'mallory', 'wrong');
+  // Two checks of one user at a time per node (LOGIN_INFLIGHT_USER).
+  for (const round of [[A, A, B, B], [A, A, B, B], [B, B]]) {
+    const rs = await Promise.all(round.map(wrong));
+    for (const r of rs) assert.strictEqual(r.status, 401, `a wrong password: ${r.status} ${r.body}`);
+  }
+  // 10 from this address on the two nodes: locked, though B saw only 6.
+  const locked = await wrong(B);
+  assert.strictEqual(locked.status, 429, `the 11th failure on B: ${locked.status} ${locked.body}`);
+  // A, which saw 4, learns the count from Redis (at most one guess late).
+  let r;
+  await waitFor(async () => (r = await wrong(A)).status === 429, 30000,
+    'A to lock the address too');
+  assert.strictEqual(r.status, 429);
 });
 
 test('redis_down_samples_answered_503_then_resent_in_order_once_it_is_back', async () => {
