@@ -3,9 +3,10 @@
  * docs/scaleout.md "Realtime sessions, samples, history and logins"):
  * who watches which host on any node (cluster_host.c), samples
  * de-duplicated by seq and kept in a Redis stream per host, the
- * dashboard's history read from it, and dashboard logins kept in Redis
- * (cluster_login.c). Every function is a no-op, or is not called, while
- * cluster_on() is 0.
+ * dashboard's history read from it (cluster_sample.c), dashboard logins
+ * kept in Redis (cluster_login.c) and the failed-login counts mirrored
+ * there (cluster_throttle.c). Every function is a no-op, or is not
+ * called, while cluster_on() is 0.
  */
 #ifndef SNO_RELAY_CLUSTER_HOST_H
 #define SNO_RELAY_CLUSTER_HOST_H
