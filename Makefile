@@ -41,7 +41,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 BINS := $(B)/sno-relay $(if $(AGENT_SRC),$(B)/sno-agent)
 WEB := $(if $(wildcard web/package.json),web/dist/index.html)
 
-.PHONY: all web deps test unit integration asan asan-test run clean \
+.PHONY: all web deps test unit integration asan asan-test run run-cluster clean \
 	check style install node-deps deb
 # Plain `make` builds the C (daemons and unit tests) and never touches npm;
 # `make web` bundles the dashboard, and run, test and integration call it.
@@ -116,6 +116,11 @@ asan-test: deps
 run: deps
 	@$(MAKE) --no-print-directory all web
 	@sh packaging/run-demo.sh $(B)
+
+# `make run` as two relay nodes sharing a redis-server (issue 12).
+run-cluster: deps
+	@$(MAKE) --no-print-directory all web
+	@sh packaging/run-cluster.sh $(B)
 
 # The developer's gate before a commit: the C builds warning-free, the unit
 # tests pass, and the C files changed since $(CHECK_BASE) (every C file when

@@ -14,6 +14,7 @@
 #include <cjson/cJSON.h>
 
 #include "clock.h"
+#include "cluster_host.h"
 #include "host.h"
 #include "http.h"
 #include "json_check.h"
@@ -145,9 +146,11 @@ agent_api_handle(struct http_req *q)
 		}
 	} else if (strcmp(q->path, "/agent/v1/samples") == 0) {
 		buf_reset(&q->resp);
+		cluster_host_begin();		/* cluster hook */
 		st = host_samples(h, q->body.data ? q->body.data : "",
 		    q->body.len, &q->resp);
-		http_reply_resp(q, st, "application/json");
+		if (!cluster_host_end(q, h, st))	/* cluster hook */
+			http_reply_resp(q, st, "application/json");
 	} else
 		http_error(q, 404, "no such agent endpoint");
 }

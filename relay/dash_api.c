@@ -18,6 +18,8 @@
 #include <sodium.h>
 
 #include "clock.h"
+#include "cluster.h"
+#include "cluster_host.h"
 #include "dash_login.h"
 #include "dash_parse.h"
 #include "fleet.h"
@@ -94,6 +96,10 @@ history(struct http_req *q, struct login *s, const char *id)
 		return;
 	if (dash_history_since(since, &n) < 0) {
 		http_error(q, 400, "since must be a sample seq (an integer)");
+		return;
+	}
+	if (cluster_on()) {	/* cluster hook: the host's Redis stream */
+		cluster_host_history(q, h, n);
 		return;
 	}
 	buf_reset(&q->resp);
@@ -210,15 +216,14 @@ static const struct dash_route {
 	{1, "/pusher/auth", pusher_auth},
 };
 
+static void	dash_api_route(struct http_req *q, struct login *s);
+
 void
 dash_api_handle(struct http_req *q)
 {
 	const char *p = q->path + 7; /* after /api/v1 */
 	int post = strcmp(q->method, "POST") == 0;
-	const struct dash_route *rt;
 	struct login *s;
-	char id[160];
-	size_t i;
 
 	if (dash_login_start() < 0) {
 		http_error(q, 500, "cannot start the login worker");
@@ -234,10 +239,27 @@ dash_api_handle(struct http_req *q)
 		login_post(q);
 		return;
 	}
+	if (cluster_on()) {	/* cluster hook: logins live in Redis */
+		cluster_login_route(q, dash_api_route);
+		return;
+	}
 	if ((s = login_of(q)) == NULL) {
 		http_error(q, 401, "log in first");
 		return;
 	}
+	dash_api_route(q, s);
+}
+
+/* Serves q for login s (a route's answer, or 404). */
+static void
+dash_api_route(struct http_req *q, struct login *s)
+{
+	const char *p = q->path + 7; /* after /api/v1 */
+	int post = strcmp(q->method, "POST") == 0;
+	const struct dash_route *rt;
+	char id[160];
+	size_t i;
+
 	id[0] = '\0';
 	for (i = 0; i < sizeof(dash_routes) / sizeof(dash_routes[0]); i++) {
 		rt = &dash_routes[i];

@@ -19,6 +19,8 @@
 #include <sodium.h>
 
 #include "clock.h"
+#include "cluster.h"
+#include "cluster_host.h"
 #include "dash_login.h"
 #include "dash_parse.h"
 #include "fleet.h"
@@ -291,7 +293,8 @@ fail_n(const char *kind, const char *who)
 {
 	struct failures *f = fail_get(kind, who, 0);
 
-	return f ? f->count : 0;
+	/* cluster hook: or the cluster's count, if larger */
+	return cluster_login_fails(kind, who, f ? f->count : 0);
 }
 
 /* The pair key of user at addr. */
@@ -329,6 +332,7 @@ fail_add(const char *kind, const char *who)
 
 	if (f)
 		f->count++;
+	cluster_login_failed(kind, who, 1);	/* cluster hook */
 }
 
 static void
@@ -336,6 +340,7 @@ fail_forget(const char *kind, const char *who)
 {
 	struct failures *f = fail_get(kind, who, 0);
 
+	cluster_login_failed(kind, who, 0);	/* cluster hook */
 	if (f) {
 		hmap_del(&da.fails, &f->node);
 		TAILQ_REMOVE(&da.fail_list, f, entry);
@@ -441,8 +446,10 @@ login_result(struct job *j)
 	/* The per-user count stays for its window (a login of the real
 	 * user must not speed up guessing from elsewhere), less this
 	 * check's own, counted in advance. */
-	if ((fu = fail_get("u", name, 0)) != NULL && fu->count > 0)
+	if ((fu = fail_get("u", name, 0)) != NULL && fu->count > 0) {
 		fu->count--;
+		cluster_login_failed("u", name, -1);	/* cluster hook */
+	}
 	slot_hold("u", name, j->uslot, 0);
 	fail_forget("a", j->peer);
 	fail_forget("p", fail_pair(name, j->peer, pair, sizeof(pair)));
@@ -456,7 +463,10 @@ login_result(struct job *j)
 	snprintf(body, sizeof(body), "{\"user\":\"%s\",\"account\":\"%s\"}",
 	    u->name, u->account);
 	log_info("dash login user=%s peer=%s", u->name, q->peer);
-	http_reply(q, 200, "application/json", body);
+	if (cluster_on())	/* cluster hook: valid on every node */
+		cluster_login_put(q, s->token, u, LOGIN_TTL_S, body);
+	else
+		http_reply(q, 200, "application/json", body);
 }
 
 void
@@ -554,7 +564,9 @@ out:
 void
 logout(struct http_req *q, struct login *s)
 {
-	if (s)
+	if (s && cluster_on())	/* cluster hook: s lives in Redis */
+		cluster_login_del(s->token);
+	else if (s)
 		login_drop(s);
 	set_cookie(q, "", 0);
 	http_reply(q, 200, "application/json", "{}");

@@ -185,6 +185,12 @@ fleets_reconf(struct relay *r)
 	return rc;
 }
 
+const char *
+fleet_channel_of(const struct relay *r, int i)
+{
+	return r->fleets[i].channel;
+}
+
 static struct fleet *
 fleet_of_channel(struct app *a, const char *channel)
 {
@@ -403,6 +409,36 @@ fleet_sample(struct host *h, const char *json, size_t len)
 		    h->conf->name);
 	buf_free(&b);
 	cJSON_Delete(s);
+}
+
+int
+fleet_row_get(const struct host *h, const char **text, size_t *len)
+{
+	const struct fleet_row *row;
+
+	if (h->fleet == NULL)
+		return -1;
+	row = &h->fleet->rows[h->fleet_ix];
+	*text = row->text;
+	*len = row->len;
+	return 0;
+}
+
+void
+fleet_row_put(struct host *h, const char *text, size_t len)
+{
+	struct fleet_row *row;
+	const char *seq = "\"seq\":";
+
+	if (h->fleet == NULL || len >= sizeof(row->text) ||
+	    strncmp(text, seq, strlen(seq)) != 0)
+		return;
+	row = &h->fleet->rows[h->fleet_ix];
+	if (strtoll(text + strlen(seq), NULL, 10) <=
+	    strtoll(row->text + strlen(seq), NULL, 10))
+		return;
+	memcpy(row->text, text, len);
+	row->len = len;
 }
 
 /* The fleet's summary now, in b; 0 or -ENOMEM/-EMSGSIZE. */

@@ -35,6 +35,8 @@ void fleets_free(struct relay *r);
  * (then there are no fleets until the next reload).
  */
 int fleets_reconf(struct relay *r);
+/* The channel of r's i-th fleet (cluster_host.c). */
+const char *fleet_channel_of(const struct relay *r, int i);
 /* Channel hooks: 1 when channel is a fleet channel of the metrics app
  * (handled: a subscriber starts a session for every host of the account
  * that has none, one past its cap included), else 0. */
@@ -47,6 +49,13 @@ int fleet_channel_vacated(struct app *a, const char *channel);
  */
 void fleet_occupancy(const struct host *h, int *occupied,
     int64_t *vacated_ms);
+/*
+ * h's summary row for other nodes (cluster_host.c, cluster_sample.c):
+ * get gives it (0, or -1 without a fleet); put takes one rendered
+ * elsewhere when its seq is newer than the row's (else ignores it).
+ */
+int fleet_row_get(const struct host *h, const char **text, size_t *len);
+void fleet_row_put(struct host *h, const char *text, size_t len);
 /* h accepted a stamped sample json[0..len): re-renders h's summary row. */
 void fleet_sample(struct host *h, const char *json, size_t len);
 /* Periodic (every tick): builds, keeps and publishes each due summary. */

@@ -13,6 +13,8 @@
 
 #include "channel.h"
 #include "clock.h"
+#include "cluster.h"
+#include "cluster_host.h"
 #include "fleet.h"
 #include "host.h"
 #include "json_check.h"
@@ -160,6 +162,8 @@ host_channel_subscribed(struct app *a, const char *channel)
 {
 	struct host *h = host_of_channel(a, channel);
 
+	if (a->conf == a->relay->conf->metrics)
+		cluster_host_watch(channel, 1);	/* cluster hook */
 	if (h == NULL) {
 		fleet_channel_subscribed(a, channel);
 		return;
@@ -178,6 +182,8 @@ host_channel_vacated(struct app *a, const char *channel)
 {
 	struct host *h = host_of_channel(a, channel);
 
+	if (a->conf == a->relay->conf->metrics)
+		cluster_host_watch(channel, 0);	/* cluster hook */
 	if (h == NULL) {
 		fleet_channel_vacated(a, channel);
 		return;
@@ -197,6 +203,11 @@ host_should_stream(struct host *h, int64_t now)
 		return 0;
 	/* Its own channel or its account's fleet channel holds it. */
 	fleet_occupancy(h, &occupied, &vacated);
+	/* cluster hook: or a viewer on another node (cluster_host.c) */
+	if (h->remote_occupied)
+		occupied = 1;
+	else if (h->remote_vacated_ms > vacated)
+		vacated = h->remote_vacated_ms;
 	if (now - h->session_start_ms >= c->max_session_s * 1000)
 		session_stop(h, "cap");
 	else if (!occupied && now - vacated >= c->session_grace_s * 1000)
@@ -210,6 +221,7 @@ hosts_tick(struct relay *r, int64_t now)
 	for (int i = 0; i < r->nhosts; i++)
 		host_should_stream(r->hosts[i], now);
 	fleets_tick(r, now);
+	cluster_hosts_tick(r, now);	/* cluster hook */
 }
 
 /* Keeps a stamped copy of one sample in the ring. */
@@ -280,8 +292,13 @@ one_sample(struct host *h, const char *text, size_t len, struct buf *err)
 		goto out; /* a duplicate: acknowledged, dropped */
 	buf_init(&b, (size_t)SAMPLE_MAX_BYTES + 64);
 	if (buf_printf(&b, "{\"relay_ms\":%lld,", (long long)clock_wall_ms())
-		== 0 && buf_add(&b, text + 1, len - 1) == 0 &&
-	    remember(h, seq, b.data, b.len) == 0) {
+		!= 0 || buf_add(&b, text + 1, len - 1) != 0)
+		st = 500;
+	else if (cluster_on()) {	/* cluster hook: seq > last, in Redis */
+		if ((st = cluster_host_sample(h, seq, b.data, b.len)) == 503)
+			buf_printf(err, "cluster unavailable: Redis is not "
+			    "connected; retry");
+	} else if (remember(h, seq, b.data, b.len) == 0) {
 		h->last_seq = seq;
 		publish(h, "sample", b.data, b.len);
 	} else

@@ -33,6 +33,12 @@ struct host {
 	int64_t last_req_ts_ms;		/* replay guard */
 	int64_t last_seen_wall_ms;
 	int waiters;			/* parked check-ins */
+	/* cluster hook (cluster_host.c): watched on another node */
+	int remote_occupied;
+	int64_t remote_vacated_ms;	/* monotonic; valid when !remote_ */
+	long long remote_sub_ms;	/* Redis clock: newest remote viewer */
+	int64_t seen_sent_ms;		/* last_seen_wall_ms, last_seq as */
+	long long seq_sent;		/* Redis last heard them from us */
 	struct hist *ring;
 	uint32_t ring_cap, ring_head, ring_len;
 	struct fleet *fleet;		/* its account's (fleet.c), or NULL */

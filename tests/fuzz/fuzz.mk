@@ -44,7 +44,8 @@ FUZZ_SRC := $(wildcard common/*.c) agent/pfile.c agent/sample_cpu.c \
 	relay/agent_api.c relay/httpd.c relay/dash_api.c relay/dash_login.c \
 	relay/reload.c relay/cluster.c relay/cluster_conn.c \
 	relay/cluster_pub.c relay/cluster_presence.c relay/cluster_lua.c \
-	relay/cluster_api.c relay/cluster_deliver.c
+	relay/cluster_api.c relay/cluster_deliver.c relay/cluster_host.c \
+	relay/cluster_login.c relay/cluster_sample.c relay/cluster_throttle.c
 FUZZ_OBJ := $(FUZZ_SRC:%.c=$(FB)/obj/%.o)
 FUZZ_BIN := $(FUZZ_TARGETS:%=$(FB)/fuzz_%)
 

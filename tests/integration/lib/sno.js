@@ -325,10 +325,10 @@ function api(relay, method, apiPath, opts = {}) {
  * pusher-js client on the metrics app authorised the way the dashboard is:
  * its customHandler POSTs socket_id and channel_name to /api/v1/pusher/auth
  * with the user's cookie and the page's Origin. client.authAnswers records
- * each {status, body}.
+ * each {status, body}. key: the metrics app's (sno.js's own by default).
  */
-async function connectDashboardPusher(relay, cookie, timeoutMs = 5000) {
-  const client = new PusherClient(METRICS_APP.key, {
+async function connectDashboardPusher(relay, cookie, timeoutMs = 5000, key = METRICS_APP.key) {
+  const client = new PusherClient(key, {
     wsHost: '127.0.0.1',
     wsPort: relay.port,
     forceTLS: false,
