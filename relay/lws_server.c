@@ -366,6 +366,8 @@ lws_logger(int level, const char *line)
 
 	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
 		n--;
+	if ((level & LLL_ERR) && accept_guard_log(line))
+		return;
 	if (level & LLL_ERR)
 		log_warnx("lws msg=\"%.*s\"", (int)n, line);
 	else
@@ -499,6 +501,7 @@ server_start(struct relay *r)
 	if (vhost("plain", c->listen, 0) < 0 ||
 	    (c->tls_listen && vhost("tls", c->tls_listen, 1) < 0))
 		return -1;
+	accept_guard_start();
 	lws_sul_schedule(srv.ctx, 0, &srv.tick, tick, TICK_US);
 	if (cluster_start(srv.loop, c) < 0)	/* cluster hook */
 		return -1;
@@ -551,6 +554,7 @@ server_shutdown(void)
 		ev_run(srv.loop, EVRUN_ONCE);
 	cluster_stop();		/* cluster hook */
 	lws_sul_cancel(&srv.tick);
+	accept_guard_stop();
 	ev_check_stop(srv.loop, &srv.flush);
 	ev_check_stop(srv.loop, &srv.turn_begin);
 	ev_prepare_stop(srv.loop, &srv.turn_end);

@@ -12,9 +12,9 @@ const crypto = require('node:crypto');
 const net = require('node:net');
 const {
   startRelay, stopRelay, connectPusher, sdkFor, subscribe, waitMessage,
-  waitFor, request,
+  waitFor, request, sleep,
 } = require('./lib');
-const { rawHttp, rssKiB } = require('./lib/rawhttp');
+const { rawHttp, rssKiB, cpuTicks } = require('./lib/rawhttp');
 
 const BUDGET = 4 * 1024 * 1024;	// max_body_bytes_in_flight
 const BODY_TIMEOUT_S = 3;
@@ -161,4 +161,39 @@ test('a_body_trickled_past_body_timeout_s_gets_408_and_is_closed', async () => {
     clearInterval(timer);
   }
   assert.match(got.toString('latin1'), /^HTTP\/1\.1 408/);
+});
+
+test('out_of_file_descriptors_the_relay_does_not_spin_and_accepts_again', async () => {
+  // 64 descriptors, 150 clients: accept fails with EMFILE. lws 4.1.6 left
+  // the listener readable and polled it flat out until clients left.
+  const small = await startRelay({ nofile: 64 });
+  const socks = [];
+  try {
+    for (let i = 0; i < 150; i++) {
+      const s = net.connect({ host: '127.0.0.1', port: small.port });
+      s.on('error', () => {});
+      s.on('data', () => {});
+      socks.push(s);
+    }
+    await waitFor(() => socks.every((s) => !s.connecting), 20000, '150 connections');
+    await waitFor(() => /accept(=failed|: errno)/.test(small.logs()), 10000,
+      'the relay running out of descriptors');
+    const ticks = cpuTicks(small.pid);
+    // Fixed window: a spinning loop shows at once; 1 s is 100 clock ticks.
+    await sleep(1000);
+    const used = cpuTicks(small.pid) - ticks;
+    assert.ok(used < 30, `relay used ${used} ticks of CPU in 1 s while out of descriptors`);
+    const lines = small.logs().split('\n').filter((l) => /accept/.test(l)).length;
+    assert.ok(lines < 20, `${lines} log lines about failed accepts`);
+    for (const s of socks) s.destroy();
+    // Once the clients leave it serves again.
+    await waitFor(async () => {
+      const r = await rawHttp(small.port, ['GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n'], 1,
+        { timeoutMs: 2000 });
+      return r.responses.length === 1 && r.responses[0].status === 200;
+    }, 10000, '/healthz answering again');
+  } finally {
+    for (const s of socks) s.destroy();
+    await stopRelay(small);
+  }
 });
