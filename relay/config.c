@@ -63,7 +63,8 @@ static const struct conf_key relay_keys[] = {
 	/* hostile-input bounds on HTTP request bodies (http_head.c) */
 	{"max_body_bytes_in_flight", CONF_INT, 65536, 1L << 34, "67108864",
 	    RC(max_body_bytes_in_flight),
-	    "request-body bytes held across all connections; past it 503"},
+	    "request-body (and big websocket message) bytes held, all "
+	    "connections; past it 503"},
 	{"body_timeout_s", CONF_INT, 1, 3600, "30", RC(body_timeout_s),
 	    "seconds a request body may take to arrive; past it 408"},
 	{"max_subscriptions_per_connection", CONF_INT, 1, 1000000, "1000",

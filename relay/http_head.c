@@ -13,9 +13,10 @@
  *  - /api/v1/ (dashboard): the Origin check, and a login for every POST but
  *    /login.
  * (Bodies over 64 KiB; smaller ones are read, then refused as before.)
- * Every body is also counted against max_body_bytes_in_flight, the bytes
- * held across all requests (503 and Retry-After past it, refused, never
- * waited for), and must arrive within body_timeout_s (408).
+ * Every body counts against max_body_bytes_in_flight, the bytes held for
+ * all requests and for websocket messages over 64 KiB being assembled
+ * (relay_bytes_hold): past it 503 and Retry-After, refused, never waited
+ * for. A body must arrive within body_timeout_s (408).
  * A refusal here closes the connection: the body is never read.
  */
 #include <stdio.h>
@@ -185,6 +186,15 @@ budget:
 }
 
 int
+relay_bytes_hold(size_t *counted, size_t cap)
+{
+	held += cap - *counted;
+	*counted = cap;
+	return held > (size_t)http_relay()->conf->max_body_bytes_in_flight ?
+	    -1 : 0;
+}
+
+int
 http_body_add(struct http_req *q, const void *in, size_t len)
 {
 	const struct relay_conf *c = http_relay()->conf;
@@ -194,9 +204,7 @@ http_body_add(struct http_req *q, const void *in, size_t len)
 		    "time", "body_timeout");
 	if (!q->too_big && buf_add(&q->body, in, len) < 0)
 		q->too_big = 1;
-	held += q->body.cap - q->body_held;
-	q->body_held = q->body.cap;
-	if (held > (size_t)c->max_body_bytes_in_flight) {
+	if (relay_bytes_hold(&q->body_held, q->body.cap) < 0) {
 		http_header_add(q, "retry-after:", "1");
 		return refuse(q, 503, "The relay holds too many request bodies "
 		    "at the moment: retry", "bodies_in_flight");
@@ -207,8 +215,7 @@ http_body_add(struct http_req *q, const void *in, size_t len)
 void
 http_body_release(struct http_req *q)
 {
-	held -= q->body_held;
-	q->body_held = 0;
+	relay_bytes_hold(&q->body_held, 0);
 }
 
 size_t

@@ -15,6 +15,7 @@ const {
   waitFor, request, sleep,
 } = require('./lib');
 const { rawHttp, rssKiB, cpuTicks } = require('./lib/rawhttp');
+const { frame, connectFrames } = require('./lib/rawws');
 
 const BUDGET = 4 * 1024 * 1024;	// max_body_bytes_in_flight
 const BODY_TIMEOUT_S = 3;
@@ -161,6 +162,26 @@ test('a_body_trickled_past_body_timeout_s_gets_408_and_is_closed', async () => {
     clearInterval(timer);
   }
   assert.match(got.toString('latin1'), /^HTTP\/1\.1 408/);
+});
+
+test('unfinished_websocket_messages_share_the_budget', async () => {
+  // Each holds an unfinished ~900 KB fragmented message (FIN=0), then
+  // goes quiet: without a relay-wide bound each pins 1 MiB.
+  const N = 24;
+  const rss0 = rssKiB(relay.pid);
+  const part = '{"event":"client-x","channel":"private-a","data":"' + 'a'.repeat(900000);
+  const conns = [];
+  for (let i = 0; i < N; i++) {
+    const c = await connectFrames(relay);
+    open.add(c.sock);
+    c.send(frame({ fin: false, payload: part }));
+    conns.push(c);
+  }
+  // The budget (4 MiB) holds about 4; the others are closed 1013.
+  await waitFor(() => conns.filter((c) => c.closeCode === 1013).length >= N - 8, 20000,
+    'the connections past the budget closed 1013');
+  const rss = rssKiB(relay.pid);
+  assert.ok(rss < rss0 + 16 * 1024, `rss ${rss0} KiB -> ${rss} KiB`);
 });
 
 test('out_of_file_descriptors_the_relay_does_not_spin_and_accepts_again', async () => {
