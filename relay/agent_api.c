@@ -23,6 +23,7 @@
 #include "utf8.h"
 
 #define CHECKIN_HOLD_MS 50000
+#define AGENT_SKEW_MS 300000
 
 static void
 checkin_answer(struct http_req *q, int stream)

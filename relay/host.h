@@ -13,7 +13,6 @@
 
 #define HOST_CHANNEL_PREFIX "private-host-"
 #define HOST_ONLINE_MS 75000	/* seen this recently: online */
-#define AGENT_SKEW_MS 300000	/* agent request clock window */
 
 struct hist {
 	long long seq;
