@@ -60,6 +60,13 @@ static const struct conf_key relay_keys[] = {
 	{"metrics_token", CONF_STR, 16, 256, NULL, RC(metrics_token),
 	    "/metrics needs Authorization: Bearer TOKEN; unset: loopback "
 	    "peers only"},
+	/* hostile-input bounds on HTTP request bodies (http_head.c) */
+	{"max_body_bytes_in_flight", CONF_INT, 65536, 1L << 34, "67108864",
+	    RC(max_body_bytes_in_flight),
+	    "request-body (and big websocket message) bytes held, all "
+	    "connections; past it 503"},
+	{"body_timeout_s", CONF_INT, 1, 3600, "30", RC(body_timeout_s),
+	    "seconds a request body may take to arrive; past it 408"},
 	{"max_subscriptions_per_connection", CONF_INT, 1, 1000000, "1000",
 	    RC(max_subscriptions_per_connection),
 	    "channels one connection may subscribe to"},

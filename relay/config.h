@@ -63,6 +63,8 @@ struct relay_conf {
 	char *public_url;	/* origins the dashboard is served from */
 	char *metrics_token;	/* Bearer token for /metrics, or NULL */
 	long max_subscriptions_per_connection;
+	long max_body_bytes_in_flight;	/* across all requests */
+	long body_timeout_s;		/* a whole request body */
 	char *redis;		/* cluster hook: redis:// URL, or NULL */
 	char *redis_prefix;
 	char *node_id;		/* NULL: host name and listen port */

@@ -147,6 +147,7 @@ relay_conn_close(struct relay *r, struct conn *c)
 	TAILQ_REMOVE(&r->conns, c, entry);
 	r->nconns--;
 	sendq_free(&c->q);
+	relay_bytes_hold(&c->rx_held, 0);
 	buf_free(&c->rx);
 	c->relay = NULL;
 }

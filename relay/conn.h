@@ -96,6 +96,7 @@ struct conn {
 	LIST_ENTRY(conn) user_entry;
 	struct sendq q;
 	struct buf rx;		/* assembles a fragmented message */
+	size_t rx_held;		/* of rx, in the relay-wide budget */
 	int rx_drop;		/* the message being received is dropped */
 	int rx_binary;
 	int64_t last_rx_ms;
@@ -170,6 +171,12 @@ struct app *relay_app_new(struct relay *r, const struct app_conf *conf);
 void relay_app_free(struct app *a);
 void relay_free(struct relay *r);
 struct app *relay_app_by_key(struct relay *r, const char *key, size_t len);
+/*
+ * http_head.c: the relay-wide budget of bytes held for peers (request
+ * bodies, big websocket messages being assembled), max_body_bytes_in_flight.
+ * *counted becomes cap; -1 when the total is now over the budget.
+ */
+int relay_bytes_hold(size_t *counted, size_t cap);
 struct app *relay_app_by_id(struct relay *r, const char *id, size_t len);
 /* The app named by [relay] host_app, which signs host and fleet
  * channels, or NULL. */

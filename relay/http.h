@@ -33,6 +33,8 @@ struct http_req {
 	int tls;
 	int gzip_ok;		/* Accept-Encoding lists gzip */
 	struct buf body;
+	size_t body_held;	/* of body, counted in the in-flight total */
+	int64_t body_start_ms;	/* its head came; body_timeout_s from then */
 	int too_big;
 	int status;		/* nonzero once answered */
 	const char *ctype;
@@ -112,6 +114,18 @@ void http_dispatch(struct http_req *q);
 int http_accepts_gzip(const char *v);
 /* The Access-Control-Allow-Origin for q's answer, or NULL for none. */
 const char *http_cors_origin(const struct http_req *q);
+
+/* http_head.c: before a POST's body is read, the checks its head allows
+ * (route, credentials, size, the relay-wide budget); 0, or the status q
+ * was answered with (the glue then closes). */
+int http_head_check(struct http_req *q, uint64_t body_len);
+/* Adds len bytes to q's body; 0, or the status q was answered with (the
+ * deadline passed: 408; the budget is spent: 503). */
+int http_body_add(struct http_req *q, const void *in, size_t len);
+/* q's body no longer counts (http_req_free). */
+void http_body_release(struct http_req *q);
+/* Body bytes held across all requests now. */
+size_t http_bodies_held(void);
 
 /* The relay being served, and a thread-safe nudge of the event loop
  * (it then calls dash_api_wakeup). */

@@ -68,9 +68,13 @@ http_req_new(void *wsi, const char *method, const char *path)
 		return NULL;
 	q->wsi = wsi;
 	q->id = ++hs.next_req_id;
+	q->body_start_ms = clock_mono_ms();
 	snprintf(q->method, sizeof(q->method), "%s", method);
+	/* An agent's batch of samples is up to 1 MiB; the dashboard's
+	 * bodies (a login form, a channel auth) are small. */
 	buf_init(&q->body, strncmp(path, "/apps/", 6) == 0
-	    ? http_api_max_body(hs.r) : 1024 * 1024 + 65536);
+	    ? http_api_max_body(hs.r) : strncmp(path, "/agent/", 7) == 0
+	    ? 1024 * 1024 + 65536 : 64 * 1024);
 	buf_init(&q->resp, (size_t)1 << 30);
 	snprintf(q->path, sizeof(q->path), "%s", path);
 	return q;
@@ -92,6 +96,7 @@ http_req_free(struct http_req *q)
 	if (q == NULL)
 		return;
 	http_unpark(q);
+	http_body_release(q);
 	buf_free(&q->body);
 	buf_free(&q->resp);
 	free(q);

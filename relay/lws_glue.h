@@ -57,6 +57,13 @@ int ws_writeable(struct lws *wsi, struct conn *c);
  * monotonic clock reaches until_us (0: all of them). */
 void ws_flush_pending(struct relay *r, int64_t until_us);
 
+/* lws_accept.c: out of fds, the connections waiting are closed unserved
+ * instead of lws spinning on its listener. */
+void accept_guard_start(void);
+void accept_guard_stop(void);
+/* An lws error line; 1 when it was a failed accept (handled, logged). */
+int accept_guard_log(const char *line);
+
 /* lws_server.c: 1 when this loop turn has worked its share (TURN_WORK_US),
  * so what is left waits for the next turn. */
 int glue_turn_over(void);

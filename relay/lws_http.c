@@ -268,6 +268,10 @@ lws_http_begin(struct lws *wsi, struct pss *pss, const char *path)
 	if (strcmp(q->method, "POST") != 0) { /* a body it has is not read */
 		pss->dispatched = 1;
 		http_dispatch(q);
+	} else if (http_head_check(q, pss->body_len) != 0) {
+		pss->close_after = 1; /* the body is never read */
+		lws_http_answer(wsi, pss);
+		return -1;
 	}
 	return 0;
 }
@@ -333,8 +337,11 @@ lws_http_body(struct lws *wsi, struct pss *pss, const void *in, size_t len)
 	pss->chunk_at = at;
 	pss->chunk_len = len;
 	pss->body_got += len;
-	if (!q->too_big && buf_add(&q->body, in, len) < 0)
-		q->too_big = 1;
+	if (http_body_add(q, in, len) != 0) { /* 408, 503: answered */
+		pss->close_after = 1;
+		lws_http_answer(wsi, pss);
+		return -1;
+	}
 	return 0;
 }
 

@@ -155,6 +155,15 @@ ws_receive(struct pss *pss, struct lws *wsi, const void *in, size_t len)
 	}
 	if (!c->rx_drop && !c->rx_binary && buf_add(&c->rx, in, len) < 0)
 		c->rx_drop = 1;
+	/* Big messages being assembled share max_body_bytes_in_flight with
+	 * request bodies (what stays under 64 KiB is per connection). */
+	if (relay_bytes_hold(&c->rx_held, c->rx.cap > 65536 ? c->rx.cap : 0) <
+	    0 && !c->close_code) {
+		log_info("ws conn=%s close=bytes_in_flight", c->socket_id);
+		c->rx_drop = 1;
+		conn_close(c, 1013, "relay busy: try again later");
+		return;
+	}
 	/* A frame that says it is far over the limit (up to 2^63) is not
 	 * read to its end: 1009 now (RFC 6455 7.4.1). */
 	if ((uint64_t)lws_remaining_packet_payload(wsi) + c->rx.len >
@@ -179,6 +188,7 @@ ws_receive(struct pss *pss, struct lws *wsi, const void *in, size_t len)
 	if (c->rx.cap > 65536) { /* give back what a big message took */
 		size_t max = c->rx.max;
 
+		relay_bytes_hold(&c->rx_held, 0);
 		buf_free(&c->rx);
 		buf_init(&c->rx, max);
 	}
@@ -366,6 +376,8 @@ lws_logger(int level, const char *line)
 
 	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
 		n--;
+	if ((level & LLL_ERR) && accept_guard_log(line))
+		return;
 	if (level & LLL_ERR)
 		log_warnx("lws msg=\"%.*s\"", (int)n, line);
 	else
@@ -499,6 +511,7 @@ server_start(struct relay *r)
 	if (vhost("plain", c->listen, 0) < 0 ||
 	    (c->tls_listen && vhost("tls", c->tls_listen, 1) < 0))
 		return -1;
+	accept_guard_start();
 	lws_sul_schedule(srv.ctx, 0, &srv.tick, tick, TICK_US);
 	if (cluster_start(srv.loop, c) < 0)	/* cluster hook */
 		return -1;
@@ -551,6 +564,7 @@ server_shutdown(void)
 		ev_run(srv.loop, EVRUN_ONCE);
 	cluster_stop();		/* cluster hook */
 	lws_sul_cancel(&srv.tick);
+	accept_guard_stop();
 	ev_check_stop(srv.loop, &srv.flush);
 	ev_check_stop(srv.loop, &srv.turn_begin);
 	ev_prepare_stop(srv.loop, &srv.turn_end);

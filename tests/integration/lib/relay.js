@@ -61,6 +61,7 @@ function renderConfig(relayKeys, apps) {
 
 /*
  * Start a relay. opts.relay: extra [relay] keys (listen is filled in);
+ * opts.nofile: its file descriptor limit;
  * opts.apps: list of app sections (default: the demo app, merged with
  * opts.app). Resolves to {port, pid, configFile, dir, logs(), stop(),
  * exited}. Rejects if "relay ready" does not appear within 10 s.
@@ -77,7 +78,12 @@ async function startRelay(opts = {}) {
   if (!fs.existsSync(RELAY_BIN)) {
     throw new Error(`relay binary not found at ${RELAY_BIN} (run make)`);
   }
-  const child = spawn(RELAY_BIN, ['-c', configFile], {
+  // opts.nofile: the relay runs with that many file descriptors at most
+  // (prlimit execs it: the PID is the relay's).
+  const [bin, args] = opts.nofile
+    ? ['prlimit', [`--nofile=${opts.nofile}:${opts.nofile}`, RELAY_BIN, '-c', configFile]]
+    : [RELAY_BIN, ['-c', configFile]];
+  const child = spawn(bin, args, {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   live.add(child);
