@@ -107,11 +107,11 @@ checkin_body_bad(const struct http_req *q, const struct host *h)
 
 	if (q->body.len == 0)
 		return NULL;
-	j = cJSON_ParseWithLength(q->body.data, q->body.len);
+	j = json_parse_exact(q->body.data, q->body.len, NULL);
 	host = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j,
 	    "host"));
 	if (!cJSON_IsObject(j))
-		why = "check-in body is not a JSON object";
+		why = "check-in body is not one JSON object";
 	else if (json_dup_key(j) != NULL)
 		why = "check-in body has a duplicate key";
 	else if (host && strcmp(host, h->conf->name) != 0)

@@ -27,7 +27,7 @@ int
 dash_login_parse(const char *body, size_t len, cJSON **root,
     const char **user, const char **password)
 {
-	*root = cJSON_ParseWithLength(body ? body : "", len);
+	*root = json_parse_exact(body ? body : "", len, NULL);
 	*user = cJSON_GetStringValue(
 	    cJSON_GetObjectItemCaseSensitive(*root, "user"));
 	*password = cJSON_GetStringValue(

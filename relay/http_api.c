@@ -529,14 +529,14 @@ route(struct app *a, const char *method, const char *rest,
 		return fail(out, 400, "Request body holds a NUL character "
 		    "(\\u0000), which the relay cannot deliver intact");
 	if (post) {
-		const char *dup;
+		const char *dup, *why = "not an object";
 
-		j = cJSON_ParseWithLength(body ? body : "", bodylen);
+		j = json_parse_exact(body ? body : "", bodylen, &why);
 		if (!cJSON_IsObject(j) && !(bodylen == 0 &&
 		    strstr(rest, "terminate_connections"))) {
 			cJSON_Delete(j);
-			return fail(out, 400,
-			    "Request body is not a JSON object");
+			return fail(out, 400, "Request body is not one JSON "
+			    "object: %s", why);
 		}
 		if ((dup = json_dup_key(j)) != NULL) {
 			st = fail(out, 400, "Request body has a duplicate key "

@@ -155,6 +155,14 @@ static const struct sub_case {
 	{"presence-b", NULL, 1, "pusher:subscription_error"},
 	{"presence-c", "{\"user_id\":\"u1\"}", 2, "pusher:subscription_error"},
 	{"presence-d", "{\"name\":\"no id\"}", 1, "InvalidChannelData"},
+	/* a numeric user_id keeps its digits (not through a double) */
+	{"presence-e", "{\"user_id\":9007199254740993}", 1,
+	    "9007199254740993"},
+	{"presence-f", "{\"user_id\":1.5}", 1, "InvalidChannelData"},
+	{"presence-g", "{\"user_id\":1e400}", 1, "InvalidChannelData"},
+	{"presence-h", "{\"user_id\":012}", 1, "InvalidChannelData"},
+	{"presence-i", "{\"user_id\":-7}", 1, "\\\"-7\\\""},
+	{"presence-j", "{\"user_id\":\"u\"} x", 1, "InvalidChannelData"},
 	{"bad name", NULL, 0, "InvalidChannel"},
 	{"", NULL, 0, "InvalidChannel"},
 };
@@ -278,6 +286,50 @@ client_events(void **state)
 	}
 }
 
+/* One websocket message -> what the client gets back. */
+static const struct msg_case {
+	const char *text;
+	const char *want;
+} msg_cases[] = {
+	{"{\"event\":\"pusher:ping\",\"data\":{}}", "pusher:pong"},
+	{" {\"event\":\"pusher:ping\",\"data\":{}}\r\n\t ", "pusher:pong"},
+	{"{\"event\":\"pusher:ping\",\"data\":{}} garbage",
+	    "bytes after the JSON value"},
+	{"{\"event\":\"pusher:ping\",\"data\":{}}{\"event\":\"pusher:ping\"}",
+	    "bytes after the JSON value"},
+	{"\x01{\"event\":\"pusher:ping\",\"data\":{}}", "control character"},
+	{"{\"event\":\"pusher:ping\",\x0b\"data\":{}}", "control character"},
+	{"{\"event\":\"pusher:subscribe\",\"data\":"
+	    "\"{\\\"channel\\\":\\\"public-s\\\"}\"}",
+	    "subscription_succeeded"},
+	{"{\"event\":\"pusher:subscribe\",\"data\":"
+	    "\"{\\\"channel\\\":\\\"public-s\\\"} x\"}",
+	    "bytes after the JSON value"},
+	{"", "no JSON value"},
+	{"{\"event\":", "not valid JSON"},
+};
+
+static void
+message_table(void **state)
+{
+	char got[8192];
+	struct conn c;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(msg_cases) / sizeof(msg_cases[0]); i++) {
+		const struct msg_case *k = &msg_cases[i];
+
+		open_conn(&c);
+		pusher_message(&c, k->text, strlen(k->text));
+		drain(&c, got, sizeof(got));
+		if (strstr(got, k->want) == NULL)
+			fail_msg("case %zu (%s): want %s, got %s", i, k->text,
+			    k->want, got);
+		relay_conn_close(&r, &c);
+	}
+	assert_int_equal(r.nconns, 0);
+}
+
 /* HTTP API: path, query, signature, body -> status. */
 static const struct api_case {
 	const char *method;
@@ -295,6 +347,16 @@ static const struct api_case {
 	{"POST", "/apps/8/events", "{}", 1, 404},
 	{"POST", "/apps/7/events", "[1]", 1, 400},
 	{"POST", "/apps/7/events", "{\"a\":1,\"a\":2}", 1, 400},
+	/* one JSON object, only whitespace after it */
+	{"POST", "/apps/7/events",
+	    "{\"name\":\"e\",\"channel\":\"public-x\",\"data\":\"1\"}\r\n", 1,
+	    200},
+	{"POST", "/apps/7/events",
+	    "{\"name\":\"e\",\"channel\":\"public-x\",\"data\":\"1\"}xx", 1,
+	    400},
+	{"POST", "/apps/7/events",
+	    "{\"name\":\"e\",\"channel\":\"public-x\",\"data\":\"1\"}{}", 1,
+	    400},
 	{"GET", "/apps/7/channels", "", 1, 200},
 	{"GET", "/apps/7/channels/public-x", "", 1, 200},
 	{"GET", "/apps/7/nothing", "", 1, 404},
@@ -391,6 +453,7 @@ main(void)
 		cmocka_unit_test(subscribe_limits),
 		cmocka_unit_test(presence_members),
 		cmocka_unit_test(client_events),
+		cmocka_unit_test(message_table),
 		cmocka_unit_test(api_table),
 		cmocka_unit_test(host_app_and_its_old_name),
 	};
