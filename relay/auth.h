@@ -28,7 +28,8 @@ struct auth_param {
 
 /*
  * Parses a raw query string (without '?') into at most AUTH_MAX_PARAMS
- * decoded pairs, in place (query is modified). Returns the count or -EINVAL.
+ * decoded pairs, in place (query is modified). Returns the count, -EILSEQ
+ * when a name or value holds a control byte (%00 would cut it), or -EINVAL.
  */
 int auth_parse_query(char *query, struct auth_param *p, int max);
 /* Splits an already decoded "key=value" in place, lower-casing the key. */
