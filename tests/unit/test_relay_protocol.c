@@ -21,6 +21,7 @@
 #include "channel.h"
 #include "config.h"
 #include "conn.h"
+#include "host.h"
 #include "http_api.h"
 #include "log.h"
 #include "pusher.h"
@@ -445,6 +446,43 @@ host_app_and_its_old_name(void **state)
 	relay_conf_free(&c);
 }
 
+/* The agent API's replay guard (attack finding F6): each signed request
+ * once, in any order; one stamped ahead moves no bar. */
+static void
+replay_guard_takes_each_request_once(void **state)
+{
+	static const char s1[] = "00000000000000a1ff", s2[] = "00000000000000a2";
+	struct host h;
+	int64_t now = 1000000;
+
+	(void)state;
+	memset(&h, 0, sizeof(h));
+	h.replay_floor_ms = now - 60000; /* the relay's start */
+	assert_int_equal(host_request_fresh(&h, now + 299000, s1, now -
+	    300000), 0);
+	assert_int_equal(host_request_fresh(&h, now, s1, now - 300000), 0);
+	assert_int_equal(host_request_fresh(&h, now - 1000, s2, now - 300000),
+	    0);
+	assert_int_equal(host_request_fresh(&h, now, s2, now - 300000), 0);
+	assert_int_equal(host_request_fresh(&h, now + 299000, s1, now -
+	    300000), -EALREADY);
+	assert_int_equal(host_request_fresh(&h, now, s1, now - 300000),
+	    -EALREADY);
+	assert_int_equal(host_request_fresh(&h, now - 60000, s2, now -
+	    300000), -EALREADY); /* signed before the start */
+	/* Forgotten once out of the window; the set stays bounded. */
+	assert_int_equal(host_request_fresh(&h, now + 400000, s2, now +
+	    100000), 0);
+	assert_int_equal(h.nseen, 2);
+	for (int64_t t = 1; t <= HOST_SEEN_MAX + 10; t++)
+		assert_int_equal(host_request_fresh(&h, now + 400000 + t, s1,
+		    now + 100000), 0);
+	assert_true(h.nseen <= HOST_SEEN_MAX);
+	assert_int_equal(host_request_fresh(&h, now + 400000 + 5, s2, now +
+	    100000), -EALREADY); /* at or below the evicted: refused */
+	free(h.seen);
+}
+
 int
 main(void)
 {
@@ -456,6 +494,7 @@ main(void)
 		cmocka_unit_test(message_table),
 		cmocka_unit_test(api_table),
 		cmocka_unit_test(host_app_and_its_old_name),
+		cmocka_unit_test(replay_guard_takes_each_request_once),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
