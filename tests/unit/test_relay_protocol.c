@@ -451,7 +451,8 @@ host_app_and_its_old_name(void **state)
 static void
 replay_guard_takes_each_request_once(void **state)
 {
-	static const char s1[] = "00000000000000a1ff", s2[] = "00000000000000a2";
+	static const char s1[] = "00000000000000a1ff";
+	static const char s2[] = "00000000000000a2";
 	struct host h;
 	int64_t now = 1000000;
 
