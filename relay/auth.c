@@ -113,6 +113,24 @@ auth_param_split(char *kv, struct auth_param *p)
 			*k = (char)(*k + 32);
 }
 
+static int
+has_control(const char *s)
+{
+	for (; s && *s; s++)
+		if ((unsigned char)*s < ' ' || *s == 0x7f)
+			return 1;
+	return 0;
+}
+
+int
+auth_params_clean(const struct auth_param *p, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (has_control(p[i].key) || has_control(p[i].value))
+			return 0;
+	return 1;
+}
+
 const char *
 auth_param_get(const struct auth_param *p, int n, const char *key)
 {

@@ -581,9 +581,9 @@ http_api_handle(struct relay *r, const char *method, const char *path,
 	    (a = relay_app_by_id(r, idp, (size_t)(rest - idp))) == NULL)
 		return fail(out, 404, "Unknown app id");
 	rest++;
-	if (np < 0)
+	if (np < 0 || !auth_params_clean(p, np))
 		return fail(out, 400, "Query string: too many or too long "
-		    "parameters");
+		    "parameters, or a control character in one");
 	if (auth_http_ok(a->conf, method, path, p, np, body, bodylen,
 		(int64_t)time(NULL), why, sizeof(why)) < 0) {
 		metrics.auth_failures++;

@@ -413,6 +413,27 @@ api_table(void **state)
 	buf_free(&out);
 }
 
+/* A query value with a control byte is refused before anything reads it
+ * (attack finding F8). */
+static void
+api_query_control_bytes(void **state)
+{
+	char kv[2][64] = {"auth_key=" KEY, "info=user_count\x01"};
+	struct auth_param p[2];
+	struct buf out;
+	int st;
+
+	(void)state;
+	buf_init(&out, 1 << 16);
+	auth_param_split(kv[0], &p[0]);
+	auth_param_split(kv[1], &p[1]);
+	st = http_api_handle(&r, "GET", "/apps/7/channels", p, 2, "", 0,
+	    &out);
+	if (st != 400 || strstr(out.data, "control character") == NULL)
+		fail_msg("want 400, got %d %s", st, out.data ? out.data : "");
+	buf_free(&out);
+}
+
 /* host_app names the app that signs host channels; metrics_app is its old
  * name and still read. */
 static void
@@ -494,6 +515,7 @@ main(void)
 		cmocka_unit_test(client_events),
 		cmocka_unit_test(message_table),
 		cmocka_unit_test(api_table),
+		cmocka_unit_test(api_query_control_bytes),
 		cmocka_unit_test(host_app_and_its_old_name),
 		cmocka_unit_test(replay_guard_takes_each_request_once),
 	};
