@@ -81,6 +81,45 @@ json_has_nul(const char *text, size_t len)
 	return 0;
 }
 
+static int
+json_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+cJSON *
+json_parse_exact(const char *text, size_t len, const char **why)
+{
+	const char *end = NULL, *dummy;
+	cJSON *j;
+	size_t i;
+
+	if (why == NULL)
+		why = &dummy;
+	for (i = 0; i < len; i++)
+		if ((unsigned char)text[i] < ' ' && !json_space(text[i])) {
+			*why = "a control character outside a string escape";
+			return NULL;
+		}
+	for (i = 0; i < len && json_space(text[i]); i++)
+		;
+	if (i == len) {
+		*why = "no JSON value";
+		return NULL;
+	}
+	if ((j = cJSON_ParseWithLengthOpts(text, len, &end, 0)) == NULL) {
+		*why = "not valid JSON";
+		return NULL;
+	}
+	for (; end < text + len; end++)
+		if (!json_space(*end)) {
+			cJSON_Delete(j);
+			*why = "bytes after the JSON value";
+			return NULL;
+		}
+	return j;
+}
+
 static const char *
 skip_space(const char *p, const char *end)
 {
@@ -109,6 +148,11 @@ json_array_spans(const char *text, size_t len, const char **at, size_t *n,
 	const char *p = text, *end = text + len, *vend;
 	int k = 0;
 
+	/* JSON has no raw control byte but its whitespace (cJSON would
+	 * skip any as space); the texts are forwarded to browsers. */
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)text[i] < ' ' && !json_space(text[i]))
+			return -EINVAL;
 	p = skip_space(p, end);
 	if (p == end || *p++ != '[')
 		return -EINVAL;
@@ -128,8 +172,7 @@ json_array_spans(const char *text, size_t len, const char **at, size_t *n,
 		return -EINVAL;
 	}
 	for (p++; p < end; p++)
-		if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r' &&
-		    *p != '\0')
+		if (!json_space(*p))
 			return -EINVAL;
 	return k;
 }

@@ -13,6 +13,17 @@
 #include <cjson/cJSON.h>
 
 /*
+ * Parses text[0..len) as exactly one JSON value, as a peer sent it: only
+ * JSON whitespace (space, tab, LF, CR) may come before or after it, and no
+ * control byte other than those three may appear anywhere (JSON has none
+ * outside strings, and escapes them inside). cJSON alone stops at the end
+ * of the first value and ignores what follows, so "{..} junk" or two
+ * objects in one message would pass as the first. Returns the tree, or
+ * NULL with *why (when why is not NULL) saying what is wrong.
+ */
+cJSON *json_parse_exact(const char *text, size_t len, const char **why);
+
+/*
  * Returns a key that appears twice in one object anywhere in the tree
  * under item (every object and array is walked; depth is bounded by
  * cJSON's nesting limit), or NULL when all keys are unique. The key is
@@ -30,7 +41,8 @@ int json_has_nul(const char *text, size_t len);
  * The texts of a JSON array's elements, as sent (never re-printed: cJSON
  * prints numbers through doubles with 15 digits). Finds at most max
  * elements of the array text[0..len); element i is at[i][0..n[i]).
- * Whitespace (or NULs) may follow the array. Returns the count, or -EINVAL
+ * Only JSON whitespace may follow the array, and no control byte but
+ * that whitespace may appear anywhere. Returns the count, or -EINVAL
  * when text is not one JSON array of 1 to max values.
  */
 int json_array_spans(const char *text, size_t len, const char **at,

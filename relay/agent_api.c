@@ -3,10 +3,12 @@
  * /agent/v1/checkin, a long poll answered at once when the host's session is
  * on, else after about 50 s; POST /agent/v1/samples. Every request is signed
  * with the host's own key over method, path, timestamp and body hash;
- * timestamps must be within 300 s and strictly increasing per host, so a
- * captured request cannot be replayed. A host can only ever write to its own
- * channel.
+ * timestamps must be within 300 s, and each signed request is taken once
+ * (host_request_fresh), so a captured request cannot be replayed, while a
+ * request stamped in the future locks nobody out. A host can only ever
+ * write to its own channel.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,16 +58,24 @@ agent_api_wake(struct host *h)
 	http_parked_host(h, checkin_wake);
 }
 
+/* What an unknown host and a wrong key both get: telling them apart would
+ * let anyone list the host ids (the log says which it was). */
+#define AGENT_BAD_SIG "bad signature or unknown host: check the host id " \
+	"and the host's key_file"
+
 /* Verifies the request's signature headers; the host, or NULL after
  * answering 401. */
 static struct host *
 verify(struct http_req *q)
 {
+	static const unsigned char nokey[SIGN_HOST_KEY_LEN];
 	char id[80], ts[32], sig[80], want[SIGN_HEX_LEN + 1], *end;
-	const char *why = NULL;
+	char said[160];
+	const char *why = NULL, *answer = NULL;
 	struct host *h = NULL;
 	long long t;
 	int64_t now = clock_wall_ms();
+	int e;
 
 	http_header_get(q, "x-sno-host:", id, sizeof(id));
 	http_header_get(q, "x-sno-timestamp:", ts, sizeof(ts));
@@ -73,27 +83,33 @@ verify(struct http_req *q)
 	t = strtoll(ts, &end, 10);
 	if (!id[0] || !ts[0] || !sig[0])
 		why = "missing X-Sno-Host, X-Sno-Timestamp or X-Sno-Signature";
-	else if ((h = host_find(http_relay(), id)) == NULL)
-		why = "unknown host";
-	else if (*end || t < now - AGENT_SKEW_MS || t > now + AGENT_SKEW_MS)
-		why = "timestamp is not within 300 s of the relay's clock";
-	else {
-		sign_agent_request(h->conf->keybin, q->method, q->path, ts,
-		    q->body.data ? q->body.data : "", q->body.len, want);
-		if (!sign_equal(sig, strlen(sig), want, SIGN_HEX_LEN))
-			why = "bad signature: check the host's key_file";
-		else if (t <= h->last_req_ts_ms)
-			why = "replayed request (timestamp not newer than the "
-			      "last one)";
+	else if (*end || t < now - AGENT_SKEW_MS || t > now + AGENT_SKEW_MS) {
+		snprintf(said, sizeof(said), "timestamp %.20s is not within "
+		    "300 s of the relay's clock (%lld)", ts, (long long)now);
+		why = said;
+	} else {
+		/* The same work for an unknown host as for a known one. */
+		h = host_find(http_relay(), id);
+		sign_agent_request(h ? h->conf->keybin : nokey, q->method,
+		    q->path, ts, q->body.data ? q->body.data : "",
+		    q->body.len, want);
+		if (!sign_equal(sig, strlen(sig), want, SIGN_HEX_LEN) || !h) {
+			why = h ? "bad signature" : "unknown host";
+			answer = AGENT_BAD_SIG;
+		} else if ((e = host_request_fresh(h, t, want, now -
+		    AGENT_SKEW_MS)) == -ENOMEM)
+			why = "out of memory for the replay guard";
+		else if (e < 0)
+			why = "replayed request (this timestamp and signature "
+			      "were taken already)";
 	}
 	if (why) {
 		metrics.auth_failures++;
 		log_warnx("agent refused host=\"%.*s\" peer=%s why=\"%s\"",
 		    utf8_prec(id, 64), id, q->peer, why);
-		http_error(q, 401, "%s", why);
+		http_error(q, 401, "%s", answer ? answer : why);
 		return NULL;
 	}
-	h->last_req_ts_ms = t;
 	h->last_seen_wall_ms = now;
 	return h;
 }
@@ -108,11 +124,11 @@ checkin_body_bad(const struct http_req *q, const struct host *h)
 
 	if (q->body.len == 0)
 		return NULL;
-	j = cJSON_ParseWithLength(q->body.data, q->body.len);
+	j = json_parse_exact(q->body.data, q->body.len, NULL);
 	host = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j,
 	    "host"));
 	if (!cJSON_IsObject(j))
-		why = "check-in body is not a JSON object";
+		why = "check-in body is not one JSON object";
 	else if (json_dup_key(j) != NULL)
 		why = "check-in body has a duplicate key";
 	else if (host && strcmp(host, h->conf->name) != 0)

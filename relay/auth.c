@@ -68,10 +68,15 @@ pct_decode(char *s)
 
 			if (hi < 0 || lo < 0)
 				return -EINVAL;
-			*w++ = (char)(hi << 4 | lo);
+			*w = (char)(hi << 4 | lo);
 			s += 2;
 		} else
-			*w++ = *s == '+' ? ' ' : *s;
+			*w = *s == '+' ? ' ' : *s;
+		/* A NUL would cut the value (and sign "a" for "a%00b"); no
+		 * control byte is a name or a value anywhere. */
+		if ((unsigned char)*w < ' ' || *w == 0x7f)
+			return -EILSEQ;
+		w++;
 	}
 	*w = '\0';
 	return 0;
@@ -80,13 +85,15 @@ pct_decode(char *s)
 int
 auth_parse_query(char *q, struct auth_param *p, int max)
 {
-	int n = 0;
+	int n = 0, e;
 	char *save = NULL, *tok;
 
 	for (tok = strtok_r(q, "&", &save); tok;
 	     tok = strtok_r(NULL, "&", &save)) {
-		if (n == max || pct_decode(tok) < 0)
+		if (n == max)
 			return -EINVAL;
+		if ((e = pct_decode(tok)) < 0)
+			return e;
 		auth_param_split(tok, &p[n++]);
 	}
 	return n;
@@ -104,6 +111,24 @@ auth_param_split(char *kv, struct auth_param *p)
 	for (char *k = p->key; *k; k++)
 		if (*k >= 'A' && *k <= 'Z')
 			*k = (char)(*k + 32);
+}
+
+static int
+has_control(const char *s)
+{
+	for (; s && *s; s++)
+		if ((unsigned char)*s < ' ' || *s == 0x7f)
+			return 1;
+	return 0;
+}
+
+int
+auth_params_clean(const struct auth_param *p, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (has_control(p[i].key) || has_control(p[i].value))
+			return 0;
+	return 1;
 }
 
 const char *

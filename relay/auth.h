@@ -28,9 +28,13 @@ struct auth_param {
 
 /*
  * Parses a raw query string (without '?') into at most AUTH_MAX_PARAMS
- * decoded pairs, in place (query is modified). Returns the count or -EINVAL.
+ * decoded pairs, in place (query is modified). Returns the count, -EILSEQ
+ * when a name or value holds a control byte (%00 would cut it), or -EINVAL.
  */
 int auth_parse_query(char *query, struct auth_param *p, int max);
+/* 1 when no name or value of p[0..n) holds a control byte, else 0 (for
+ * pairs decoded elsewhere, such as by libwebsockets). */
+int auth_params_clean(const struct auth_param *p, int n);
 /* Splits an already decoded "key=value" in place, lower-casing the key. */
 void auth_param_split(char *kv, struct auth_param *p);
 /* The value of key in p, or NULL. */

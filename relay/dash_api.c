@@ -141,10 +141,13 @@ pusher_auth(struct http_req *q, struct login *s, const char *id)
 	char form[DASH_FORM_MAX], sig[SIGN_HEX_LEN + 1], out[512];
 	const char *sid, *ch;
 	size_t pl = strlen(HOST_CHANNEL_PREFIX);
+	int r;
 
-	if (dash_auth_form(q->body.data, q->body.len, form, p, &sid,
-	    &ch) < 0) {
-		http_error(q, 400, "need socket_id and channel_name");
+	if ((r = dash_auth_form(q->body.data, q->body.len, form, p, &sid,
+	    &ch)) < 0) {
+		http_error(q, 400, r == -EILSEQ ? "a form value holds a "
+		    "control character (such as %%00)" :
+		    "need socket_id and channel_name");
 		return;
 	}
 	if (strncmp(ch, FLEET_CHANNEL_PREFIX, strlen(FLEET_CHANNEL_PREFIX))

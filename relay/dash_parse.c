@@ -16,7 +16,9 @@ dash_cookie_token(const char *cookie)
 		if (p != cookie && p[-1] != ' ' && p[-1] != ';')
 			continue;
 		p += 12;
-		if (strspn(p, "0123456789abcdef") != DASH_TOKEN_LEN)
+		/* Exactly the token: "TOKENx" or "TOKEN,a=1" is not it. */
+		if (strspn(p, "0123456789abcdef") != DASH_TOKEN_LEN ||
+		    (p[DASH_TOKEN_LEN] != '\0' && p[DASH_TOKEN_LEN] != ';'))
 			return NULL;
 		return p;
 	}
@@ -27,7 +29,7 @@ int
 dash_login_parse(const char *body, size_t len, cJSON **root,
     const char **user, const char **password)
 {
-	*root = cJSON_ParseWithLength(body ? body : "", len);
+	*root = json_parse_exact(body ? body : "", len, NULL);
 	*user = cJSON_GetStringValue(
 	    cJSON_GetObjectItemCaseSensitive(*root, "user"));
 	*password = cJSON_GetStringValue(
@@ -49,7 +51,8 @@ dash_auth_form(const char *body, size_t len, char form[DASH_FORM_MAX],
 
 	snprintf(form, DASH_FORM_MAX, "%.*s", (int)(len < DASH_FORM_MAX ?
 	    len : 0), body ? body : "");
-	n = auth_parse_query(form, p, AUTH_MAX_PARAMS);
+	if ((n = auth_parse_query(form, p, AUTH_MAX_PARAMS)) == -EILSEQ)
+		return -EILSEQ;
 	sid = auth_param_get(p, n < 0 ? 0 : n, "socket_id");
 	ch = auth_param_get(p, n < 0 ? 0 : n, "channel_name");
 	if (!sid || !ch || !strchr(sid, '.') ||

@@ -22,7 +22,8 @@
 /*
  * The session token in a Cookie header value: the first "sno_session="
  * at the start or after ' ' or ';', which must be followed by exactly
- * DASH_TOKEN_LEN lowercase hex digits. Returns a pointer to them inside
+ * DASH_TOKEN_LEN lowercase hex digits, then ';' or the end of the header
+ * (no other byte: "TOKENx" is not TOKEN). Returns a pointer to them inside
  * cookie (not NUL-terminated at 64), or NULL.
  */
 const char *dash_cookie_token(const char *cookie);
@@ -42,7 +43,8 @@ int dash_login_parse(const char *body, size_t len, cJSON **root,
  * Parses pusher-js's form "socket_id=...&channel_name=..." (len bytes)
  * into form (copied, decoded in place) and p. On 0, *socket_id is digits
  * with a '.' (at most DASH_SOCKET_ID_MAX) and *channel the decoded name,
- * both inside form; -EINVAL otherwise.
+ * both inside form; -EILSEQ when a value holds a control byte (a NUL
+ * would cut it), -EINVAL otherwise.
  */
 int dash_auth_form(const char *body, size_t len, char form[DASH_FORM_MAX],
     struct auth_param p[AUTH_MAX_PARAMS], const char **socket_id,

@@ -33,7 +33,7 @@ host_new(struct relay *r, const struct host_conf *conf)
 	h->conf = conf;
 	h->relay = r;
 	/* Nothing signed before this start may be replayed to us. */
-	h->last_req_ts_ms = clock_wall_ms();
+	h->replay_floor_ms = clock_wall_ms();
 	snprintf(h->channel, sizeof(h->channel), "%s%s", HOST_CHANNEL_PREFIX,
 	    conf->name);
 	h->ring_cap = (uint32_t)r->conf->history_seconds;
@@ -52,7 +52,52 @@ host_free(struct host *h)
 	for (uint32_t k = 0; k < h->ring_cap; k++)
 		free(h->ring[k].json);
 	free(h->ring);
+	free(h->seen);
 	free(h);
+}
+
+int
+host_request_fresh(struct host *h, int64_t ts_ms, const char *sighex,
+    int64_t oldest_ms)
+{
+	char head[17];
+	uint64_t sig;
+	uint32_t i, k = 0, min = 0;
+	struct host_seen *s;
+
+	snprintf(head, sizeof(head), "%s", sighex);
+	sig = strtoull(head, NULL, 16);
+	for (i = 0; i < h->nseen; i++) {
+		if (h->seen[i].ts_ms < oldest_ms)
+			continue;
+		if (h->seen[i].ts_ms == ts_ms && h->seen[i].sig == sig)
+			return -EALREADY;
+		h->seen[k++] = h->seen[i];
+	}
+	h->nseen = k;
+	if (h->nseen == HOST_SEEN_MAX) {
+		/* Full (thousands of requests in the window: not an agent's
+		 * pace): forget the oldest, and refuse anything as old. */
+		for (i = 1; i < h->nseen; i++)
+			if (h->seen[i].ts_ms < h->seen[min].ts_ms)
+				min = i;
+		if (h->seen[min].ts_ms > h->replay_floor_ms)
+			h->replay_floor_ms = h->seen[min].ts_ms;
+		h->seen[min] = h->seen[--h->nseen];
+	}
+	if (ts_ms <= h->replay_floor_ms)
+		return -EALREADY;
+	if (h->nseen == h->seen_cap) {
+		uint32_t cap = h->seen_cap ? h->seen_cap * 2 : 16;
+
+		if ((s = realloc(h->seen, cap * sizeof(*s))) == NULL)
+			return -ENOMEM;
+		h->seen = s;
+		h->seen_cap = cap;
+	}
+	h->seen[h->nseen].ts_ms = ts_ms;
+	h->seen[h->nseen++].sig = sig;
+	return 0;
 }
 
 int

@@ -20,6 +20,13 @@ struct hist {
 	size_t len;
 };
 
+#define HOST_SEEN_MAX 4096	/* signed requests remembered per host */
+
+struct host_seen {
+	int64_t ts_ms;
+	uint64_t sig;		/* the signature's first 64 bits */
+};
+
 struct host {
 	const struct host_conf *conf;
 	struct relay *relay;
@@ -30,7 +37,12 @@ struct host {
 	int occupied;
 	int64_t vacated_ms;		/* monotonic; valid when !occupied */
 	long long last_seq;
-	int64_t last_req_ts_ms;		/* replay guard */
+	/* Replay guard (host_request_fresh): nothing at or before the
+	 * floor, nothing seen already among the requests still in the
+	 * clock window. */
+	int64_t replay_floor_ms;
+	struct host_seen *seen;
+	uint32_t nseen, seen_cap;
 	int64_t last_seen_wall_ms;
 	int waiters;			/* parked check-ins */
 	/* cluster hook (cluster_host.c): watched on another node */
@@ -52,6 +64,16 @@ void hosts_free(struct relay *r);
 struct host *host_new(struct relay *r, const struct host_conf *conf);
 void host_free(struct host *h);
 struct host *host_find(struct relay *r, const char *id);
+/*
+ * Replay guard for a correctly signed request of h stamped ts_ms with the
+ * signature sighex (SIGN_HEX_LEN hex digits): 0 and remembered when it is
+ * new, -EALREADY when it was taken already (or is older than the relay's
+ * start), -ENOMEM. Requests stamped before oldest_ms (the clock window's
+ * start, which the caller refuses anyway) are forgotten. A request stamped
+ * in the future moves no bar: the requests stamped now still pass.
+ */
+int host_request_fresh(struct host *h, int64_t ts_ms, const char *sighex,
+    int64_t oldest_ms);
 /* Channel hooks from channel.c (any app; ignored unless it is the metrics
  * app's private-host- channel). */
 void host_channel_subscribed(struct app *a, const char *channel);

@@ -529,14 +529,14 @@ route(struct app *a, const char *method, const char *rest,
 		return fail(out, 400, "Request body holds a NUL character "
 		    "(\\u0000), which the relay cannot deliver intact");
 	if (post) {
-		const char *dup;
+		const char *dup, *why = "not an object";
 
-		j = cJSON_ParseWithLength(body ? body : "", bodylen);
+		j = json_parse_exact(body ? body : "", bodylen, &why);
 		if (!cJSON_IsObject(j) && !(bodylen == 0 &&
 		    strstr(rest, "terminate_connections"))) {
 			cJSON_Delete(j);
-			return fail(out, 400,
-			    "Request body is not a JSON object");
+			return fail(out, 400, "Request body is not one JSON "
+			    "object: %s", why);
 		}
 		if ((dup = json_dup_key(j)) != NULL) {
 			st = fail(out, 400, "Request body has a duplicate key "
@@ -581,9 +581,9 @@ http_api_handle(struct relay *r, const char *method, const char *path,
 	    (a = relay_app_by_id(r, idp, (size_t)(rest - idp))) == NULL)
 		return fail(out, 404, "Unknown app id");
 	rest++;
-	if (np < 0)
+	if (np < 0 || !auth_params_clean(p, np))
 		return fail(out, 400, "Query string: too many or too long "
-		    "parameters");
+		    "parameters, or a control character in one");
 	if (auth_http_ok(a->conf, method, path, p, np, body, bodylen,
 		(int64_t)time(NULL), why, sizeof(why)) < 0) {
 		metrics.auth_failures++;

@@ -94,12 +94,27 @@ pusher_subscription_error(struct conn *c, const char *ch, const char *type,
 	subscription_error(c, ch, type, status, error);
 }
 
+/* JSON integer text: -?(0|[1-9][0-9]*), no fraction, no exponent. */
+static int
+integer_text(const char *s, size_t n)
+{
+	size_t i = n > 0 && s[0] == '-';
+
+	if (i == n || (s[i] == '0' && n - i > 1))
+		return 0;
+	for (; i < n; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return 0;
+	return 1;
+}
+
 /* Presence member from channel_data: {"user_id":..,"user_info":{..}}. */
 static int
 presence_member(const char *channel_data, char *id, size_t idlen,
     char **info)
 {
-	cJSON *j = cJSON_Parse(channel_data), *uid, *ui;
+	cJSON *j = json_parse_exact(channel_data, strlen(channel_data), NULL);
+	cJSON *uid, *ui;
 	const char *at;
 	size_t n;
 	int r = -EINVAL;
@@ -119,9 +134,17 @@ presence_member(const char *channel_data, char *id, size_t idlen,
 	if (cJSON_IsString(uid) && uid->valuestring[0] &&
 	    strlen(uid->valuestring) < idlen)
 		snprintf(id, idlen, "%s", uid->valuestring);
-	else if (cJSON_IsNumber(uid))
-		snprintf(id, idlen, "%.17g", uid->valuedouble);
-	else
+	else if (cJSON_IsNumber(uid)) {
+		/* The digits as sent: through a double, 2^53 + 1 and 2^53
+		 * would be one member and 1e400 "inf". */
+		if (json_member_span(channel_data, strlen(channel_data),
+		    "user_id", &at, &n) != 1 || !integer_text(at, n) ||
+		    n >= idlen) {
+			r = -ERANGE;
+			goto out;
+		}
+		snprintf(id, idlen, "%.*s", (int)n, at);
+	} else
 		goto out;
 	ui = cJSON_GetObjectItemCaseSensitive(j, "user_info");
 	if (ui && !cJSON_IsNull(ui)) {
@@ -234,6 +257,9 @@ on_subscribe(struct conn *c, cJSON *data)
 			    : r == -EEXIST ? "channel_data has a duplicate key"
 			    : r == -EILSEQ ?
 			      "channel_data holds a NUL character"
+			    : r == -ERANGE ? "a numeric user_id must be an "
+			      "integer in digits (no fraction or exponent), "
+			      "at most 128 characters"
 			    : "channel_data needs a user_id (string or number, "
 			      "at most 128 characters)");
 			return;
@@ -303,7 +329,7 @@ on_signin(struct conn *c, cJSON *data)
 	const char *udata = cJSON_GetStringValue(
 	    cJSON_GetObjectItemCaseSensitive(data, "user_data"));
 	cJSON *u = NULL;
-	const char *id;
+	const char *id, *why;
 	struct buf b;
 
 	if (!udata || !auth_user_ok(c->app->conf, c->socket_id, udata, auth)) {
@@ -312,7 +338,11 @@ on_signin(struct conn *c, cJSON *data)
 		    "HMAC-SHA256 of \"%s::user::<user_data>\"", c->socket_id);
 		return;
 	}
-	u = cJSON_Parse(udata);
+	if ((u = json_parse_exact(udata, strlen(udata), &why)) == NULL) {
+		relay_conn_error(c, 0, "user_data is not one JSON object: %s",
+		    why);
+		goto out;
+	}
 	if (json_dup_key(u) != NULL ||
 	    json_has_nul(udata, strlen(udata))) {
 		relay_conn_error(c, 0, "user_data has a duplicate key or a NUL "
@@ -460,7 +490,7 @@ void
 pusher_message(struct conn *c, const char *text, size_t len)
 {
 	cJSON *j = NULL, *ev, *data, *parsed = NULL;
-	const char *ch, *dup, *raw = NULL;
+	const char *ch, *dup, *raw = NULL, *why = NULL;
 	size_t rawlen = 0;
 
 	if (c->close_code || c->app == NULL)
@@ -476,7 +506,11 @@ pusher_message(struct conn *c, const char *text, size_t len)
 		    "intact");
 		return;
 	}
-	j = cJSON_ParseWithLength(text, len);
+	if ((j = json_parse_exact(text, len, &why)) == NULL) {
+		relay_conn_error(c, 0, "Invalid message: %s (send one JSON "
+		    "object per message)", why);
+		return;
+	}
 	ev = cJSON_GetObjectItemCaseSensitive(j, "event");
 	if (!cJSON_IsObject(j) || !cJSON_IsString(ev)) {
 		relay_conn_error(c, 0, "Invalid message: expected a JSON "
@@ -499,7 +533,8 @@ pusher_message(struct conn *c, const char *text, size_t len)
 		goto out;
 	}
 	if (cJSON_IsString(data) && strncmp(ev->valuestring, "pusher:", 7) ==
-	    0 && (parsed = cJSON_Parse(data->valuestring)) != NULL)
+	    0 && (parsed = json_parse_exact(data->valuestring,
+	    strlen(data->valuestring), &why)) != NULL)
 		data = parsed;
 	if (parsed && (dup = json_dup_key(parsed)) != NULL) {
 		relay_conn_error(c, 0, "Invalid message: duplicate key "
@@ -510,8 +545,11 @@ pusher_message(struct conn *c, const char *text, size_t len)
 	    strcmp(ev->valuestring, "pusher:ping") != 0 &&
 	    strcmp(ev->valuestring, "pusher:pong") != 0 &&
 	    !cJSON_IsObject(data)) {
-		relay_conn_error(c, 0, "%.*s needs an object in data",
-		    utf8_prec(ev->valuestring, 100), ev->valuestring);
+		relay_conn_error(c, 0, "%.*s needs an object in data%s%s%s",
+		    utf8_prec(ev->valuestring, 100), ev->valuestring,
+		    cJSON_IsString(data) && why ? " (data string: " : "",
+		    cJSON_IsString(data) && why ? why : "",
+		    cJSON_IsString(data) && why ? ")" : "");
 		goto out;
 	}
 	if (strncmp(ev->valuestring, "client-", 7) != 0 ||

@@ -28,9 +28,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fz_check(strlen(user) <= DASH_USER_MAX &&
 		    strlen(pw) <= DASH_PASSWORD_MAX, "login fields capped");
 	cJSON_Delete(root);
-	if (dash_auth_form(f.p[2], f.len[2], form, p, &sid, &ch) == 0)
+	if (dash_auth_form(f.p[2], f.len[2], form, p, &sid, &ch) == 0) {
 		fz_check(strlen(sid) <= DASH_SOCKET_ID_MAX &&
 		    strchr(sid, '.') != NULL, "socket_id shape");
+		for (const char *s = ch; *s; s++)
+			fz_check((unsigned char)*s >= ' ' && *s != 0x7f,
+			    "no control byte in channel_name");
+	}
 	if (dash_history_path(f.p[3], id, sizeof(id)) == 0)
 		fz_check(strlen(id) < sizeof(id), "host id fits");
 	if (dash_history_since(f.len[4] ? f.p[4] : NULL, &since) == 0)

@@ -29,9 +29,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* lws_http.c keeps at most sizeof(q->query) bytes of the query. */
 	snprintf(query, sizeof(query), "%s", f.p[2]);
 	n = auth_parse_query(query, p, AUTH_MAX_PARAMS);
-	fz_check(n == -EINVAL || (n >= 0 && n <= AUTH_MAX_PARAMS),
-	    "parameter count");
+	fz_check(n == -EINVAL || n == -EILSEQ || (n >= 0 &&
+	    n <= AUTH_MAX_PARAMS), "parameter count");
 	if (n >= 0) {
+		fz_check(auth_params_clean(p, n), "no control byte decoded");
 		for (int i = 0; i < n; i++)
 			for (const char *k = p[i].key; *k; k++)
 				fz_check(*k < 'A' || *k > 'Z',

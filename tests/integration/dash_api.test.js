@@ -363,3 +363,47 @@ test('history_returns_samples_after_since', async () => {
   assert.ok([200, 400].includes(junk.status), junk.body);
   c.disconnect();
 });
+
+// Attack finding F8: a form value is never cut at a NUL, and the session
+// cookie is the whole token, not its first 64 hex digits.
+test('control_bytes_in_forms_and_a_longer_cookie_are_refused', async () => {
+  const a = await loginOk('alice', 'alice-pw');
+  const form = (body) => sno.api(relay, 'POST', '/api/v1/pusher/auth', { cookie: a.cookie,
+    body, headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+  const ok = await form(`socket_id=1.2&channel_name=${CH}`);
+  assert.strictEqual(ok.status, 200, ok.body);
+  for (const bad of [`${CH}%00x`, `${CH}%01`, `${CH}%1f`, `${CH}%7f`, `${CH}%0a`]) {
+    const r = await form(`socket_id=1.2&channel_name=${bad}`);
+    assert.strictEqual(r.status, 400, `${bad}: ${r.status} ${r.body}`);
+    assert.match(r.body, /control character/);
+    assert.ok(!r.body.includes('"auth"'), r.body);
+  }
+  const nulSid = await form(`socket_id=1.2%00&channel_name=${CH}`);
+  assert.strictEqual(nulSid.status, 400, nulSid.body);
+
+  // Raw, so that bytes a client library refuses in a header go out as they are.
+  const me = (cookie) => sno.rawHttp(relay.port, `GET /api/v1/me HTTP/1.1\r\n` +
+    `Host: 127.0.0.1:${relay.port}\r\nCookie: ${cookie}\r\nConnection: close\r\n\r\n`);
+  assert.strictEqual((await me(a.cookie)).status, 200);
+  assert.strictEqual((await me(`${a.cookie}; theme=dark`)).status, 200);
+  assert.strictEqual((await me(`theme=dark; ${a.cookie}`)).status, 200);
+  for (const tail of ['x', '0', '\x01junk', ',other=1', ' ;x=1']) {
+    const r = await me(a.cookie + tail);
+    assert.strictEqual(r.status, 401, `cookie TOKEN+${JSON.stringify(tail)}: ${r.status} ${r.body}`);
+  }
+});
+
+// Attack finding F5: a login body is one JSON object, nothing after it.
+test('login_body_with_bytes_after_the_json_is_400', async () => {
+  const body = JSON.stringify({ user: 'alice', password: 'alice-pw' });
+  for (const tail of [' x', '{}', '\x01']) {
+    const r = await request(relay.port, 'POST', '/api/v1/login', body + tail,
+      { origin: relay.origin, 'content-type': 'application/json' });
+    assert.strictEqual(r.status, 400, `tail ${JSON.stringify(tail)}: ${r.status} ${r.body}`);
+    assert.ok(![].concat(r.headers['set-cookie'] || []).some((c) => c.startsWith('sno_session=')),
+      JSON.stringify(r.headers));
+  }
+  const spaced = await request(relay.port, 'POST', '/api/v1/login', `${body}\r\n`,
+    { origin: relay.origin, 'content-type': 'application/json' });
+  assert.strictEqual(spaced.status, 200, spaced.body);
+});

@@ -328,3 +328,66 @@ test('presence_user_info_as_sent_and_nul_in_channel_data_refused', async () => {
   assert.equal(n.event, 'pusher:subscription_error', JSON.stringify(n));
   assert.match(n.data.error, /NUL/);
 });
+
+// ---- JSON with bytes after the value (attack finding F5) ----
+
+test('json_with_bytes_after_the_value_is_refused', async () => {
+  const c = await raw();
+  const from = c.msgs.length;
+  c.send('{"event":"pusher:ping","data":{}} garbage');
+  c.send('{"event":"pusher:subscribe","data":{"channel":"first"}}' +
+    '{"event":"pusher:subscribe","data":{"channel":"second"}}');
+  c.send('{"event":"pusher:subscribe","data":"{\\"channel\\":\\"third\\"} x"}');
+  c.send(' {"event":"pusher:subscribe","data":{"channel":"spaced"}}\r\n\t ');
+  const got = await answered(c, from);
+  assert.deepEqual(got.filter((m) => m.event === 'pusher:pong'), [],
+    `a ping with bytes after it was answered: ${JSON.stringify(got)}`);
+  const ok = got.filter((m) => m.event === 'pusher_internal:subscription_succeeded');
+  assert.deepEqual(ok.map((m) => m.channel), ['spaced'], JSON.stringify(got));
+  const errs = got.filter((m) => m.event === 'pusher:error');
+  assert.equal(errs.length, 3, JSON.stringify(got));
+  for (const e of errs) assert.match(e.data.message, /bytes after the JSON value/);
+  // The HTTP API: 400 with trailing bytes, 200 with trailing whitespace.
+  const body = '{"name":"tail","channel":"health","data":"d"}';
+  const fromH = healthy.received.length;
+  for (const tail of ['xx{"name":"other"}', '{}', ' x']) {
+    const res = await signedRequest(relay, 'POST', '/apps/1/events', body + tail);
+    assert.equal(res.status, 400, res.body);
+    assert.match(res.json.error, /bytes after the JSON value/);
+  }
+  const batch = await signedRequest(relay, 'POST', '/apps/1/batch_events',
+    `{"batch":[${body}]} x`);
+  assert.equal(batch.status, 400, batch.body);
+  const spaced = await signedRequest(relay, 'POST', '/apps/1/events', `${body}\r\n`);
+  assert.equal(spaced.status, 200, spaced.body);
+  await waitMessage(healthy, 'tail', 'health', 3000);
+  assert.equal(messages({ received: healthy.received.slice(fromH) }, 'tail').length, 1);
+});
+
+// ---- numeric presence user_id (attack finding F7) ----
+
+test('numeric_presence_user_id_keeps_its_digits_and_refuses_non_integers', async () => {
+  const crypto = require('node:crypto');
+  const sign = (sid, ch, cd) => `${relay.app.key}:` + crypto.createHmac('sha256', relay.app.secret)
+    .update(`${sid}:${ch}:${cd}`).digest('hex');
+  const join = async (ch, cd) => {
+    const c = await raw();
+    return rawSubscribe(c, ch, { auth: sign(c.socketId, ch, cd), channel_data: cd });
+  };
+  // 2^53 + 1 and 2^53 are two users, each named by its digits.
+  const a = await join('presence-num', '{"user_id":9007199254740993}');
+  assert.equal(a.event, 'pusher_internal:subscription_succeeded', JSON.stringify(a));
+  assert.deepEqual(a.data.presence.ids, ['9007199254740993']);
+  const b = await join('presence-num', '{"user_id":9007199254740992}');
+  assert.equal(b.event, 'pusher_internal:subscription_succeeded', JSON.stringify(b));
+  assert.deepEqual(b.data.presence.ids.sort(), ['9007199254740992', '9007199254740993']);
+  assert.equal(b.data.presence.count, 2);
+  for (const id of ['1.5', '1e400', '1e3', '-0.0', '012']) {
+    const r = await join('presence-bad-num', `{"user_id":${id}}`);
+    assert.equal(r.event, 'pusher:subscription_error', `${id}: ${JSON.stringify(r)}`);
+    assert.equal(r.data.type, 'InvalidChannelData');
+    assert.match(r.data.error, /integer/);
+  }
+  const neg = await join('presence-neg', '{"user_id":-42}');
+  assert.deepEqual(neg.data.presence.ids, ['-42'], JSON.stringify(neg));
+});

@@ -138,6 +138,64 @@ test('checkin_body_with_duplicate_keys_is_400', async () => {
   c.disconnect();
 });
 
+// ---- attack findings F5 and F6: agent bodies and the replay guard ----
+
+test('agent_bodies_with_bytes_after_the_json_are_400', async () => {
+  const body = '{"host":"H","version":"0.0.0","last_seq":1}';
+  for (const tail of [' x', '{}', '\x01']) {
+    const r = await sno.agentPost(relay.port, 'H', H.key, '/agent/v1/checkin', body + tail);
+    assert.equal(r.status, 400, `check-in + ${JSON.stringify(tail)}: ${r.status} ${r.body}`);
+    assert.match(r.json.error, /not one JSON object/);
+  }
+  for (const tail of [' x', '[]', '\u0000']) {
+    const r = await sno.agentPost(relay.port, 'H', H.key, '/agent/v1/samples',
+      `[${sampleText()}]${tail}`);
+    assert.equal(r.status, 400, `samples + ${JSON.stringify(tail)}: ${r.status} ${r.body}`);
+  }
+  await hostStillWorks();
+});
+
+test('a_request_stamped_in_the_future_locks_nobody_out', async () => {
+  // An agent whose clock ran 299 s ahead (then stepped back by NTP, and
+  // the agent restarted) is taken, and so is everything stamped now.
+  const text = `[${JSON.stringify(sno.makeSample('H', nextSeq()))}]`;
+  const ahead = sno.agentHeaders('H', H.key, '/agent/v1/samples', text, Date.now() + 299000);
+  const future = await sno.agentPost(relay.port, 'H', H.key, '/agent/v1/samples', text,
+    { headers: ahead });
+  assert.equal(future.status, 200, future.body);
+  const t0 = Date.now(); // later than the relay's start, the only floor
+  await hostStillWorks();
+  // Out of order but new: taken. Exactly the same request again: refused.
+  const older = await sno.agentPost(relay.port, 'H', H.key, '/agent/v1/samples',
+    `[${sampleText()}]`, { ts: t0 - 1 });
+  assert.equal(older.status, 200, older.body);
+  const again = await sno.agentPost(relay.port, 'H', H.key, '/agent/v1/samples', text,
+    { headers: ahead });
+  assert.equal(again.status, 401, again.body);
+  assert.match(again.json.error, /replay/);
+  await hostStillWorks();
+});
+
+test('unknown_host_and_wrong_key_get_the_same_answer', async () => {
+  const text = `[${JSON.stringify(sno.makeSample('nope', nextSeq()))}]`;
+  const unknown = await sno.agentPost(relay.port, 'nope', H.key, '/agent/v1/samples', text);
+  const wrong = await sno.agentPost(relay.port, 'H', 'cd'.repeat(32), '/agent/v1/samples', text);
+  assert.equal(unknown.status, 401, unknown.body);
+  assert.equal(wrong.status, unknown.status);
+  assert.equal(wrong.body, unknown.body);
+  assert.match(wrong.json.error, /key_file/);
+  // The relay's log says which it was.
+  await waitFor(() => /agent refused host="nope".*unknown host/.test(relay.logs()) &&
+    /agent refused host="H".*bad signature/.test(relay.logs()), 3000, 'both refusals logged');
+  const late = await sno.agentPost(relay.port, 'nope', H.key, '/agent/v1/samples', text,
+    { ts: Date.now() - 400000 });
+  const lateH = await sno.agentPost(relay.port, 'H', H.key, '/agent/v1/samples', text,
+    { ts: Date.now() - 400000 });
+  assert.equal(late.status, 401, late.body);
+  assert.match(late.json.error, /timestamp/);
+  assert.match(lateH.json.error, /timestamp/);
+});
+
 // ---- 8: the login throttle holds under concurrency ----
 
 test('sixty_concurrent_wrong_logins_from_one_address_get_at_most_ten_checks', async () => {

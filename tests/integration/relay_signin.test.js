@@ -129,3 +129,20 @@ test('terminateUserConnections_disconnects_user_and_pusher_js_reconnects', async
   assert.ok(!bystander.states.some((s) => s.previous === 'connected'),
     'other users must stay connected');
 });
+
+test('signin_user_data_with_bytes_after_the_json_is_refused', async () => {
+  // Signed correctly, but user_data is one object and then more (F5).
+  const raw = await connectRaw(relay);
+  clients.push(raw);
+  const crypto = require('node:crypto');
+  const userData = '{"id":"u-tail"} {"id":"other"}';
+  const auth = `${relay.app.key}:` + crypto.createHmac('sha256', relay.app.secret)
+    .update(`${raw.socketId}::user::${userData}`).digest('hex');
+  raw.send({ event: 'pusher:signin', data: { auth, user_data: userData } });
+  const e = await waitMessage(raw, 'pusher:error', undefined, 2000);
+  assert.match(e.data.message, /user_data is not one JSON object: bytes after the JSON value/);
+  raw.send({ event: 'pusher:subscribe', data: { channel: '#server-to-user-u-tail' } });
+  await pongBarrier(raw);
+  assert.equal(messages(raw, 'pusher:signin_success').length, 0);
+  assert.equal(messages(raw, 'pusher_internal:subscription_succeeded').length, 0);
+});

@@ -106,6 +106,9 @@ spans_are_the_texts_as_sent(void **state)
 	assert_int_equal(json_array_spans("[1] x", 5, at, n, 4), -EINVAL);
 	assert_int_equal(json_array_spans("{}", 2, at, n, 4), -EINVAL);
 	assert_int_equal(json_array_spans("[1,]", 4, at, n, 4), -EINVAL);
+	assert_int_equal(json_array_spans("[1]\0", 4, at, n, 4), -EINVAL);
+	assert_int_equal(json_array_spans("[1,\x01 2]", 7, at, n, 4), -EINVAL);
+	assert_int_equal(json_array_spans("[1]\r\n", 5, at, n, 4), 1);
 
 	/* The key is matched unescaped; the value is the text as sent. */
 	assert_int_equal(json_member_span(obj, sizeof(obj) - 1, "data", &v,
@@ -123,6 +126,53 @@ spans_are_the_texts_as_sent(void **state)
 	    -EINVAL);
 }
 
+/* One JSON value and only JSON whitespace around it (attack finding F5). */
+static const struct exact_case {
+	const char *text;
+	const char *why;	/* NULL: parsed */
+} exact_cases[] = {
+	{"{\"a\":1}", NULL},
+	{" \t\r\n{\"a\":1} \t\r\n", NULL},
+	{"[1,2]", NULL},
+	{"\"s\"", NULL},
+	{"{\"a\":1} garbage", "bytes after the JSON value"},
+	{"{\"a\":1}{\"b\":2}", "bytes after the JSON value"},
+	{"{\"a\":1},", "bytes after the JSON value"},
+	{"1 2", "bytes after the JSON value"},
+	{"{\"a\":1}\x0b", "a control character outside a string escape"},
+	{"\x01{\"a\":1}", "a control character outside a string escape"},
+	{"{\"a\":\"x\x1fy\"}", "a control character outside a string escape"},
+	{"", "no JSON value"},
+	{" \n", "no JSON value"},
+	{"{\"a\":", "not valid JSON"},
+};
+
+static void
+exact_parse_refuses_bytes_after_the_value(void **state)
+{
+	const char *why;
+	cJSON *j;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(exact_cases) / sizeof(exact_cases[0]);
+	    i++) {
+		const struct exact_case *k = &exact_cases[i];
+
+		why = NULL;
+		j = json_parse_exact(k->text, strlen(k->text), &why);
+		if ((j == NULL) != (k->why != NULL) || (k->why && (!why ||
+		    strcmp(why, k->why) != 0)))
+			fail_msg("case %zu (%s): want %s, got %s", i, k->text,
+			    k->why ? k->why : "parsed", why ? why : "parsed");
+		cJSON_Delete(j);
+	}
+	/* A length that stops before a NUL terminator is honoured. */
+	j = json_parse_exact("{}xx", 2, NULL);
+	assert_non_null(j);
+	cJSON_Delete(j);
+	assert_null(json_parse_exact("{}\0", 3, NULL));
+}
+
 int
 main(void)
 {
@@ -131,6 +181,7 @@ main(void)
 		cmocka_unit_test(duplicate_keys_in_a_large_object),
 		cmocka_unit_test(nul_characters_are_found),
 		cmocka_unit_test(spans_are_the_texts_as_sent),
+		cmocka_unit_test(exact_parse_refuses_bytes_after_the_value),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "auth.h"
+#include "dash_parse.h"
 #include "sign.h"
 
 static struct app_conf app = {
@@ -161,6 +162,72 @@ http_api_refusals(void **state)
 	    "1353088179", 1353088179, why), -EACCES);
 }
 
+/* A value is never cut at a NUL nor holds another control byte. */
+static const struct query_case {
+	const char *query;
+	int want;	/* count, or the error */
+} query_cases[] = {
+	{"socket_id=1.1&channel_name=private-host-web-1", 2},
+	{"a=b%20c+d&e=%C3%A9", 2},
+	{"socket_id=1.1&channel_name=private-host-web-1%00x", -EILSEQ},
+	{"a=%01", -EILSEQ},
+	{"a=%0a", -EILSEQ},
+	{"a=%7F", -EILSEQ},
+	{"a=\x01", -EILSEQ},
+	{"a%00=1", -EILSEQ},
+	{"a=%0", -EINVAL},
+};
+
+static void
+query_values_with_control_bytes_are_refused(void **state)
+{
+	char q[256];
+	struct auth_param p[AUTH_MAX_PARAMS];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(query_cases) / sizeof(query_cases[0]);
+	    i++) {
+		snprintf(q, sizeof(q), "%s", query_cases[i].query);
+		if (auth_parse_query(q, p, AUTH_MAX_PARAMS) !=
+		    query_cases[i].want)
+			fail_msg("case %zu (%s): want %d", i,
+			    query_cases[i].query, query_cases[i].want);
+	}
+}
+
+#define TOK "0123456789abcdef0123456789abcdef" \
+	"0123456789abcdef0123456789abcdef"
+
+/* The session token is the whole cookie value, nothing more. */
+static const struct cookie_case {
+	const char *cookie;
+	int found;
+} cookie_cases[] = {
+	{"sno_session=" TOK, 1},
+	{"sno_session=" TOK "; theme=dark", 1},
+	{"theme=dark; sno_session=" TOK, 1},
+	{"theme=dark;sno_session=" TOK ";x=1", 1},
+	{"sno_session=" TOK "x", 0},
+	{"sno_session=" TOK "0", 0},
+	{"sno_session=" TOK "\x01junk", 0},
+	{"sno_session=" TOK ",other=1", 0},
+	{"sno_session=" TOK " ;x=1", 0},
+	{"xsno_session=" TOK, 0},
+};
+
+static void
+session_cookie_is_the_exact_token(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(cookie_cases) / sizeof(cookie_cases[0]);
+	    i++)
+		if ((dash_cookie_token(cookie_cases[i].cookie) != NULL) !=
+		    cookie_cases[i].found)
+			fail_msg("case %zu (%s): want %s", i,
+			    cookie_cases[i].cookie,
+			    cookie_cases[i].found ? "found" : "refused");
+}
+
 int
 main(void)
 {
@@ -171,6 +238,8 @@ main(void)
 		cmocka_unit_test(user_signin_vector),
 		cmocka_unit_test(http_api_vector),
 		cmocka_unit_test(http_api_refusals),
+		cmocka_unit_test(query_values_with_control_bytes_are_refused),
+		cmocka_unit_test(session_cookie_is_the_exact_token),
 	};
 
 	if (sign_init() < 0)

@@ -21,6 +21,7 @@
 #include "channel.h"
 #include "config.h"
 #include "conn.h"
+#include "host.h"
 #include "http_api.h"
 #include "log.h"
 #include "pusher.h"
@@ -155,6 +156,14 @@ static const struct sub_case {
 	{"presence-b", NULL, 1, "pusher:subscription_error"},
 	{"presence-c", "{\"user_id\":\"u1\"}", 2, "pusher:subscription_error"},
 	{"presence-d", "{\"name\":\"no id\"}", 1, "InvalidChannelData"},
+	/* a numeric user_id keeps its digits (not through a double) */
+	{"presence-e", "{\"user_id\":9007199254740993}", 1,
+	    "9007199254740993"},
+	{"presence-f", "{\"user_id\":1.5}", 1, "InvalidChannelData"},
+	{"presence-g", "{\"user_id\":1e400}", 1, "InvalidChannelData"},
+	{"presence-h", "{\"user_id\":012}", 1, "InvalidChannelData"},
+	{"presence-i", "{\"user_id\":-7}", 1, "\\\"-7\\\""},
+	{"presence-j", "{\"user_id\":\"u\"} x", 1, "InvalidChannelData"},
 	{"bad name", NULL, 0, "InvalidChannel"},
 	{"", NULL, 0, "InvalidChannel"},
 };
@@ -278,6 +287,50 @@ client_events(void **state)
 	}
 }
 
+/* One websocket message -> what the client gets back. */
+static const struct msg_case {
+	const char *text;
+	const char *want;
+} msg_cases[] = {
+	{"{\"event\":\"pusher:ping\",\"data\":{}}", "pusher:pong"},
+	{" {\"event\":\"pusher:ping\",\"data\":{}}\r\n\t ", "pusher:pong"},
+	{"{\"event\":\"pusher:ping\",\"data\":{}} garbage",
+	    "bytes after the JSON value"},
+	{"{\"event\":\"pusher:ping\",\"data\":{}}{\"event\":\"pusher:ping\"}",
+	    "bytes after the JSON value"},
+	{"\x01{\"event\":\"pusher:ping\",\"data\":{}}", "control character"},
+	{"{\"event\":\"pusher:ping\",\x0b\"data\":{}}", "control character"},
+	{"{\"event\":\"pusher:subscribe\",\"data\":"
+	    "\"{\\\"channel\\\":\\\"public-s\\\"}\"}",
+	    "subscription_succeeded"},
+	{"{\"event\":\"pusher:subscribe\",\"data\":"
+	    "\"{\\\"channel\\\":\\\"public-s\\\"} x\"}",
+	    "bytes after the JSON value"},
+	{"", "no JSON value"},
+	{"{\"event\":", "not valid JSON"},
+};
+
+static void
+message_table(void **state)
+{
+	char got[8192];
+	struct conn c;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(msg_cases) / sizeof(msg_cases[0]); i++) {
+		const struct msg_case *k = &msg_cases[i];
+
+		open_conn(&c);
+		pusher_message(&c, k->text, strlen(k->text));
+		drain(&c, got, sizeof(got));
+		if (strstr(got, k->want) == NULL)
+			fail_msg("case %zu (%s): want %s, got %s", i, k->text,
+			    k->want, got);
+		relay_conn_close(&r, &c);
+	}
+	assert_int_equal(r.nconns, 0);
+}
+
 /* HTTP API: path, query, signature, body -> status. */
 static const struct api_case {
 	const char *method;
@@ -295,6 +348,16 @@ static const struct api_case {
 	{"POST", "/apps/8/events", "{}", 1, 404},
 	{"POST", "/apps/7/events", "[1]", 1, 400},
 	{"POST", "/apps/7/events", "{\"a\":1,\"a\":2}", 1, 400},
+	/* one JSON object, only whitespace after it */
+	{"POST", "/apps/7/events",
+	    "{\"name\":\"e\",\"channel\":\"public-x\",\"data\":\"1\"}\r\n", 1,
+	    200},
+	{"POST", "/apps/7/events",
+	    "{\"name\":\"e\",\"channel\":\"public-x\",\"data\":\"1\"}xx", 1,
+	    400},
+	{"POST", "/apps/7/events",
+	    "{\"name\":\"e\",\"channel\":\"public-x\",\"data\":\"1\"}{}", 1,
+	    400},
 	{"GET", "/apps/7/channels", "", 1, 200},
 	{"GET", "/apps/7/channels/public-x", "", 1, 200},
 	{"GET", "/apps/7/nothing", "", 1, 404},
@@ -350,6 +413,27 @@ api_table(void **state)
 	buf_free(&out);
 }
 
+/* A query value with a control byte is refused before anything reads it
+ * (attack finding F8). */
+static void
+api_query_control_bytes(void **state)
+{
+	char kv[2][64] = {"auth_key=" KEY, "info=user_count\x01"};
+	struct auth_param p[2];
+	struct buf out;
+	int st;
+
+	(void)state;
+	buf_init(&out, 1 << 16);
+	auth_param_split(kv[0], &p[0]);
+	auth_param_split(kv[1], &p[1]);
+	st = http_api_handle(&r, "GET", "/apps/7/channels", p, 2, "", 0,
+	    &out);
+	if (st != 400 || strstr(out.data, "control character") == NULL)
+		fail_msg("want 400, got %d %s", st, out.data ? out.data : "");
+	buf_free(&out);
+}
+
 /* host_app names the app that signs host channels; metrics_app is its old
  * name and still read. */
 static void
@@ -383,6 +467,44 @@ host_app_and_its_old_name(void **state)
 	relay_conf_free(&c);
 }
 
+/* The agent API's replay guard (attack finding F6): each signed request
+ * once, in any order; one stamped ahead moves no bar. */
+static void
+replay_guard_takes_each_request_once(void **state)
+{
+	static const char s1[] = "00000000000000a1ff";
+	static const char s2[] = "00000000000000a2";
+	struct host h;
+	int64_t now = 1000000;
+
+	(void)state;
+	memset(&h, 0, sizeof(h));
+	h.replay_floor_ms = now - 60000; /* the relay's start */
+	assert_int_equal(host_request_fresh(&h, now + 299000, s1, now -
+	    300000), 0);
+	assert_int_equal(host_request_fresh(&h, now, s1, now - 300000), 0);
+	assert_int_equal(host_request_fresh(&h, now - 1000, s2, now - 300000),
+	    0);
+	assert_int_equal(host_request_fresh(&h, now, s2, now - 300000), 0);
+	assert_int_equal(host_request_fresh(&h, now + 299000, s1, now -
+	    300000), -EALREADY);
+	assert_int_equal(host_request_fresh(&h, now, s1, now - 300000),
+	    -EALREADY);
+	assert_int_equal(host_request_fresh(&h, now - 60000, s2, now -
+	    300000), -EALREADY); /* signed before the start */
+	/* Forgotten once out of the window; the set stays bounded. */
+	assert_int_equal(host_request_fresh(&h, now + 400000, s2, now +
+	    100000), 0);
+	assert_int_equal(h.nseen, 2);
+	for (int64_t t = 1; t <= HOST_SEEN_MAX + 10; t++)
+		assert_int_equal(host_request_fresh(&h, now + 400000 + t, s1,
+		    now + 100000), 0);
+	assert_true(h.nseen <= HOST_SEEN_MAX);
+	assert_int_equal(host_request_fresh(&h, now + 400000 + 5, s2, now +
+	    100000), -EALREADY); /* at or below the evicted: refused */
+	free(h.seen);
+}
+
 int
 main(void)
 {
@@ -391,8 +513,11 @@ main(void)
 		cmocka_unit_test(subscribe_limits),
 		cmocka_unit_test(presence_members),
 		cmocka_unit_test(client_events),
+		cmocka_unit_test(message_table),
 		cmocka_unit_test(api_table),
+		cmocka_unit_test(api_query_control_bytes),
 		cmocka_unit_test(host_app_and_its_old_name),
+		cmocka_unit_test(replay_guard_takes_each_request_once),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
