@@ -38,7 +38,7 @@ FUZZ_SRC := $(wildcard common/*.c) agent/pfile.c agent/sample_cpu.c \
 	agent/proc_pids.c agent/proc_cmd.c agent/proc_json.c agent/agent_conf.c \
 	agent/uplink.c agent/uplink_url.c agent/stream.c agent/sampler.c \
 	relay/auth.c relay/config.c relay/config_query.c relay/dash_parse.c \
-	relay/conn.c \
+	relay/conn.c relay/http_head.c \
 	relay/pusher.c relay/channel.c relay/host.c relay/http_api.c \
 	relay/webhook.c relay/metrics.c relay/sendq.c relay/fleet.c \
 	relay/agent_api.c relay/httpd.c relay/dash_api.c relay/dash_login.c \
