@@ -12,69 +12,9 @@
  * object, every frame delivered is a JSON object in UTF-8.
  */
 #include <errno.h>
-#include <time.h>
 
-#include "auth.h"
 #include "http_api.h"
 #include "relay_fuzz.h"
-
-static int
-param_cmp(const void *x, const void *y)
-{
-	const struct auth_param *const *a = x, *const *b = y;
-
-	return strcmp((*a)->key, (*b)->key);
-}
-
-/* Sets key to value in p (n entries, room for AUTH_MAX_PARAMS). */
-static int
-param_set(struct auth_param *p, int n, const char *key, char *value)
-{
-	for (int i = 0; i < n; i++)
-		if (strcmp(p[i].key, key) == 0) {
-			p[i].value = value;
-			return n;
-		}
-	if (n == AUTH_MAX_PARAMS)
-		return n;
-	p[n].key = (char *)(uintptr_t)key;
-	p[n].value = value;
-	return n + 1;
-}
-
-/* Signs the request the way auth_http_ok checks it. */
-static int
-sign(const char *method, const char *path, struct auth_param *p, int n,
-    const char *body, size_t len)
-{
-	static char key[] = FZ_APP_KEY, ver[] = "1.0";
-	static char ts[32], md5[33], sig[SIGN_HEX_LEN + 1];
-	const struct auth_param *sorted[AUTH_MAX_PARAMS];
-	struct buf s;
-	int ns = 0;
-
-	snprintf(ts, sizeof(ts), "%lld", (long long)time(NULL));
-	n = param_set(p, n, "auth_key", key);
-	n = param_set(p, n, "auth_timestamp", ts);
-	n = param_set(p, n, "auth_version", ver);
-	if (len > 0) {
-		auth_md5_hex(body, len, md5);
-		n = param_set(p, n, "body_md5", md5);
-	}
-	for (int i = 0; i < n; i++)
-		if (strcmp(p[i].key, "auth_signature") != 0)
-			sorted[ns++] = &p[i];
-	qsort(sorted, (size_t)ns, sizeof(*sorted), param_cmp);
-	buf_init(&s, 64 * 1024);
-	buf_printf(&s, "%s\n%s\n", method, path);
-	for (int i = 0; i < ns; i++)
-		buf_printf(&s, "%s%s=%s", i ? "&" : "", sorted[i]->key,
-		    sorted[i]->value);
-	sign_hmac_sha256_hex(FZ_APP_SECRET, strlen(FZ_APP_SECRET),
-	    s.data ? s.data : "", s.len, sig);
-	buf_free(&s);
-	return param_set(p, n, "auth_signature", sig);
-}
 
 static void
 subscribe(struct conn *c, const char *ch, const char *cdata)
@@ -126,7 +66,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	snprintf(query, sizeof(query), "%s", f.p[2]);
 	n = auth_parse_query(query, p, AUTH_MAX_PARAMS);
 	if (n >= 0 && f.p[0][0] == '!')
-		n = sign(method, f.p[1], p, n, f.p[3], f.len[3]);
+		n = fz_sign(method, f.p[1], p, n, f.p[3], f.len[3]);
 	buf_init(&out, (size_t)1 << 30);
 	/* What httpd.c's http_dispatch hands over: /apps/ paths, bodies
 	 * within the cap. */

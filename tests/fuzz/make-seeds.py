@@ -254,6 +254,61 @@ def relay_seeds(path):
     put("host_samples", "wrong-host", dump([dict(one(1), host="other")]))
 
 
+def head_seeds():
+    """Heads of POSTs as clients send them (fuzz_http_head): method, path,
+    query, header lines, Content-Length, bytes other requests hold."""
+    ev = b'{"name":"e","channels":["a"],"data":"{\\"x\\":1}"}'
+    big = b"x" * 200000
+    sdk = (b"Host: 127.0.0.1:8080\nUser-Agent: pusher-http-python 3.3.2\n"
+           b"Content-Type: application/json\nAccept-Encoding: gzip\n")
+    q = lambda body: signed("POST", "/apps/1/events", {}, body).encode()
+    n = lambda body: str(len(body)).encode()
+    put("http_head", "apps-events", b"POST", b"/apps/1/events", q(ev), sdk,
+        n(ev))
+    # auth_timestamp NOW is long past: refused at the head when big
+    put("http_head", "apps-events-big", b"POST", b"/apps/1/events", q(big),
+        sdk, n(big))
+    # "!": the harness signs with the time now, so the head passes
+    put("http_head", "apps-signed-big", b"!POST", b"/apps/1/batch_events",
+        b"", sdk, b"300000")
+    put("http_head", "apps-too-big", b"!POST", b"/apps/1/events", b"", sdk,
+        b"400000")
+    put("http_head", "apps-bad-key", b"POST", b"/apps/1/events",
+        q(big).replace(b"fuzzkey", b"wrongkey"), sdk, n(big))
+    put("http_head", "apps-unknown-app", b"POST", b"/apps/7/events", q(big),
+        sdk, n(big))
+    # head_utf8: the answer echoes a cut character
+    put("http_head", "apps-bad-version", b"POST", b"/apps/1/events",
+        q(big).replace(b"auth_version=1.0", b"auth_version=%C3%A9t%C3"),
+        sdk, n(big))
+    put("http_head", "budget-full", b"POST", b"/apps/1/events", q(ev), sdk,
+        n(ev), b"67108000")
+    sig = signed("POST", "/", {}, b"").split("auth_signature=")[1].encode()
+    agent = (b"User-Agent: sno-agent/0.9\nContent-Type: application/json\n"
+             b"X-Sno-Host: demo-1\nX-Sno-Timestamp: 1700000000000\n"
+             b"X-Sno-Signature: " + sig + b"\n")
+    put("http_head", "agent-samples", b"POST", b"/agent/v1/samples", b"",
+        agent, b"90000")
+    put("http_head", "agent-signed", b"!POST", b"/agent/v1/samples", b"",
+        b"User-Agent: sno-agent/0.9\nContent-Type: application/json\n",
+        b"500000")
+    put("http_head", "agent-unknown-host", b"POST", b"/agent/v1/checkin",
+        b"", agent.replace(b"demo-1", b"nosuch"), b"70000")
+    dash = (b"Host: 127.0.0.1:0\nOrigin: http://127.0.0.1:0\n"
+            b"Content-Type: application/json\nCookie: theme=dark")
+    put("http_head", "dash-login", b"POST", b"/api/v1/login", b"",
+        dash + b"\n", b"70000")
+    # head_login: a session cookie before any dashboard request
+    put("http_head", "dash-logout-cookie", b"POST", b"/api/v1/logout", b"",
+        dash + b"; sno_session=" + sig + b"\n", b"70000")
+    put("http_head", "dash-cross-origin", b"POST", b"/api/v1/login", b"",
+        b"Origin: https://evil.example\n", b"70000")
+    put("http_head", "dash-small", b"POST", b"/api/v1/auth", b"",
+        b"Origin: https://evil.example\n", b"512")
+    put("http_head", "other-path-big", b"POST", b"/healthz", b"", b"",
+        b"65537")
+
+
 if __name__ == "__main__":
     if len(sys.argv) != 2:
         sys.exit("usage: make-seeds.py SAMPLE.json")
@@ -262,3 +317,4 @@ if __name__ == "__main__":
     sample_seeds(sys.argv[1])
     request_seeds()
     relay_seeds(sys.argv[1])
+    head_seeds()

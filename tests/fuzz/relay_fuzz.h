@@ -5,11 +5,16 @@
  * modules record writes and closes in relay.pending and c->close_code, and
  * fz_drain takes what a target has read off the list. Each input gets a
  * fresh relay, so no state grows across inputs and LeakSanitizer sees
- * what one input leaked.
+ * what one input leaked. fz_sign signs a Pusher HTTP API request as an SDK
+ * would (fuzz_http_api, fuzz_http_head).
  */
 #ifndef SNO_RELAY_FUZZ_H
 #define SNO_RELAY_FUZZ_H
 
+#include <time.h>
+
+#include "auth.h"
+#include "buf.h"
 #include "config.h"
 #include "sendq.h"
 #include "fuzz.h"
@@ -88,6 +93,69 @@ fz_check_frame(const char *s, size_t n)
 	fz_check(utf8_valid((const unsigned char *)s, n), "a frame is UTF-8");
 #endif
 	cJSON_Delete(j);
+}
+
+static inline int
+fz_param_cmp(const void *x, const void *y)
+{
+	const struct auth_param *const *a = x, *const *b = y;
+
+	return strcmp((*a)->key, (*b)->key);
+}
+
+/* Sets key to value in p (n entries, room for AUTH_MAX_PARAMS). */
+static inline int
+fz_param_set(struct auth_param *p, int n, const char *key, char *value)
+{
+	for (int i = 0; i < n; i++)
+		if (strcmp(p[i].key, key) == 0) {
+			p[i].value = value;
+			return n;
+		}
+	if (n == AUTH_MAX_PARAMS)
+		return n;
+	p[n].key = (char *)(uintptr_t)key;
+	p[n].value = value;
+	return n + 1;
+}
+
+/*
+ * Signs the request the way auth_http_ok checks it: auth_key,
+ * auth_timestamp (now), auth_version, body_md5 (a body of len bytes) and
+ * auth_signature set in p (static storage, valid until the next call).
+ * Returns the new count.
+ */
+static inline int
+fz_sign(const char *method, const char *path, struct auth_param *p, int n,
+    const char *body, size_t len)
+{
+	static char key[] = FZ_APP_KEY, ver[] = "1.0";
+	static char ts[32], md5[33], sig[SIGN_HEX_LEN + 1];
+	const struct auth_param *sorted[AUTH_MAX_PARAMS];
+	struct buf s;
+	int ns = 0;
+
+	snprintf(ts, sizeof(ts), "%lld", (long long)time(NULL));
+	n = fz_param_set(p, n, "auth_key", key);
+	n = fz_param_set(p, n, "auth_timestamp", ts);
+	n = fz_param_set(p, n, "auth_version", ver);
+	if (len > 0) {
+		auth_md5_hex(body, len, md5);
+		n = fz_param_set(p, n, "body_md5", md5);
+	}
+	for (int i = 0; i < n; i++)
+		if (strcmp(p[i].key, "auth_signature") != 0)
+			sorted[ns++] = &p[i];
+	qsort(sorted, (size_t)ns, sizeof(*sorted), fz_param_cmp);
+	buf_init(&s, 64 * 1024);
+	buf_printf(&s, "%s\n%s\n", method, path);
+	for (int i = 0; i < ns; i++)
+		buf_printf(&s, "%s%s=%s", i ? "&" : "", sorted[i]->key,
+		    sorted[i]->value);
+	sign_hmac_sha256_hex(FZ_APP_SECRET, strlen(FZ_APP_SECRET),
+	    s.data ? s.data : "", s.len, sig);
+	buf_free(&s);
+	return fz_param_set(p, n, "auth_signature", sig);
 }
 
 #endif
