@@ -41,15 +41,23 @@ lws_http_hold(struct http_req *q, int secs)
 		lws_set_timeout(q->wsi, NO_PENDING_TIMEOUT, 0);
 }
 
+/*
+ * A header lws does not know (x-sno-*) holding a NUL is as if not given:
+ * its C string would stop short of what was signed or sent. The ones lws
+ * knows were refused at the head (head_syntax).
+ */
 int
 lws_http_header(struct http_req *q, const char *name, char *out, int len)
 {
+	int n;
+
 	if (strcmp(name, "cookie:") == 0)
 		return lws_hdr_copy(q->wsi, out, len, WSI_TOKEN_HTTP_COOKIE);
 	if (strcmp(name, "authorization:") == 0)
 		return lws_hdr_copy(q->wsi, out, len,
 		    WSI_TOKEN_HTTP_AUTHORIZATION);
-	return lws_hdr_custom_copy(q->wsi, out, len, name, (int)strlen(name));
+	n = lws_hdr_custom_copy(q->wsi, out, len, name, (int)strlen(name));
+	return n > 0 && strlen(out) != (size_t)n ? -1 : n;
 }
 
 int

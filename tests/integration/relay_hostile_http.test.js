@@ -501,3 +501,10 @@ test('500_short_headers_are_answered', async () => {
   const r = await rawHttp(relay.port, [httpText('GET', '/healthz', undefined, headers)], 1);
   assert.deepEqual(r.responses.map((x) => x.status), [200]);
 });
+
+test('nul_in_an_x_sno_header_is_as_if_not_given', async () => {
+  const r = await rawHttp(relay.port, [httpText('POST', '/agent/v1/samples', '{}',
+    { 'X-Sno-Host': 'web-1\u0000x', 'X-Sno-Timestamp': '1', 'X-Sno-Signature': 'aa' })], 1);
+  assert.deepEqual(r.responses.map((x) => x.status), [401]);
+  assert.match(r.responses[0].body, /missing X-Sno-Host/);
+});
