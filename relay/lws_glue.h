@@ -14,6 +14,13 @@
 
 _Static_assert(LWS_PRE <= MSG_PRE, "MSG_PRE must cover LWS_PRE");
 
+/*
+ * The bytes of one request's head lws keeps (its max_http_header_data;
+ * lws's default is 4096, nginx reads 8 KiB, which real cookies need). A
+ * longer head is closed unanswered by lws (docs/architecture.md).
+ */
+#define RELAY_HEAD_MAX 8192
+
 /* What lws keeps per connection for us. */
 struct pss {
 	struct conn conn;	/* websockets */

@@ -41,15 +41,23 @@ lws_http_hold(struct http_req *q, int secs)
 		lws_set_timeout(q->wsi, NO_PENDING_TIMEOUT, 0);
 }
 
+/*
+ * A header lws does not know (x-sno-*) holding a NUL is as if not given:
+ * its C string would stop short of what was signed or sent. The ones lws
+ * knows were refused at the head (head_syntax).
+ */
 int
 lws_http_header(struct http_req *q, const char *name, char *out, int len)
 {
+	int n;
+
 	if (strcmp(name, "cookie:") == 0)
 		return lws_hdr_copy(q->wsi, out, len, WSI_TOKEN_HTTP_COOKIE);
 	if (strcmp(name, "authorization:") == 0)
 		return lws_hdr_copy(q->wsi, out, len,
 		    WSI_TOKEN_HTTP_AUTHORIZATION);
-	return lws_hdr_custom_copy(q->wsi, out, len, name, (int)strlen(name));
+	n = lws_hdr_custom_copy(q->wsi, out, len, name, (int)strlen(name));
+	return n > 0 && strlen(out) != (size_t)n ? -1 : n;
 }
 
 int
@@ -221,11 +229,119 @@ body_framing(struct lws *wsi, const char *method, const char **why,
 	return 0;
 }
 
+/*
+ * Header names a proxy in front may read even when they are written with
+ * whitespace before the colon or at the line's start, which RFC 9112 5.1
+ * and 2.2 say a server must refuse (400). lws 4.1.6 does not know such a
+ * name (lws_parse keeps it as a custom header, "transfer-encoding :"), and
+ * has no way to list its custom headers, so the names that decide framing
+ * and routing are looked up with the whitespace a client might put there.
+ */
+static const char *const framing_names[] = {
+	"transfer-encoding", "content-length", "host", "connection",
+	"upgrade", "expect", "te", "trailer",
+};
+
+static int
+custom_present(struct lws *wsi, const char *lead, const char *name,
+    const char *ws)
+{
+	char n[64];
+	int len = snprintf(n, sizeof(n), "%s%s%s:", lead, name, ws);
+
+	return len > 0 && len < (int)sizeof(n) &&
+	    lws_hdr_custom_length(wsi, n, len) >= 0;
+}
+
+static int
+whitespace_name(struct lws *wsi)
+{
+	static const char *const ws[] = {
+		" ", "\t", "  ", " \t", "\t ", "\t\t", "   ", "    ",
+	};
+
+	for (size_t i = 0; i < sizeof(framing_names) /
+	    sizeof(framing_names[0]); i++) {
+		for (size_t j = 0; j < sizeof(ws) / sizeof(ws[0]); j++)
+			if (custom_present(wsi, "", framing_names[i], ws[j]) ||
+			    custom_present(wsi, ws[j], framing_names[i], "") ||
+			    custom_present(wsi, ws[j], framing_names[i],
+			    ws[j]))
+				return 1;
+	}
+	return 0;
+}
+
+/* A NUL in any header lws knows (RFC 9110 5.5: never valid there). */
+static int
+nul_in_header(struct lws *wsi)
+{
+	char v[RELAY_HEAD_MAX + 1];
+	int n;
+
+	for (int t = 0; t < WSI_TOKEN_COUNT; t++) {
+		if (lws_hdr_total_length(wsi, (enum lws_token_indexes)t) <= 0)
+			continue;
+		n = lws_hdr_copy(wsi, v, sizeof(v), (enum lws_token_indexes)t);
+		if (n > 0 && strlen(v) != (size_t)n)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * What RFC 9112 says a server must refuse in a request's head, and lws
+ * 4.1.6 lets through: 0, or the status (why says what was wrong). A
+ * version other than 1.0 and 1.1 (505; lws answers it as 1.0), a 1.1
+ * request without Host or any request with two (400, RFC 9112 3.2), a
+ * framing or routing header written with whitespace around its name (400:
+ * a front end that reads "Transfer-Encoding :" frames the body otherwise),
+ * a NUL in a value.
+ */
+static int
+head_syntax(struct lws *wsi, const char **why)
+{
+	char ver[16];
+	int n = lws_hdr_copy(wsi, ver, sizeof(ver), WSI_TOKEN_HTTP);
+
+	if (n != 8 || strncmp(ver, "HTTP/1.", 7) != 0 ||
+	    (ver[7] != '0' && ver[7] != '1')) {
+		if (n == 8 && strncmp(ver, "HTTP/", 5) == 0 &&
+		    ver[5] >= '0' && ver[5] <= '9' && ver[6] == '.' &&
+		    ver[7] >= '0' && ver[7] <= '9') {
+			*why = "only HTTP/1.0 and HTTP/1.1 are supported";
+			return 505;
+		}
+		*why = "the request line's HTTP version is malformed";
+		return 400;
+	}
+	if (whitespace_name(wsi)) {
+		*why = "a header name has whitespace before its colon or "
+		    "before it";
+		return 400;
+	}
+	if (lws_hdr_fragment_length(wsi, WSI_TOKEN_HOST, 1) > 0 ||
+	    lws_hdr_total_length(wsi, WSI_TOKEN_HOST) >
+	    lws_hdr_fragment_length(wsi, WSI_TOKEN_HOST, 0)) {
+		*why = "Host is given more than once";
+		return 400;
+	}
+	if (ver[7] == '1' && lws_hdr_total_length(wsi, WSI_TOKEN_HOST) <= 0) {
+		*why = "an HTTP/1.1 request needs Host";
+		return 400;
+	}
+	if (nul_in_header(wsi)) {
+		*why = "a header value holds a NUL";
+		return 400;
+	}
+	return 0;
+}
+
 int
 lws_http_begin(struct lws *wsi, struct pss *pss, const char *path)
 {
 	char enc[256];
-	const char *method = method_of(wsi), *why;
+	const char *method = method_of(wsi), *why, *kind;
 	struct http_req *q;
 	char ip[64];
 	int status;
@@ -254,12 +370,16 @@ lws_http_begin(struct lws *wsi, struct pss *pss, const char *path)
 	lws_get_peer_simple(wsi, ip, sizeof(ip));
 	snprintf(q->peer, sizeof(q->peer), "%s", ip);
 	q->tls = lws_is_ssl(wsi);
-	if ((status = body_framing(wsi, q->method, &why,
-	    &pss->body_len)) != 0) {
+	kind = "head";
+	if ((status = head_syntax(wsi, &why)) == 0) {
+		kind = "framing";
+		status = body_framing(wsi, q->method, &why, &pss->body_len);
+	}
+	if (status != 0) {
 		/* Answered now and closed: the body's bytes must never be
 		 * read as the next request. */
-		log_info("http refused=framing peer=%s path=\"%s\" why=\"%s\"",
-		    q->peer, q->path, why);
+		log_info("http refused=%s peer=%s path=\"%s\" why=\"%s\"",
+		    kind, q->peer, q->path, why);
 		pss->close_after = 1;
 		http_error(q, status, "%s", why);
 		lws_http_answer(wsi, pss);

@@ -504,6 +504,7 @@ server_start(struct relay *r)
 	info.foreign_loops = foreign;
 	info.protocols = protocols;
 	info.pt_serv_buf_size = 32 * 1024;
+	info.max_http_header_data = RELAY_HEAD_MAX;
 	if ((srv.ctx = lws_create_context(&info)) == NULL) {
 		log_error("relay msg=\"cannot create the lws context\"");
 		return -1;

@@ -445,3 +445,66 @@ test('header_bombs_from_100_connections_at_once_do_not_stop_service', async () =
     for (const s of conns) s.destroy();
   }
 });
+
+// ---- heads RFC 9112 says to refuse, which lws 4.1.6 lets through ----
+
+// Each is answered with its status and the connection closed: a request
+// behind it on the same connection is never answered.
+const REFUSED_HEADS = {
+  te_with_space_before_colon_and_content_length_is_refused_400_and_closed: [400,
+    'POST /apps/sno/events?auth_key=x HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n' +
+    'Transfer-Encoding : chunked\r\n\r\n{}'],
+  te_with_tab_before_colon_is_refused_400_and_closed: [400,
+    'POST /apps/sno/events?auth_key=x HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n' +
+    'Transfer-Encoding\t: chunked\r\n\r\n{}'],
+  host_with_space_before_colon_is_refused_400_and_closed: [400,
+    'GET /healthz HTTP/1.1\r\nHost : 127.0.0.1\r\n\r\n'],
+  first_header_line_starting_with_whitespace_is_refused_400_and_closed: [400,
+    'GET /healthz HTTP/1.1\r\n Host: 127.0.0.1\r\n\r\n'],
+  http_1_1_without_host_is_refused_400_and_closed: [400, 'GET /healthz HTTP/1.1\r\n\r\n'],
+  two_host_headers_are_refused_400_and_closed: [400,
+    'GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n'],
+  nul_in_a_header_value_is_refused_400_and_closed: [400,
+    'GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\u0000y\r\n\r\n'],
+  http_9_9_is_refused_505_and_closed: [505, 'GET /healthz HTTP/9.9\r\nHost: 127.0.0.1\r\n\r\n'],
+};
+
+for (const [name, [status, head]] of Object.entries(REFUSED_HEADS)) {
+  test(name, async () => {
+    const r = await rawHttp(relay.port, [head + GET_HEALTH], 2, { waitClose: true });
+    assert.deepEqual(r.responses.map((x) => x.status), [status],
+      'refused, and the request behind it never answered');
+    assert.equal(r.closed, true);
+    assert.equal(r.responses[0].headers.connection, 'close');
+  });
+}
+
+test('http_1_0_without_host_is_answered', async () => {
+  const r = await rawHttp(relay.port, ['GET /healthz HTTP/1.0\r\n\r\n'], 1);
+  assert.deepEqual(r.responses.map((x) => x.status), [200]);
+});
+
+test('a_5_KB_cookie_is_read_and_answered', async () => {
+  const r = await rawHttp(relay.port, [httpText('GET', '/api/v1/me', undefined,
+    { Cookie: `sno_session=${'f'.repeat(5000)}` })], 1);
+  assert.deepEqual(r.responses.map((x) => x.status), [401]);
+});
+
+test('a_4_KB_url_is_answered', async () => {
+  const r = await rawHttp(relay.port, [httpText('GET', `/healthz?${'a'.repeat(4200)}`)], 1);
+  assert.deepEqual(r.responses.map((x) => x.status), [200]);
+});
+
+test('500_short_headers_are_answered', async () => {
+  const headers = {};
+  for (let i = 0; i < 500; i++) headers[`X-${i}`] = 'y';
+  const r = await rawHttp(relay.port, [httpText('GET', '/healthz', undefined, headers)], 1);
+  assert.deepEqual(r.responses.map((x) => x.status), [200]);
+});
+
+test('nul_in_an_x_sno_header_is_as_if_not_given', async () => {
+  const r = await rawHttp(relay.port, [httpText('POST', '/agent/v1/samples', '{}',
+    { 'X-Sno-Host': 'web-1\u0000x', 'X-Sno-Timestamp': '1', 'X-Sno-Signature': 'aa' })], 1);
+  assert.deepEqual(r.responses.map((x) => x.status), [401]);
+  assert.match(r.responses[0].body, /missing X-Sno-Host/);
+});
