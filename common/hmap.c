@@ -44,6 +44,8 @@ hmap_get(const struct hmap *m, const char *key, size_t len)
 	uint64_t h = hmap_hash(key, len);
 	struct hnode *n;
 
+	if (m->nb == 0) /* never initialised, or freed: empty */
+		return NULL;
 	for (n = m->b[h & (m->nb - 1)]; n; n = n->next)
 		if (n->hash == h && n->keylen == len &&
 		    memcmp(n->key, key, len) == 0)

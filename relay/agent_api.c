@@ -58,11 +58,6 @@ agent_api_wake(struct host *h)
 	http_parked_host(h, checkin_wake);
 }
 
-/* What an unknown host and a wrong key both get: telling them apart would
- * let anyone list the host ids (the log says which it was). */
-#define AGENT_BAD_SIG "bad signature or unknown host: check the host id " \
-	"and the host's key_file"
-
 /* Verifies the request's signature headers; the host, or NULL after
  * answering 401. */
 static struct host *

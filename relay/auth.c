@@ -9,6 +9,7 @@
 #include "auth.h"
 #include "buf.h"
 #include "sign.h"
+#include "utf8.h"
 
 static int
 auth_check(const struct app_conf *a, const char *const *parts, int n,
@@ -158,44 +159,65 @@ auth_md5_hex(const void *msg, size_t len, char out[33])
 	sign_hex(md, 16, out);
 }
 
+/* A peer's value in an error text: as sent when it is UTF-8, else not. */
+static const char *
+shown(const char *v)
+{
+	return utf8_valid((const unsigned char *)v, strlen(v)) ? v :
+	    "(not UTF-8)";
+}
+
+int
+auth_http_head_ok(const struct app_conf *a, const struct auth_param *p,
+    int n, int64_t now_s, char *why, size_t whylen)
+{
+	const char *key = auth_param_get(p, n, "auth_key");
+	const char *ts = auth_param_get(p, n, "auth_timestamp");
+	const char *ver = auth_param_get(p, n, "auth_version");
+	char *end;
+	long long t;
+
+	if (!key || !ts || !auth_param_get(p, n, "auth_signature")) {
+		snprintf(why, whylen, "Missing auth_key, auth_timestamp or "
+		    "auth_signature");
+		return -EACCES;
+	}
+	if (strcmp(key, a->key) != 0) {
+		snprintf(why, whylen, "Unknown auth_key");
+		return -EACCES;
+	}
+	if (ver && strcmp(ver, "1.0") != 0) {
+		snprintf(why, whylen, "Unsupported auth_version %.*s",
+		    utf8_prec(shown(ver), 64), shown(ver));
+		return -EACCES;
+	}
+	t = strtoll(ts, &end, 10);
+	if (*end != '\0' || end == ts || t <= now_s - AUTH_WINDOW_S ||
+	    t >= now_s + AUTH_WINDOW_S) {
+		snprintf(why, whylen, "Timestamp expired: auth_timestamp %.*s "
+		    "is not within %d s of the server time %lld",
+		    utf8_prec(shown(ts), 64), shown(ts), AUTH_WINDOW_S,
+		    (long long)now_s);
+		return -EACCES;
+	}
+	return 0;
+}
+
 int
 auth_http_ok(const struct app_conf *a, const char *method, const char *path,
     const struct auth_param *p, int n, const char *body, size_t bodylen,
     int64_t now_s, char *why, size_t whylen)
 {
 	const struct auth_param *sorted[AUTH_MAX_PARAMS];
-	const char *key = auth_param_get(p, n, "auth_key");
-	const char *ts = auth_param_get(p, n, "auth_timestamp");
-	const char *ver = auth_param_get(p, n, "auth_version");
 	const char *md5 = auth_param_get(p, n, "body_md5");
 	const char *sig = auth_param_get(p, n, "auth_signature");
-	char want[SIGN_HEX_LEN + 1], md5_hex[33], *end;
+	char want[SIGN_HEX_LEN + 1], md5_hex[33];
 	struct buf s;
 	int ns = 0, r = -EACCES;
-	long long t;
 
 	buf_init(&s, 64 * 1024);
-	if (!key || !ts || !sig) {
-		snprintf(why, whylen, "Missing auth_key, auth_timestamp or "
-		    "auth_signature");
+	if (auth_http_head_ok(a, p, n, now_s, why, whylen) < 0)
 		goto out;
-	}
-	if (strcmp(key, a->key) != 0) {
-		snprintf(why, whylen, "Unknown auth_key");
-		goto out;
-	}
-	if (ver && strcmp(ver, "1.0") != 0) {
-		snprintf(why, whylen, "Unsupported auth_version %s", ver);
-		goto out;
-	}
-	t = strtoll(ts, &end, 10);
-	if (*end != '\0' || end == ts || t <= now_s - AUTH_WINDOW_S ||
-	    t >= now_s + AUTH_WINDOW_S) {
-		snprintf(why, whylen, "Timestamp expired: auth_timestamp %s is "
-		    "not within %d s of the server time %lld", ts,
-		    AUTH_WINDOW_S, (long long)now_s);
-		goto out;
-	}
 	if (bodylen > 0 || md5) {
 		auth_md5_hex(body ? body : "", bodylen, md5_hex);
 		if (!md5 || strcmp(md5, md5_hex) != 0) {

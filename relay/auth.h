@@ -51,4 +51,12 @@ int auth_http_ok(const struct app_conf *a, const char *method,
     const char *path, const struct auth_param *p, int n, const char *body,
     size_t bodylen, int64_t now_s, char *why, size_t whylen);
 
+/*
+ * The part of auth_http_ok a request's head allows (before its body is
+ * read): the three parameters given, the key, the version and the window.
+ * A value quoted in why is quoted only when it is UTF-8.
+ */
+int auth_http_head_ok(const struct app_conf *a, const struct auth_param *p,
+    int n, int64_t now_s, char *why, size_t whylen);
+
 #endif

@@ -97,6 +97,11 @@ int host_history(struct host *h, long long since, struct buf *out);
 /* Periodic: ends sessions whose grace or cap passed. */
 void hosts_tick(struct relay *r, int64_t now_ms);
 
+/* What an unknown host and a wrong key both get (agent_api.c, http_head.c):
+ * telling them apart would let anyone list the host ids (the log says). */
+#define AGENT_BAD_SIG "bad signature or unknown host: check the host id " \
+	"and the host's key_file"
+
 /* Implemented by agent_api.c: answer h's parked check-ins now. */
 void agent_api_wake(struct host *h);
 

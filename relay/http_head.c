@@ -57,12 +57,10 @@ static const char *
 apps_head(struct http_req *q, uint64_t body_len, int *status, char *why,
     size_t whylen)
 {
-	const char *idp = q->path + 6, *rest, *ts, *ver;
-	char *end;
+	const char *idp = q->path + 6, *rest;
 	const struct auth_param *p = q->params;
 	struct app *a;
 	int64_t now = (int64_t)time(NULL);
-	long long t;
 
 	*status = 401;
 	if ((rest = strchr(idp, '/')) == NULL || (a = relay_app_by_id(
@@ -74,25 +72,8 @@ apps_head(struct http_req *q, uint64_t body_len, int *status, char *why,
 		*status = 400;
 		return "Query string: too many or too long parameters";
 	}
-	ts = auth_param_get(p, q->np, "auth_timestamp");
-	ver = auth_param_get(p, q->np, "auth_version");
-	if (!auth_param_get(p, q->np, "auth_key") || !ts ||
-	    !auth_param_get(p, q->np, "auth_signature"))
-		return "Missing auth_key, auth_timestamp or auth_signature";
-	if (strcmp(auth_param_get(p, q->np, "auth_key"), a->conf->key) != 0)
-		return "Unknown auth_key";
-	if (ver && strcmp(ver, "1.0") != 0) {
-		snprintf(why, whylen, "Unsupported auth_version %s", ver);
+	if (auth_http_head_ok(a->conf, p, q->np, now, why, whylen) < 0)
 		return why;
-	}
-	t = strtoll(ts, &end, 10);
-	if (*end != '\0' || end == ts || t <= now - AUTH_WINDOW_S ||
-	    t >= now + AUTH_WINDOW_S) {
-		snprintf(why, whylen, "Timestamp expired: auth_timestamp %s is "
-		    "not within %d s of the server time %lld", ts,
-		    AUTH_WINDOW_S, (long long)now);
-		return why;
-	}
 	if (!hex_len(auth_param_get(p, q->np, "auth_signature"),
 	    SIGN_HEX_LEN))
 		return "Invalid signature: auth_signature is not 64 hex digits";
@@ -117,14 +98,12 @@ agent_head(struct http_req *q)
 	if (!id[0] || !ts[0] || !sig[0])
 		return "missing X-Sno-Host, X-Sno-Timestamp or X-Sno-Signature";
 	if (host_find(http_relay(), id) == NULL)
-		return "unknown host";
+		return AGENT_BAD_SIG;
 	if (*end || t < now - HEAD_AGENT_SKEW_MS ||
 	    t > now + HEAD_AGENT_SKEW_MS)
 		return "timestamp is not within 300 s of the relay's clock";
-	/* The replay check (a timestamp newer than the host's last) stays
-	 * with verify(): it may change there (finding F6). */
-	return hex_len(sig, SIGN_HEX_LEN) ? NULL :
-	    "bad signature: check the host's key_file";
+	/* The replay guard stays with verify(), after the body. */
+	return hex_len(sig, SIGN_HEX_LEN) ? NULL : AGENT_BAD_SIG;
 }
 
 /* The dashboard API's head; the messages are dash_api.c's. */
