@@ -26,6 +26,7 @@
 #define WEBHOOK_DELAY_MS 3000
 #define WEBHOOK_RETRY_FOR_MS (5 * 60 * 1000)
 #define WEBHOOK_QUEUE_MAX 10000
+#define WEBHOOK_STOP_MS 500	/* sending on after a stop was asked */
 
 /* A hook holds copies of its app's settings: a reload may free the
  * app_conf while the worker still sends (reload.c). */
@@ -53,6 +54,7 @@ static struct {
 	struct hooklist queue;	/* shared with the worker, under mu */
 	int queued;
 	int stop;
+	int64_t stop_by_ms;	/* with stop: give up what is left then */
 	int running;
 	struct hooklist parked;	/* event loop only */
 } wh = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
@@ -147,6 +149,9 @@ next_due(void)
 		struct timespec ts;
 		int64_t wait = best->due_ms - now;
 
+		if (wh.stop && wait > wh.stop_by_ms - now)
+			wait = wh.stop_by_ms > now ? wh.stop_by_ms - now : 0;
+
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_sec += wait / 1000;
 		ts.tv_nsec += (wait % 1000) * 1000000;
@@ -206,6 +211,8 @@ worker(void *arg)
 	curl_easy_setopt(curl, CURLOPT_USERAGENT, "sno-relay/" SNO_VERSION);
 	pthread_mutex_lock(&wh.mu);
 	while (!(wh.stop && TAILQ_EMPTY(&wh.queue))) {
+		if (wh.stop && clock_mono_ms() >= wh.stop_by_ms)
+			break;
 		if ((h = next_due()) == NULL) {
 			if (wh.stop) /* due later: give up on them */
 				break;
@@ -215,10 +222,15 @@ worker(void *arg)
 		attempt(curl, h);
 		pthread_mutex_lock(&wh.mu);
 	}
+	if (wh.queued > 0) {
+		atomic_fetch_add(&metrics.webhook_failures, wh.queued);
+		log_warnx("webhook dropped=stopping count=%d", wh.queued);
+	}
 	while ((h = TAILQ_FIRST(&wh.queue)) != NULL) {
 		TAILQ_REMOVE(&wh.queue, h, entry);
 		hook_free(h);
 	}
+	wh.queued = 0;
 	pthread_mutex_unlock(&wh.mu);
 	curl_easy_cleanup(curl);
 	return NULL;
@@ -256,8 +268,11 @@ webhook_stop(void)
 {
 	struct hook *h;
 
+	/* The held ones are sent now: the relay is going, so their members
+	 * and channels are not coming back to it. */
 	while ((h = TAILQ_FIRST(&wh.parked)) != NULL) {
 		TAILQ_REMOVE(&wh.parked, h, entry);
+		h->due_ms = clock_mono_ms();
 		if (wh.running)
 			enqueue(h);
 		else
@@ -267,6 +282,10 @@ webhook_stop(void)
 		return;
 	pthread_mutex_lock(&wh.mu);
 	wh.stop = 1;
+	/* What is due goes out, but not for longer than this: SIGTERM stops
+	 * the relay within 2 s (a hook being sent may take its own timeout;
+	 * the stop's alarm cuts that). */
+	wh.stop_by_ms = clock_mono_ms() + WEBHOOK_STOP_MS;
 	pthread_cond_signal(&wh.cv);
 	pthread_mutex_unlock(&wh.mu);
 	pthread_join(wh.thread, NULL);
