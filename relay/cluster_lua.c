@@ -129,7 +129,8 @@ static const char read_src[] = LUA_COMMON
 
 /*
  * lease: ARGV 3 incarnation, 4 'r' refresh (fails when gone) or 'g'
- * register, 5 ttl ms. Then reaps every expired incarnation: its sockets
+ * register, 5 ttl ms, 6 an incarnation of this node to give up ('-' none:
+ * it expires now). Then reaps every expired incarnation: its sockets
  * leave their channels (member_removed once for users that reach 0).
  * {-1} when a refresh found the lease gone, else {0, {app, channel, user,
  * ...}} of the members removed.
@@ -141,6 +142,7 @@ static const char lease_src[] = LUA_COMMON
     "if ARGV[4]=='r' and not redis.call('ZSCORE',nodes,inc) then "
     " return {-1} end "
     "redis.call('ZADD',nodes,now+tonumber(ARGV[5]),inc) "
+    "if ARGV[6]~='-' then redis.call('ZADD',nodes,'XX',0,ARGV[6]) end "
     "local out={} "
     "for _,d in ipairs(redis.call('ZRANGEBYSCORE',nodes,'-inf',now)) do "
     " local nk=P..':node:'..d..':ch' "

@@ -50,6 +50,7 @@ static struct {
 	ev_timer lease;
 	const void *loaded;	/* the cmd connection the scripts went to */
 	char inc[33];		/* this incarnation, hex */
+	char prev[33];		/* the one before, to give up ("" none) */
 	int registered;		/* the lease of inc is known to Redis */
 	int inflight;		/* a lease script is out */
 	int resync;		/* a leave could not be sent: new incarnation */
@@ -65,6 +66,11 @@ new_incarnation(void)
 {
 	unsigned char b[16];
 
+	/* A resync leaves the old incarnation's lease running: the next
+	 * lease script expires it at once, so its counts and members do not
+	 * stand beside the new one's until the ttl runs out. */
+	if (pr.registered)
+		memcpy(pr.prev, pr.inc, sizeof(pr.prev));
 	randombytes_buf(b, sizeof(b));
 	for (size_t i = 0; i < sizeof(b); i++)
 		snprintf(pr.inc + 2 * i, 3, "%02x", b[i]);
@@ -473,6 +479,7 @@ on_lease(redisReply *rep, void *priv)
 		lease_lost();
 		return;
 	}
+	pr.prev[0] = '\0';	/* given up in that script */
 	if (!pr.registered) {
 		pr.registered = 1;
 		rejoin_all();
@@ -496,7 +503,7 @@ static void
 lease_now(void)
 {
 	redisAsyncContext *ac = cluster_cmd();
-	const char *args[5];
+	const char *args[6];
 
 	if (ac == NULL || pr.inflight)
 		return;
@@ -514,7 +521,8 @@ lease_now(void)
 	args[2] = pr.inc;
 	args[3] = pr.registered ? "r" : "g";
 	args[4] = LEASE_TTL;
-	if (lua_run(ac, LUA_LEASE, 5, args, on_lease, NULL) == 0)
+	args[5] = pr.prev[0] ? pr.prev : "-";
+	if (lua_run(ac, LUA_LEASE, 6, args, on_lease, NULL) == 0)
 		pr.inflight = 1;
 }
 
