@@ -7,29 +7,21 @@
 // flow again without restarting the nodes.
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { execFileSync } = require('node:child_process');
 const {
-  startRelay, stopRelay, connectPusher, sdkFor, subscribe, messages,
-  waitMessage, disconnectAll, waitFor, request, signedRequest,
+  sdkFor, subscribe, messages, waitMessage, waitFor, signedRequest,
 } = require('./lib');
-const { redisServer } = require('./lib/redis');
+const { startCluster, ready, barrier } = require('./lib/cluster');
 
+let cluster;
 let redis;
 let A;
 let B;
 let sdkA;
 let sdkB;
-const clients = [];
-
-async function ready(relay) {
-  return (await request(relay.port, 'GET', '/readyz')).status === 200;
-}
 
 // How many nodes SUBSCRIBEd the channel of app 1 on Redis.
 function numsub(channel) {
-  const out = execFileSync('redis-cli', ['-p', String(redis.port), 'PUBSUB',
-    'NUMSUB', `sno:c:1:${channel}`], { encoding: 'utf8', timeout: 5000 });
-  return Number(out.trim().split('\n')[1]);
+  return Number(cluster.cli('PUBSUB', 'NUMSUB', `sno:c:1:${channel}`).split('\n')[1]);
 }
 
 function waitNumsub(channel, n) {
@@ -37,37 +29,20 @@ function waitNumsub(channel, n) {
     `${n} nodes subscribed to ${channel} on Redis`);
 }
 
-async function client(relay, opts) {
-  const c = await connectPusher(relay, opts);
-  clients.push(c);
-  return c;
-}
-
-// Every client in cs got a fresh `barrier` event on channel (sent via sdk).
-async function barrier(sdk, channel, cs) {
-  const tag = Math.random().toString(36).slice(2);
-  await sdk.trigger(channel, 'barrier', { tag });
-  for (const c of cs) {
-    await waitMessage(c, 'barrier', channel, 5000, (m) => m.data && m.data.tag === tag);
-  }
+function client(relay, opts) {
+  return cluster.client(relay, opts);
 }
 
 before(async () => {
-  redis = await redisServer();
-  A = await startRelay({ relay: { redis: redis.url, node_id: 'relay-a' } });
-  B = await startRelay({ relay: { redis: redis.url, node_id: 'relay-b' } });
+  cluster = await startCluster();
+  redis = cluster.redis;
+  A = await cluster.node('relay-a');
+  B = await cluster.node('relay-b');
   sdkA = sdkFor(A);
   sdkB = sdkFor(B);
-  await waitFor(async () => (await ready(A)) && (await ready(B)), 5000,
-    'both nodes ready with redis');
 });
 
-after(async () => {
-  disconnectAll(clients);
-  if (A) await stopRelay(A);
-  if (B) await stopRelay(B);
-  if (redis) await redis.stop();
-});
+after(() => cluster && cluster.stop());
 
 test('publish_via_A_reaches_subscribers_on_A_and_B_exactly_once', async () => {
   const a = await client(A);
