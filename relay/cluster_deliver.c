@@ -1,7 +1,9 @@
 /*
  * Scale-out over Redis: delivering a message that came in on pub/sub to
  * this node's subscribers (docs/scaleout.md, "Publish and order per
- * channel"); the format is cluster_pub.c's.
+ * channel"); the format is cluster_pub.c's. Each message's sequence is
+ * checked first (cluster_seq.c): a duplicate is dropped, and what was
+ * missed before it is told to the subscribers as a sno:gap event.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,11 +11,12 @@
 
 #include "channel.h"
 #include "cluster.h"
+#include "cluster_sync.h"
 #include "http.h"
 #include "log.h"
 
-/* "<seq> <origin> <except> <n>:<app><n>:<event><n>:<channel><n>:<uid>" then
- * the data; each field is copied into out, NUL-terminated. */
+/* "<seq> <epoch> <origin> <except> <n>:<app><n>:<event><n>:<channel>
+ * <n>:<uid>" then the data; each field is copied into out, NUL-ended. */
 static const char *
 field(const char *p, const char *end, char *out, size_t outlen)
 {
@@ -34,19 +37,27 @@ cluster_deliver(const char *p, size_t len)
 	const char *end = p + len, *sp;
 	char except[40], app[256], ev[CHANNEL_NAME_MAX + 1];
 	char chname[CHANNEL_NAME_MAX + 1], uid[PRESENCE_MAX_ID + 1];
+	char epoch[CSEQ_EPOCH_MAX + 1], key[sizeof(app) + sizeof(chname)];
 	struct relay *r = http_relay();
+	struct cseq_gap gap;
 	struct channel *ch;
+	struct cseq *q;
 	struct app *a;
 	struct msg *m;
-	long long seq = strtoll(p, NULL, 10);	/* the reply is NUL-ended */
-	int kind;
+	char *e;
+	long long seq = strtoll(p, &e, 10);	/* the reply is NUL-ended */
+	int kind, n;
 
-	/* origin: skipped (gap detection is a later milestone) */
-	for (int i = 0; i < 2; i++) {
-		if ((sp = memchr(p, ' ', (size_t)(end - p))) == NULL)
-			goto bad;
-		p = sp + 1;
-	}
+	if (e == p || *e != ' ' || seq < 1 ||
+	    (sp = memchr(e + 1, ' ', (size_t)(end - e - 1))) == NULL ||
+	    (size_t)(sp - e - 1) >= sizeof(epoch))
+		goto bad;
+	memcpy(epoch, e + 1, (size_t)(sp - e - 1));
+	epoch[sp - e - 1] = '\0';
+	p = sp + 1;
+	if ((sp = memchr(p, ' ', (size_t)(end - p))) == NULL)
+		goto bad;
+	p = sp + 1;	/* origin: not needed */
 	if ((sp = memchr(p, ' ', (size_t)(end - p))) == NULL ||
 	    (size_t)(sp - p) >= sizeof(except))
 		goto bad;
@@ -60,6 +71,12 @@ cluster_deliver(const char *p, size_t len)
 		goto bad;
 	if (r == NULL || (a = relay_app_by_id(r, app, strlen(app))) == NULL)
 		return;
+	n = snprintf(key, sizeof(key), "%s:%s", app, chname);
+	if ((q = cluster_topic_seq(key, (size_t)n)) != NULL) {
+		if (!cseq_message(q, seq, epoch, &gap))
+			return;	/* a duplicate */
+		cluster_gap_send(a, chname, &gap);
+	}
 	kind = channel_kind(chname, strlen(chname));
 	ch = channel_find(a, chname);
 	if (ch && (kind & CH_PRESENCE))

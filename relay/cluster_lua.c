@@ -13,20 +13,21 @@
 #include <openssl/evp.h>
 
 #include "cluster_lua.h"
+#include "cluster_seq.h"
 
 /*
  * pub(): the next sequence of the channel and a PUBLISH in cluster_pub.c's
- * message format, "<seq> <origin> <except> <n>:<app><n>:<event>
+ * message format, "<seq> <epoch> <origin> <except> <n>:<app><n>:<event>
  * <n>:<channel>0:<data>". tags(): the channel's key prefix and its
  * per-node key. ARGV[1] is the prefix, ARGV[2] the origin node, always.
  */
-#define LUA_COMMON \
+#define LUA_COMMON CSEQ_LUA \
     "local P=ARGV[1] local origin=ARGV[2] " \
     "local function tag(app,ch) return P..':{'..app..':'..ch..'}' end " \
     "local function ckey(app,ch) return #app..':'..app..ch end " \
     "local function pub(app,ch,except,ev,data) " \
-    " local s=redis.call('HINCRBY',tag(app,ch)..':m','o',1) " \
-    " redis.call('PUBLISH',P..':c:'..app..':'..ch,s..' '..origin..' '.." \
+    " redis.call('PUBLISH',P..':c:'..app..':'..ch," \
+    "  seqhead(tag(app,ch)..':m')..' '..origin..' '.." \
     "  except..' '..#app..':'..app..#ev..':'..ev..#ch..':'..ch..'0:'..data)" \
     " end " \
     "local function removed(app,ch,uid,except) " \

@@ -3,7 +3,9 @@
  * "Publish and order per channel"). A publish is one EVALSHA that bumps the
  * channel's sequence and PUBLISHes the event; every node, the origin
  * included, delivers what comes back on its pub/sub connection, which
- * SUBSCRIBEs each channel while the node has local subscribers.
+ * SUBSCRIBEs each channel while the node has local subscribers. Each
+ * channel's sequence state lives here; cluster_sync.c syncs it after every
+ * SUBSCRIBE ack and watches the connection ("Gaps").
  */
 #include <errno.h>
 #include <stdint.h>
@@ -19,6 +21,7 @@
 #include "channel.h"
 #include "clock.h"
 #include "cluster.h"
+#include "cluster_sync.h"
 #include "config.h"
 #include "hmap.h"
 #include "http.h"
@@ -29,9 +32,8 @@
 #define RETRY_AFTER 0.5
 #define DEADLINE_MS 250		/* a client waits no longer on Redis */
 
-static const char script[] =
-    "local s=redis.call('HINCRBY',KEYS[1],'o',1) "
-    "redis.call('PUBLISH',KEYS[2],s..' '..ARGV[1]) return s";
+static const char script[] = CSEQ_LUA
+    "redis.call('PUBLISH',KEYS[2],seqhead(KEYS[1])..' '..ARGV[1]) return 1";
 
 /* A channel this node wants on its pub/sub connection. */
 struct topic {
@@ -41,6 +43,7 @@ struct topic {
 	int subscribed;		/* SUBSCRIBE sent on the current connection */
 	int acked;		/* and Redis acknowledged it */
 	int64_t idle_since;	/* ms since the channel has been empty, or 0 */
+	struct cseq seq;	/* what came in (cluster_seq.c) */
 };
 
 /* The publishes of one HTTP API request. */
@@ -74,6 +77,7 @@ static struct {
 } cp;
 
 static void	sub_connect(void);
+static void	sub_drop(void);
 static void	sweep(void);
 
 static void
@@ -103,8 +107,12 @@ on_message(redisAsyncContext *ac, void *reply, void *priv)
 		const char *key = r->element[1]->str + strlen(cp.prefix) + 3;
 		struct hnode *n = hmap_get(&cp.topics, key, strlen(key));
 
-		if (n)
-			hmap_entry(n, struct topic, node)->acked = 1;
+		if (n) {
+			struct topic *t = hmap_entry(n, struct topic, node);
+
+			t->acked = 1;
+			cluster_sync_topic(t->key, t->applen, &t->seq);
+		}
 		cluster_presence_acked(key);
 		return;
 	}
@@ -175,6 +183,8 @@ sweep(void)
 		struct channel *ch = a ? channel_find(a, t->key + t->applen +
 		    1) : NULL;
 
+		if (t->acked)
+			cluster_sync_topic(t->key, t->applen, &t->seq);
 		if (ch && ch->nsubs > 0) {
 			t->idle_since = 0;
 			subscribe(t);
@@ -200,6 +210,8 @@ sweep_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)revents;
 	if (cp.sub == NULL)
 		sub_connect();
+	else if (cluster_sync_tick())
+		sub_drop();
 	sweep();
 }
 
@@ -218,29 +230,51 @@ on_sub_connect(const redisAsyncContext *ac, int status)
 	}
 	cp.sub_up = 1;
 	log_info("cluster msg=\"pub/sub connected\"");
+	cluster_sync_connected(cp.sub);	/* before any topic */
 	HMAP_FOREACH_SAFE(&cp.topics, i, n, nx)
 		subscribe(hmap_entry(n, struct topic, node));
+}
+
+/* The pub/sub connection is gone: every topic is subscribed again, and
+ * synced, on the next one. */
+static void
+sub_gone(void)
+{
+	struct hnode *n, *nx;
+	size_t i;
+
+	cp.sub = NULL;
+	cp.sub_up = 0;
+	cluster_sync_lost();
+	HMAP_FOREACH_SAFE(&cp.topics, i, n, nx) {
+		struct topic *t = hmap_entry(n, struct topic, node);
+
+		t->subscribed = t->acked = 0;
+		t->seq.synced = t->seq.out = 0;
+	}
+	if (!cp.stopping)
+		ev_timer_again(cp.loop, &cp.retry);
 }
 
 static void
 on_sub_disconnect(const redisAsyncContext *ac, int status)
 {
-	struct hnode *n, *nx;
-	size_t i;
-
 	(void)status;
 	if (ac != cp.sub)
 		return;
 	if (cp.sub_up)
 		log_warn("cluster msg=\"pub/sub connection lost\"");
-	cp.sub = NULL;
-	cp.sub_up = 0;
-	HMAP_FOREACH_SAFE(&cp.topics, i, n, nx) {
-		hmap_entry(n, struct topic, node)->subscribed = 0;
-		hmap_entry(n, struct topic, node)->acked = 0;
-	}
-	if (!cp.stopping)
-		ev_timer_again(cp.loop, &cp.retry);
+	sub_gone();
+}
+
+/* The watchdog found the connection half-open or stalled. */
+static void
+sub_drop(void)
+{
+	redisAsyncContext *ac = cp.sub;
+
+	sub_gone();
+	redisAsyncFree(ac);	/* callbacks see NULL; not ours any more */
 }
 
 static void
@@ -342,6 +376,14 @@ on_pub(redisAsyncContext *ac, void *reply, void *priv)
 		wait_answer(w, w->failed ? 503 : 200);
 		free(w);
 	}
+}
+
+struct cseq *
+cluster_topic_seq(const char *key, size_t len)
+{
+	struct hnode *n = cp.on ? hmap_get(&cp.topics, key, len) : NULL;
+
+	return n ? &hmap_entry(n, struct topic, node)->seq : NULL;
 }
 
 int
@@ -495,6 +537,7 @@ cluster_pub_start(struct ev_loop *loop, const struct relay_conf *conf)
 	cp.on = 1;
 	snprintf(cp.prefix, sizeof(cp.prefix), "%s",
 	    conf->redis_prefix ? conf->redis_prefix : "sno");
+	cluster_sync_init();
 	if (conf->node_id)
 		snprintf(cp.node, sizeof(cp.node), "%s", conf->node_id);
 	else {

@@ -18,6 +18,7 @@
 #include "clock.h"
 #include "cluster.h"
 #include "cluster_host.h"
+#include "cluster_seq.h"
 #include "config.h"
 #include "conn.h"
 #include "fleet.h"
@@ -28,14 +29,14 @@
 #define CH_DEADLINE_MS 250	/* a client waits no longer on Redis */
 
 /* KEYS seq, stream, channel meta, pub/sub channel; ARGV seq, cap, the
- * message head (cluster_pub.c's format after "<seq> "), the sample. */
-static const char sample_lua[] =
+ * message head (cluster_pub.c's format after "<seq> <epoch> "), the
+ * sample. */
+static const char sample_lua[] = CSEQ_LUA
     "local last=redis.call('GET',KEYS[1]) "
     "if last and tonumber(ARGV[1])<=tonumber(last) then return {0,last} end "
     "redis.call('SET',KEYS[1],ARGV[1]) "
     "redis.call('XADD',KEYS[2],'MAXLEN',ARGV[2],ARGV[1]..'-0','s',ARGV[4]) "
-    "local s=redis.call('HINCRBY',KEYS[3],'o',1) "
-    "redis.call('PUBLISH',KEYS[4],s..' '..ARGV[3]..ARGV[4]) "
+    "redis.call('PUBLISH',KEYS[4],seqhead(KEYS[3])..' '..ARGV[3]..ARGV[4]) "
     "return {1,ARGV[1]}";
 
 /* The samples of one POST /agent/v1/samples. */
