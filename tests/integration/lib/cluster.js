@@ -63,12 +63,16 @@ async function startCluster() {
     // Stops clients, nodes and Redis; every stop is attempted.
     async stop() {
       disconnectAll(clients);
-      await Promise.allSettled(nodes.map(async (r) => {
+      const stops = await Promise.allSettled(nodes.map(async (r) => {
         try { process.kill(r.pid, 'SIGCONT'); } catch (_) { /* gone */ }
         if (r.alive()) await stopRelay(r);
         else fs.rmSync(r.dir, { recursive: true, force: true });
       }));
       await redis.stop();
+      // A node that did not stop cleanly (exit status, sanitizer report)
+      // fails the file, after every other stop was attempted.
+      const failed = stops.find((s) => s.status === 'rejected');
+      if (failed) throw failed.reason;
     },
   };
   return cluster;
