@@ -62,6 +62,16 @@ int	cluster_publish(struct app *a, const char *chname, const char *ev,
 void	cluster_channel_used(struct app *a, const char *name);
 /* 1 once Redis acknowledged the SUBSCRIBE of name on this connection. */
 int	cluster_channel_acked(struct app *a, const char *name);
+/*
+ * cluster_hold.c: s (not presence) was just made; returns 1 when its
+ * subscription_succeeded waits for the SUBSCRIBE ack (its events too),
+ * else 0: the caller answers now.
+ */
+struct sub;
+int	cluster_hold(struct sub *s);
+void	cluster_hold_acked(const char *key);	/* "<app id>:<channel>" */
+void	cluster_hold_expire(void);	/* refuses those waiting 3 s */
+void	cluster_hold_stop(void);
 /* cluster_deliver.c: one message from pub/sub to the local subscribers. */
 void	cluster_deliver(const char *p, size_t len);
 /*

@@ -114,6 +114,7 @@ on_message(redisAsyncContext *ac, void *reply, void *priv)
 			cluster_sync_topic(t->key, t->applen, &t->seq);
 		}
 		cluster_presence_acked(key);
+		cluster_hold_acked(key);
 		return;
 	}
 	if (strcmp(r->element[0]->str, "message") != 0 ||
@@ -212,6 +213,7 @@ sweep_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		sub_connect();
 	else if (cluster_sync_tick())
 		sub_drop();
+	cluster_hold_expire();
 	sweep();
 }
 
@@ -565,6 +567,7 @@ cluster_pub_stop(void)
 		return;
 	cp.stopping = 1;
 	cluster_presence_stop();
+	cluster_hold_stop();
 	ev_timer_stop(cp.loop, &cp.retry);
 	ev_timer_stop(cp.loop, &cp.sweep);
 	if (cp.sub) {

@@ -297,7 +297,7 @@ on_subscribe(struct conn *c, cJSON *data)
 			    503, "Cluster unavailable: Redis is not "
 			    "connected; retry");
 		}
-	} else
+	} else if (!cluster_hold(s))	/* cluster hook: else on the ack */
 		pusher_subscribed(c, s, NULL);
 	return;
 bad_auth:

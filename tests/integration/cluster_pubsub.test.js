@@ -6,7 +6,9 @@
 // clients on two (three) relays over one redis-server, publishing through
 // the other node: every event the HTTP API confirmed reaches each client
 // in order and once, or a sno:gap arrives in its place; delivery resumes.
-// Redis restarted empty: subscribers are told of the reset.
+// Redis restarted empty: subscribers are told of the reset. A new
+// subscriber is answered once the node's SUBSCRIBE took effect, so it gets
+// every event published after subscription_succeeded.
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const net = require('node:net');
@@ -166,9 +168,11 @@ test('client_kill_type_pubsub_while_publishing_through_B_loses_nothing_silently'
 /*
  * A TCP proxy to Redis for one node, so a test can make that node's pub/sub
  * connection half-open: freezeSubs() stops passing bytes either way on the
- * connections that sent SUBSCRIBE, and leaves their sockets open.
+ * connections that sent SUBSCRIBE, and leaves their sockets open. With
+ * subDelayMs, what such a connection sends reaches Redis that much later
+ * (a slow link), its first SUBSCRIBE too.
  */
-async function redisProxy(redisPort) {
+async function redisProxy(redisPort, subDelayMs = 0) {
   const conns = new Set();
   const server = net.createServer((down) => {
     const up = net.connect(redisPort, '127.0.0.1');
@@ -176,7 +180,9 @@ async function redisProxy(redisPort) {
     conns.add(c);
     down.on('data', (d) => {
       if (d.toString('latin1').includes('\r\nSUBSCRIBE\r\n')) c.sub = true;
-      if (!c.frozen) up.write(d);
+      if (c.frozen) return;
+      if (c.sub && subDelayMs) setTimeout(() => up.write(d), subDelayMs);
+      else up.write(d);
     });
     up.on('data', (d) => { if (!c.frozen) down.write(d); });
     const end = () => { conns.delete(c); down.destroy(); up.destroy(); };
@@ -225,6 +231,23 @@ test('a_half_open_pubsub_connection_is_found_by_the_heartbeat_and_the_gap_told',
   assert.ok(rc.missed.length >= 10, `relay-c missed ${rc.missed.length} of the frozen 10`);
   assert.ok(ticksOf(c, 'quiet').includes(14), 'delivery on relay-c resumed');
   assert.equal(checkDelivery(b, 'quiet', acked).missed.length, 0);
+});
+
+test('a_new_subscriber_gets_every_event_published_after_subscription_succeeded', async (t) => {
+  // relay-d's SUBSCRIBEs reach Redis 300 ms late: answered before the ack,
+  // a subscriber would miss what is published in between.
+  const proxy = await redisProxy(cluster.redis.port, 300);
+  t.after(() => proxy.close());
+  const D = await cluster.node('relay-d', { relay: { redis: proxy.url } });
+  const d = await cluster.client(D);
+  for (let n = 0; n < 3; n++) {
+    const channel = `private-fresh-${n}`;
+    await subscribe(d, channel, 5000);
+    assert.equal(messages(d, 'pusher:subscription_error', channel).length, 0);
+    assert.ok(await tick(sdkB, channel, n));
+    await barrier(sdkB, channel, [d]);
+    assert.deepEqual(ticksOf(d, channel), [n]);
+  }
 });
 
 test('redis_restarted_empty_tells_every_subscriber_of_the_reset', async () => {
