@@ -102,6 +102,7 @@ on_message(redisAsyncContext *ac, void *reply, void *priv)
 	    r->element[0]->type != REDIS_REPLY_STRING ||
 	    r->element[1]->type != REDIS_REPLY_STRING)
 		return;
+	cluster_sync_rx();
 	if (strcmp(r->element[0]->str, "subscribe") == 0 &&
 	    r->element[1]->len > strlen(cp.prefix) + 3) {
 		const char *key = r->element[1]->str + strlen(cp.prefix) + 3;

@@ -10,8 +10,10 @@
  *   come is exactly the gap (the connection was down meanwhile);
  * - a heartbeat PUBLISHed every second on the command connection. When
  *   Redis answers that nobody listens, or HB_MISSES in a row do not come
- *   back, the pub/sub connection is half-open or stalled and is dropped
- *   (hiredis 0.14 cannot PING in subscribed mode).
+ *   back while nothing else comes either, the pub/sub connection is
+ *   half-open or stalled and is dropped (hiredis 0.14 cannot PING in
+ *   subscribed mode). A connection still bringing messages is only slow:
+ *   dropping it would lose what it still carries.
  * Gaps go to the channel's subscribers as sno:gap events. Nothing is
  * filled from a history: none is kept per channel.
  */
@@ -49,6 +51,8 @@ static struct {
 	int acked;		/* the sync channel's SUBSCRIBE, this conn */
 	int waited;		/* ticks without that ack */
 	int dead;		/* Redis said nobody listens */
+	unsigned long rx, rx_last;	/* messages in, at the last tick */
+	int quiet;		/* ticks without any */
 } sy;
 
 struct syncreq {
@@ -143,6 +147,7 @@ on_sync(redisAsyncContext *ac, void *reply, void *priv)
 	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
 	    r->element[0]->type != REDIS_REPLY_STRING)
 		return;
+	sy.rx++;
 	if (strcmp(r->element[0]->str, "subscribe") == 0) {
 		sy.acked = 1;
 		return;
@@ -167,6 +172,7 @@ cluster_sync_connected(redisAsyncContext *sub)
 	sy.waited = 0;
 	sy.dead = 0;
 	sy.first = sy.hb;
+	sy.quiet = 0;
 	sy.confirmed = sy.seen = sy.hb;
 	/* so that CLIENT LIST says whose connection this is */
 	redisAsyncCommand(sub, NULL, NULL, "CLIENT SETNAME sno-sub-%s",
@@ -178,6 +184,12 @@ void
 cluster_sync_lost(void)
 {
 	sy.acked = 0;
+}
+
+void
+cluster_sync_rx(void)
+{
+	sy.rx++;
 }
 
 static void
@@ -249,12 +261,17 @@ cluster_sync_tick(void)
 
 	if (!cluster_pub_up())
 		return 0;
+	if (sy.rx != sy.rx_last) {
+		sy.rx_last = sy.rx;
+		sy.quiet = 0;
+	} else
+		sy.quiet++;
 	if (sy.dead)
 		why = "Redis has no subscription of this connection";
 	else if (!sy.acked && ++sy.waited >= HB_MISSES)
 		why = "SUBSCRIBE not acknowledged";
-	else if (sy.confirmed - sy.seen >= HB_MISSES && sy.confirmed >
-	    sy.seen)
+	else if (sy.confirmed > sy.seen && sy.confirmed - sy.seen >=
+	    HB_MISSES && sy.quiet >= HB_MISSES)
 		why = "heartbeats not coming back";
 	if (why) {
 		log_warnx("cluster msg=\"pub/sub connection dropped\" "

@@ -24,6 +24,8 @@ void	cluster_sync_init(void);
 void	cluster_sync_connected(struct redisAsyncContext *sub);
 /* The pub/sub connection is gone. */
 void	cluster_sync_lost(void);
+/* Something came in on the pub/sub connection. */
+void	cluster_sync_rx(void);
 /* Topic key was acknowledged on this connection: asks Redis (on the
  * command connection) for its sequence, answered on the sync channel. */
 void	cluster_sync_topic(const char *key, size_t applen, struct cseq *q);
