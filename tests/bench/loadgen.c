@@ -1115,8 +1115,8 @@ report(double window, uint64_t srv_cpu, uint64_t gen_cpu, uint64_t rss0,
 	    target > 0 ? 100.0 * (double)g.pub_ok / target : 0);
 	printf(" preempted=%" PRIu64, preempted);
 	if (t1->wall.count > 0)
-		printf(" turn_win_ms=%.1f turn_cpu_win_ms=%.1f turn_max_ms=%.1f "
-		       "turns=%" PRIu64,
+		printf(" turn_win_ms=%.1f turn_cpu_win_ms=%.1f "
+		       "turn_max_ms=%.1f turns=%" PRIu64,
 		    lg_turns_window_ms(&t0->wall, &t1->wall),
 		    lg_turns_window_ms(&t0->cpu, &t1->cpu),
 		    t1->wall.max_s * 1000, t1->wall.count - t0->wall.count);
@@ -1371,7 +1371,8 @@ main(int argc, char **argv)
 	cpu1 = srv_cpu_us();
 	gcpu1 = self_cpu_us();
 	iv1 = srv_status("nonvoluntary_ctxt_switches");
-	if (turns0.wall.count > 0 && lg_turns_fetch(g.host, g.port, &turns1) < 0)
+	if (turns0.wall.count > 0 &&
+	    lg_turns_fetch(g.host, g.port, &turns1) < 0)
 		memset(&turns1, 0, sizeof(turns1));
 	report((double)(t1 - t0) / 1e9, cpu1 - cpu0, gcpu1 - gcpu0, rss0, rss1,
 	    connect_s, &turns0, &turns1, iv1 - iv0);
