@@ -91,6 +91,7 @@ ws_established(struct lws *wsi, struct pss *pss)
 	memset(c, 0, sizeof(*c));
 	pss->peer_closed = 0;
 	pss->rx_active = 0;
+	pss->fd = lws_is_ssl(wsi) ? -1 : (int)lws_get_socket_fd(wsi);
 	c->wsi = wsi;
 	if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) < 0)
 		uri[0] = '\0';
