@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "swar.h"
 
 void
 buf_init(struct buf *b, size_t max)
@@ -31,7 +32,7 @@ buf_reset(struct buf *b)
 		b->data[0] = '\0';
 }
 
-static int
+int
 buf_reserve(struct buf *b, size_t n)
 {
 	size_t want, ncap;
@@ -92,6 +93,14 @@ buf_printf(struct buf *b, const char *fmt, ...)
 	return 0;
 }
 
+/* Nonzero when one of the eight bytes in w must be escaped in a JSON
+ * string: a control character, a quote or a backslash. */
+static uint64_t
+needs_escape(uint64_t w)
+{
+	return swar_below(w, 0x20) | swar_has(w, '"') | swar_has(w, '\\');
+}
+
 int
 buf_add_json_escaped(struct buf *b, const char *s, size_t n)
 {
@@ -100,10 +109,15 @@ buf_add_json_escaped(struct buf *b, const char *s, size_t n)
 	int r;
 
 	for (i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
+		unsigned char c;
 		char esc[6];
 		size_t elen = 2;
 
+		while (i + 8 <= n && !needs_escape(swar_load(s + i)))
+			i += 8;	/* eight plain bytes */
+		if (i == n)
+			break;
+		c = (unsigned char)s[i];
 		if (c >= 0x20 && c != '"' && c != '\\')
 			continue;
 		if ((r = buf_add(b, s + run, i - run)) < 0)

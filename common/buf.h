@@ -20,6 +20,9 @@ void buf_init(struct buf *b, size_t max);
 void buf_free(struct buf *b);
 /* Appends n bytes; -EMSGSIZE past the cap, -ENOMEM; 0 on success. */
 int buf_add(struct buf *b, const void *p, size_t n);
+/* Makes room for n more bytes at once (a text about to be built whose
+ * size is known); 0, -EMSGSIZE past the cap, or -ENOMEM. */
+int buf_reserve(struct buf *b, size_t n);
 int buf_adds(struct buf *b, const char *s);
 int buf_printf(struct buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

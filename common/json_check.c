@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "json_check.h"
+#include "swar.h"
 
 #define DUP_SMALL 16	/* objects this small are compared pairwise */
 
@@ -71,8 +72,11 @@ json_has_nul(const char *text, size_t len)
 	 * strings); skipping the escaped byte keeps "\\u0000" (a backslash,
 	 * then text) apart from "\u0000". */
 	for (i = 0; i + 1 < len; i++) {
-		if (text[i] != '\\')
-			continue;
+		const char *bs = memchr(text + i, '\\', len - 1 - i);
+
+		if (bs == NULL)
+			break;
+		i = (size_t)(bs - text);
 		if (text[i + 1] == 'u' && len - i >= 6 &&
 		    memcmp(text + i + 2, "0000", 4) == 0)
 			return 1;
@@ -96,11 +100,15 @@ json_parse_exact(const char *text, size_t len, const char **why)
 
 	if (why == NULL)
 		why = &dummy;
-	for (i = 0; i < len; i++)
-		if ((unsigned char)text[i] < ' ' && !json_space(text[i])) {
+	for (i = 0; i < len; i++) {
+		while (i + 8 <= len && !swar_below(swar_load(text + i), ' '))
+			i += 8;	/* no control character among eight */
+		if (i < len && (unsigned char)text[i] < ' ' &&
+		    !json_space(text[i])) {
 			*why = "a control character outside a string escape";
 			return NULL;
 		}
+	}
 	for (i = 0; i < len && json_space(text[i]); i++)
 		;
 	if (i == len) {

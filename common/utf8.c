@@ -1,6 +1,7 @@
 /* Table-free UTF-8 validator; see utf8.h. */
 #include <string.h>
 
+#include "swar.h"
 #include "utf8.h"
 
 int
@@ -15,6 +16,8 @@ utf8_valid(const unsigned char *p, size_t n)
 
 		if (c < 0x80) {
 			i++;
+			while (i + 8 <= n && !swar_high(swar_load(p + i)))
+				i += 8;	/* ASCII, a word at a time */
 			continue;
 		}
 		if (c >= 0xc2 && c <= 0xdf)

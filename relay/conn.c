@@ -260,6 +260,7 @@ relay_frame(const char *ev, const char *ch, const char *data, size_t dlen,
 	int e = 0;
 
 	buf_init(&b, (size_t)1 << 31);
+	e |= buf_reserve(&b, dlen + 256);	/* one allocation, mostly */
 	e |= buf_adds(&b, "{\"event\":");
 	e |= buf_add_json_string(&b, ev);
 	if (ch) {

@@ -36,6 +36,8 @@ struct pss {
 	int rx_held;		/* reading paused until req is answered */
 	int close_after;	/* answer with connection: close, then close */
 	int peer_closed;	/* the client sent its close frame */
+	int fd;			/* websockets without TLS: the socket the
+				 * write path sends on itself; else -1 */
 };
 
 /* lws_http.c: the struct http_glue calls (http.h says what each does) */

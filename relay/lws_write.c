@@ -13,9 +13,19 @@
  * connection that is closing -- a connection with close_code set, or whose
  * peer has sent its close frame, is never written here. Everything runs on
  * the one event-loop thread, so no write races another.
+ *
+ * Frames are framed here (the relay sends only unmasked final text frames
+ * and negotiates no extension) and, without TLS, sent with our own send(2)
+ * on the socket: lws_write's path costs a few percent of a delivery at
+ * 19,000 subscribers. What the socket does not take goes to lws as a raw
+ * write, which keeps it and sends it at POLLOUT before anything else;
+ * lws_partial_buffered() is looked at before every write, so a tail lws
+ * holds (ours, or one of its own pongs and closes) is never overtaken.
  */
+#include <errno.h>
 #include <stddef.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "clock.h"
 #include "lws_glue.h"
@@ -56,9 +66,47 @@ frame_header(unsigned char *h, size_t len)
 }
 
 /*
- * Several frames wait for c: frame them ourselves into one buffer and hand
- * lws a single raw write, so a backlog costs one send() instead of one per
- * frame. Returns the frames written, or -1.
+ * Writes p[0..len) on c's connection: send(2) on the socket without TLS,
+ * the rest (or everything, with TLS) as an lws raw write, which lws keeps
+ * for POLLOUT when the socket will not take it. 0 or -1.
+ */
+static int
+raw_write(struct lws *wsi, struct conn *c, unsigned char *p, size_t len)
+{
+	ssize_t n = 0;
+	int fd = pss_of(c)->fd;
+
+	if (fd >= 0 && (n = send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT)) <
+	    0) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			return -1;
+		n = 0;
+	}
+	if ((size_t)n < len &&
+	    lws_write(wsi, p + n, len - (size_t)n, LWS_WRITE_RAW) <
+		(int)(len - (size_t)n))
+		return -1;
+	metrics.ws_writes++;
+	return 0;
+}
+
+/* One frame m on c: its header in m's headroom (the same bytes whichever
+ * connection m goes to), header and payload in one write. 0 or -1. */
+static int
+write_frame(struct lws *wsi, struct conn *c, struct msg *m)
+{
+	unsigned char h[10];
+	size_t hl = frame_header(h, m->len);
+	unsigned char *p = msg_data(m) - hl;
+
+	memcpy(p, h, hl);
+	return raw_write(wsi, c, p, hl + m->len);
+}
+
+/*
+ * Several frames wait for c: frame them into one buffer and write them at
+ * once, so a backlog costs one send() instead of one per frame. Returns
+ * the frames written, or -1.
  */
 static int
 write_batch(struct lws *wsi, struct conn *c)
@@ -82,9 +130,8 @@ write_batch(struct lws *wsi, struct conn *c)
 	if (n < 2)
 		return 0; /* one frame (or a big one): the plain path */
 	total = (size_t)(p - (batch + LWS_PRE));
-	if (lws_write(wsi, batch + LWS_PRE, total, LWS_WRITE_RAW) < (int)total)
+	if (raw_write(wsi, c, batch + LWS_PRE, total) < 0)
 		return -1;
-	metrics.ws_writes++;
 	for (i = 0; i < n; i++) {
 		struct msg *m = sendq_pop(&c->q);
 
@@ -105,14 +152,12 @@ conn_flush(struct lws *wsi, struct conn *c)
 		if ((b = write_batch(wsi, c)) < 0)
 			return -1;
 		if (b == 0) {
-			if (lws_write(wsi, msg_data(m), m->len,
-			    LWS_WRITE_TEXT) < (int)m->len)
+			if (write_frame(wsi, c, m) < 0)
 				return -1;
-			metrics.ws_writes++;
 			metrics.bytes_sent += m->len;
 			msg_unref(sendq_pop(&c->q));
 		}
-		if (lws_partial_buffered(wsi))
+		if (c->q.len && lws_partial_buffered(wsi))
 			break;
 	}
 	return 0;

@@ -12,18 +12,25 @@ static const double bucket_le[METRICS_BUCKETS] = {0.00005, 0.0001, 0.00025,
 static const double turn_le[METRICS_TURN_BUCKETS] = {0.0005, 0.001,
     0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25};
 
-void
-metrics_loop_turn(int64_t us)
+static void
+turn_record(struct turn_hist *h, int64_t us)
 {
 	double s = (double)us / 1e6;
 
 	for (int i = 0; i < METRICS_TURN_BUCKETS; i++)
 		if (s <= turn_le[i])
-			metrics.turn_buckets[i]++;
-	metrics.turn_count++;
-	metrics.turn_sum += s;
-	if (s > metrics.turn_max)
-		metrics.turn_max = s;
+			h->buckets[i]++;
+	h->count++;
+	h->sum += s;
+	if (s > h->max)
+		h->max = s;
+}
+
+void
+metrics_loop_turn(int64_t us, int64_t cpu_us)
+{
+	turn_record(&metrics.turn, us);
+	turn_record(&metrics.turn_cpu, cpu_us);
 }
 
 void
@@ -97,9 +104,15 @@ static const struct metric {
 	    "publish, until accepted (a large fan-out goes on after).",
 	    {NULL}, {NULL}},
 	{"sno_loop_turn_seconds", "histogram", "Event-loop turns by how "
-	    "long the relay worked in them.", {NULL}, {NULL}},
+	    "long they lasted, from the poll's return to the next poll "
+	    "(time the kernel gave other processes included).", {NULL},
+	    {NULL}},
 	{"sno_loop_turn_max_seconds", "gauge", "Longest event-loop turn "
 	    "since start.", {NULL}, {NULL}},
+	{"sno_loop_turn_cpu_seconds", "histogram", "Event-loop turns by the "
+	    "CPU time the relay used in them.", {NULL}, {NULL}},
+	{"sno_loop_turn_cpu_max_seconds", "gauge", "Most CPU time one "
+	    "event-loop turn used since start.", {NULL}, {NULL}},
 	{"sno_slow_consumer_disconnects_total", "counter",
 	    "Connections cut for exceeding send_queue_bytes.", {""},
 	    {g_slow}},
@@ -127,6 +140,13 @@ render_histogram(const char *name, struct buf *o, const double *le,
 	return e;
 }
 
+static int
+render_turns(const char *name, struct buf *o, const struct turn_hist *h)
+{
+	return render_histogram(name, o, turn_le, h->buckets,
+	    METRICS_TURN_BUCKETS, h->count, h->sum);
+}
+
 /* The samples of a metric without getters (histograms, float gauges). */
 static int
 render_special(const char *name, struct buf *o)
@@ -136,10 +156,12 @@ render_special(const char *name, struct buf *o)
 		    metrics.publish_buckets, METRICS_BUCKETS,
 		    metrics.publish_count, metrics.publish_sum);
 	if (strcmp(name, "sno_loop_turn_seconds") == 0)
-		return render_histogram(name, o, turn_le, metrics.turn_buckets,
-		    METRICS_TURN_BUCKETS, metrics.turn_count,
-		    metrics.turn_sum);
-	return buf_printf(o, "%s %.6f\n", name, metrics.turn_max);
+		return render_turns(name, o, &metrics.turn);
+	if (strcmp(name, "sno_loop_turn_cpu_seconds") == 0)
+		return render_turns(name, o, &metrics.turn_cpu);
+	if (strcmp(name, "sno_loop_turn_cpu_max_seconds") == 0)
+		return buf_printf(o, "%s %.6f\n", name, metrics.turn_cpu.max);
+	return buf_printf(o, "%s %.6f\n", name, metrics.turn.max);
 }
 
 int

@@ -1,7 +1,9 @@
 /*
  * The relay's loop-turn figures for the fan-out benchmark (issue 15), read
  * from its /metrics by the load generator before and after the measured
- * window: how long the longest loop turn of the window was.
+ * window: how long the longest loop turn of the window lasted, and the
+ * most CPU time one used (the two differ by the time the kernel ran other
+ * processes on the relay's core).
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -51,29 +53,37 @@ lg_turns_fetch(const char *host, int port, struct lg_turns *t)
 	buf[len] = '\0';
 	for (line = strtok_r(buf, "\n", &p); line != NULL;
 	     line = strtok_r(NULL, "\n", &p)) {
+		struct lg_hist *h = &t->wall;
 		double le;
 		unsigned long long v;
 
-		if (sscanf(line,
-			"sno_loop_turn_seconds_bucket{le=\"%lf\"} %llu", &le,
-			&v) == 2 && t->n < LG_TURN_BUCKETS) {
-			t->le[t->n] = le;
-			t->b[t->n++] = v;
-		} else if (sscanf(line, "sno_loop_turn_seconds_count %llu",
-			       &v) == 1)
-			t->count = v;
-		else
-			sscanf(line, "sno_loop_turn_max_seconds %lf",
-			    &t->max_s);
+		if (strncmp(line, "sno_loop_turn_cpu_", 18) == 0) {
+			h = &t->cpu;
+			line += 18;
+		} else if (strncmp(line, "sno_loop_turn_", 14) == 0) {
+			line += 14;
+		} else {
+			continue;
+		}
+		if (sscanf(line, "seconds_bucket{le=\"%lf\"} %llu", &le, &v) ==
+			2 &&
+		    h->n < LG_TURN_BUCKETS) {
+			h->le[h->n] = le;
+			h->b[h->n++] = v;
+		} else if (sscanf(line, "seconds_count %llu", &v) == 1) {
+			h->count = v;
+		} else {
+			sscanf(line, "max_seconds %lf", &h->max_s);
+		}
 	}
-	return t->count > 0 ? 0 : -1;
+	return t->wall.count > 0 ? 0 : -1;
 }
 
 /* The smallest bucket bound (ms) that holds every turn between a and b:
  * the longest turn of the window, to the histogram's resolution; -1 when
  * unknown or past the last bound. */
 double
-lg_turns_window_ms(const struct lg_turns *a, const struct lg_turns *b)
+lg_turns_window_ms(const struct lg_hist *a, const struct lg_hist *b)
 {
 	uint64_t all = b->count - a->count;
 

@@ -166,11 +166,13 @@ srv_cpu_us(void)
 	return sum * 1000000 / (uint64_t)sysconf(_SC_CLK_TCK);
 }
 
+/* The sum over the server's processes of a /proc/PID/status figure
+ * ("VmRSS", "nonvoluntary_ctxt_switches": the main thread's). */
 static uint64_t
-srv_rss_kb(void)
+srv_status(const char *key)
 {
 	char path[64], line[256];
-	unsigned long kb;
+	size_t klen = strlen(key);
 	uint64_t sum = 0;
 	FILE *f;
 	int i;
@@ -180,11 +182,17 @@ srv_rss_kb(void)
 		if ((f = fopen(path, "r")) == NULL)
 			continue;
 		while (fgets(line, sizeof(line), f) != NULL)
-			if (sscanf(line, "VmRSS: %lu", &kb) == 1)
-				sum += kb;
+			if (strncmp(line, key, klen) == 0 && line[klen] == ':')
+				sum += strtoull(line + klen + 1, NULL, 10);
 		fclose(f);
 	}
 	return sum;
+}
+
+static uint64_t
+srv_rss_kb(void)
+{
+	return srv_status("VmRSS");
 }
 
 static uint64_t
@@ -1070,7 +1078,7 @@ drain(int64_t deadline)
 static void
 report(double window, uint64_t srv_cpu, uint64_t gen_cpu, uint64_t rss0,
     uint64_t rss1, double connect_s, const struct lg_turns *t0,
-    const struct lg_turns *t1)
+    const struct lg_turns *t1, uint64_t preempted)
 {
 	uint64_t owed = expected();
 	uint64_t lost = owed > g.received ? owed - g.received : 0;
@@ -1105,12 +1113,14 @@ report(double window, uint64_t srv_cpu, uint64_t gen_cpu, uint64_t rss0,
 		: 0,
 	    g.backlog_max, connect_s, target,
 	    target > 0 ? 100.0 * (double)g.pub_ok / target : 0);
-	if (t1->count > 0)
-		printf(" turn_win_ms=%.1f turn_max_ms=%.1f turns=%" PRIu64 "\n",
-		    lg_turns_window_ms(t0, t1), t1->max_s * 1000,
-		    t1->count - t0->count);
-	else
-		printf("\n");
+	printf(" preempted=%" PRIu64, preempted);
+	if (t1->wall.count > 0)
+		printf(" turn_win_ms=%.1f turn_cpu_win_ms=%.1f "
+		       "turn_max_ms=%.1f turns=%" PRIu64,
+		    lg_turns_window_ms(&t0->wall, &t1->wall),
+		    lg_turns_window_ms(&t0->cpu, &t1->cpu),
+		    t1->wall.max_s * 1000, t1->wall.count - t0->wall.count);
+	printf("\n");
 	fflush(stdout);
 }
 
@@ -1318,7 +1328,7 @@ setup(void)
 int
 main(int argc, char **argv)
 {
-	uint64_t rss0, rss1, cpu0, gcpu0, cpu1, gcpu1;
+	uint64_t rss0, rss1, cpu0, gcpu0, cpu1, gcpu1, iv0, iv1;
 	struct lg_turns turns0, turns1;
 	int64_t start, t0, t1, deadline;
 	double connect_s;
@@ -1345,6 +1355,7 @@ main(int argc, char **argv)
 		memset(&turns0, 0, sizeof(turns0));
 	cpu0 = srv_cpu_us();
 	gcpu0 = self_cpu_us();
+	iv0 = srv_status("nonvoluntary_ctxt_switches");
 	t0 = now_ns();
 	if (g.rate > 0) {
 		run_for(g.duration, 1, t0);
@@ -1359,9 +1370,11 @@ main(int argc, char **argv)
 	t1 = now_ns();
 	cpu1 = srv_cpu_us();
 	gcpu1 = self_cpu_us();
-	if (turns0.count > 0 && lg_turns_fetch(g.host, g.port, &turns1) < 0)
+	iv1 = srv_status("nonvoluntary_ctxt_switches");
+	if (turns0.wall.count > 0 &&
+	    lg_turns_fetch(g.host, g.port, &turns1) < 0)
 		memset(&turns1, 0, sizeof(turns1));
 	report((double)(t1 - t0) / 1e9, cpu1 - cpu0, gcpu1 - gcpu0, rss0, rss1,
-	    connect_s, &turns0, &turns1);
+	    connect_s, &turns0, &turns1, iv1 - iv0);
 	return rc < 0 || g.n_subscribed < g.subs ? 1 : 0;
 }

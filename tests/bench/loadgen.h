@@ -63,15 +63,19 @@ struct lg_conn {
 	int chan; /* subscriber: its channel; publisher: the one in flight */
 };
 
-/* lg_turns.c: sno_loop_turn_seconds (cumulative buckets) and
- * sno_loop_turn_max_seconds from the relay's /metrics. */
+/* lg_turns.c: the relay's loop-turn histograms from its /metrics:
+ * sno_loop_turn_seconds (how long turns lasted) and
+ * sno_loop_turn_cpu_seconds (the CPU time the relay used in them). */
 #define LG_TURN_BUCKETS 16
-struct lg_turns {
+struct lg_hist {
 	int n;
 	double le[LG_TURN_BUCKETS];
 	uint64_t b[LG_TURN_BUCKETS];
 	uint64_t count;
-	double max_s;
+	double max_s; /* since start */
+};
+struct lg_turns {
+	struct lg_hist wall, cpu;
 };
 
 /*
@@ -84,6 +88,6 @@ int lg_turns_fetch(const char *host, int port, struct lg_turns *t);
  * so the longest turn of that window to the histogram's resolution; -1 when
  * unknown or past the last bound.
  */
-double lg_turns_window_ms(const struct lg_turns *a, const struct lg_turns *b);
+double lg_turns_window_ms(const struct lg_hist *a, const struct lg_hist *b);
 
 #endif

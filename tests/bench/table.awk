@@ -4,8 +4,11 @@
 # CPU per delivery; xfloor against the floor server, xnchan against nchan.
 # Each case NAME-tls adds a line "TLS cost" against case NAME, same server.
 # turnms: sno's longest loop turn in the publish window, as the bound of its
-# /metrics histogram bucket (0.5, 1, 2, 5, 10, 20 ... ms); turnmax: its
-# sno_loop_turn_max_seconds, since start (connecting included).
+# /metrics histogram bucket (0.5, 1, 2, 5, 10, 20 ... ms); cpums: the most CPU
+# time one turn of the window used, to the same buckets; preempt: how often
+# the kernel took the server's core from it in the window (its main
+# thread's nonvoluntary context switches). A turn lasts longer than the CPU
+# it used by the time another process held the core.
 FILENAME == ARGV[1] {
 	for (i = 3; i <= NF; i++) {
 		split($i, kv, "=")
@@ -33,10 +36,10 @@ function ratio(s, ref, c) {
 }
 function ms(x) { return x == "" ? "-" : sprintf("%.2f", x / 1000) }
 END {
-	printf "%-5s %-6s %6s %6s %8s %6s %6s %8s %5s %7s %7s %7s %7s %6s %5s %6s %7s %7s %5s %6s %6s %7s\n",
+	printf "%-5s %-6s %6s %6s %8s %6s %6s %8s %5s %7s %7s %7s %7s %6s %5s %6s %7s %7s %5s %6s %6s %6s %7s\n",
 	    "case", "server", "subs", "held", "us/deliv", "xfloor", "xnchan",
 	    "deliv/s", "kept%", "p50ms", "p99ms", "p999ms", "maxms", "lost", "reord",
-	    "rss/c", "pub50us", "pub99us", "gen%", "d/wr", "turnms", "turnmax"
+	    "rss/c", "pub50us", "pub99us", "gen%", "d/wr", "turnms", "cpums", "preempt"
 	for (k = 1; k <= nc; k++) {
 		cs = order[k]
 		for (j = 1; j <= ns; j++) {
@@ -51,8 +54,10 @@ END {
 			dw = w[s, "writes"] > 0 ? sprintf("%.2f", w[s, "received"] / w[s, "writes"]) : "-"
 			tw = v[s, cs, "turn_win_ms"]
 			tw = tw == "" ? "-" : (tw + 0 < 0 ? ">250" : tw)
-			tm = v[s, cs, "turn_max_ms"] == "" ? "-" : v[s, cs, "turn_max_ms"]
-			printf "%-5s %-6s %6d %6d %8s %6s %6s %8s %5s %7s %7s %7s %7s %6s %5s %6s %7s %7s %5.1f %6s %6s %7s\n",
+			tc = v[s, cs, "turn_cpu_win_ms"]
+			tc = tc == "" ? "-" : (tc + 0 < 0 ? ">250" : tc)
+			pre = v[s, cs, "preempted"] == "" ? "-" : v[s, cs, "preempted"]
+			printf "%-5s %-6s %6d %6d %8s %6s %6s %8s %5s %7s %7s %7s %7s %6s %5s %6s %7s %7s %5.1f %6s %6s %6s %7s\n",
 			    cs, s, v[s, cs, "subs"], v[s, cs, "subscribed"],
 			    a ? "-" : sprintf("%.2f", v[s, cs, "srv_us_per_deliv"]),
 			    ratio(s, "floor", cs), ratio(s, "nchan", cs),
@@ -63,7 +68,7 @@ END {
 			    a ? "-" : v[s, cs, "lost"], a ? "-" : v[s, cs, "reordered"],
 			    a ? v[s, cs, "rss_per_conn_b"] : "-",
 			    a ? "-" : v[s, cs, "pub_p50_us"], a ? "-" : v[s, cs, "pub_p99_us"],
-			    v[s, cs, "gen_cpu_pct"], cs == "e" ? dw : "-", tw, tm
+			    v[s, cs, "gen_cpu_pct"], cs == "e" ? dw : "-", tw, tc, pre
 		}
 	}
 	# Case NAME-tls beside case NAME on the same server.

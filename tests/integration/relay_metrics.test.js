@@ -81,6 +81,24 @@ test('metrics_has_a_loop_turn_histogram_whose_count_grows', async () => {
   assert.equal(v(m1, 'sno_loop_turn_seconds_bucket', { le: '+Inf' }), n1);
 });
 
+test('metrics_has_the_cpu_time_of_the_same_turns_never_more_than_their_length', async () => {
+  const m = await scrapeMetrics(relay);
+  assert.match(m.text, /# TYPE sno_loop_turn_cpu_seconds histogram/);
+  assert.match(m.text, /# TYPE sno_loop_turn_cpu_max_seconds gauge/);
+  // Both histograms are read in the same turn: the same turns counted.
+  const n = v(m, 'sno_loop_turn_seconds_count');
+  assert.equal(v(m, 'sno_loop_turn_cpu_seconds_count'), n);
+  assert.equal(v(m, 'sno_loop_turn_cpu_seconds_bucket', { le: '+Inf' }), n);
+  // One thread cannot use more CPU than the time that passed (1 us of
+  // rounding a turn).
+  const cpu = v(m, 'sno_loop_turn_cpu_seconds_sum');
+  const wall = v(m, 'sno_loop_turn_seconds_sum');
+  assert.ok(cpu > 0, `no CPU time counted\n${m.text}`);
+  assert.ok(cpu <= wall + n * 1e-6, `CPU ${cpu} s > wall ${wall} s`);
+  assert.ok(v(m, 'sno_loop_turn_cpu_max_seconds') <=
+    v(m, 'sno_loop_turn_max_seconds') + 1e-6);
+});
+
 test('metrics_counts_match_connections_subscriptions_events_and_auth_failures', async () => {
   const m0 = await scrapeMetrics(relay);
   const connTotal0 = v(m0, 'sno_connections_total');

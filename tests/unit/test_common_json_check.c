@@ -173,10 +173,91 @@ exact_parse_refuses_bytes_after_the_value(void **state)
 	assert_null(json_parse_exact("{}\0", 3, NULL));
 }
 
+/* The JSON string escaping of each byte, one at a time. */
+static void
+escape_ref(struct buf *b, const unsigned char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned c = s[i];
+
+		if (c == '"' || c == '\\')
+			buf_printf(b, "\\%c", c);
+		else if (c == '\n')
+			buf_adds(b, "\\n");
+		else if (c == '\r')
+			buf_adds(b, "\\r");
+		else if (c == '\t')
+			buf_adds(b, "\\t");
+		else if (c == '\b')
+			buf_adds(b, "\\b");
+		else if (c == '\f')
+			buf_adds(b, "\\f");
+		else if (c < 0x20)
+			buf_printf(b, "\\u%04x", c);
+		else
+			buf_add(b, s + i, 1);
+	}
+}
+
+static void
+scans_find_a_byte_at_every_offset(void **state)
+{
+	/* The word-at-a-time scans (control characters, escaping, NULs)
+	 * against one byte of interest at each position of 40 plain ones. */
+	static const unsigned char odd[] = {0, 1, '\n', 0x1f, '"', '\\',
+	    0x7f, 0x80, 0xff, ' '};
+	char t[41];
+	struct buf got, want;
+
+	(void)state;
+	buf_init(&got, 4096);
+	buf_init(&want, 4096);
+	for (size_t k = 0; k < sizeof(odd); k++) {
+		for (size_t at = 0; at < 40; at++) {
+			cJSON *j;
+
+			memset(t, 'x', 40);
+			t[0] = '"';
+			t[39] = '"';
+			t[40] = '\0';
+			if (at > 0 && at < 39)
+				t[at] = (char)odd[k];
+			buf_reset(&got);
+			buf_reset(&want);
+			assert_int_equal(buf_add_json_escaped(&got, t, 40), 0);
+			escape_ref(&want, (const unsigned char *)t, 40);
+			assert_int_equal(got.len, want.len);
+			assert_memory_equal(got.data, want.data, got.len);
+			/* A raw control byte inside the string is refused. */
+			j = json_parse_exact(t, 40, NULL);
+			if (at > 0 && at < 39 && odd[k] < 0x20 &&
+			    odd[k] != '\n')
+				assert_null(j);
+			cJSON_Delete(j);
+			assert_int_equal(json_has_nul(t, 40),
+			    at > 0 && at < 39 && odd[k] == 0);
+		}
+	}
+	/* An escaped NUL anywhere, and a backslash last. */
+	for (size_t at = 1; at + 6 < 40; at++) {
+		memset(t, 'x', 40);
+		memcpy(t + at, "\\u0000", 6);
+		assert_true(json_has_nul(t, 40));
+		t[at - 1] = '\\'; /* "\\u0000": a backslash, then text */
+		assert_false(json_has_nul(t, 40));
+	}
+	memset(t, 'x', 40);
+	t[39] = '\\';
+	assert_false(json_has_nul(t, 40));
+	buf_free(&got);
+	buf_free(&want);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(scans_find_a_byte_at_every_offset),
 		cmocka_unit_test(duplicate_keys_are_found_at_any_depth),
 		cmocka_unit_test(duplicate_keys_in_a_large_object),
 		cmocka_unit_test(nul_characters_are_found),

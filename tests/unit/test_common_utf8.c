@@ -71,12 +71,70 @@ trim_drops_a_cut_tail(void **state)
 	assert_string_equal(g, "0123456789abc");
 }
 
+/* The byte-at-a-time answer utf8_valid's word-at-a-time ASCII path must
+ * give: is p[0..n) well-formed UTF-8 (RFC 3629)? */
+static int
+utf8_valid_ref(const unsigned char *p, size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		unsigned c = p[i], need, cp;
+
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		need = c >= 0xf0 ? 3 : c >= 0xe0 ? 2 : c >= 0xc0 ? 1 : 9;
+		if (need == 9 || n - i - 1 < need)
+			return 0;
+		cp = c & (0x3f >> need);
+		for (size_t k = 1; k <= need; k++) {
+			if ((p[i + k] & 0xc0) != 0x80)
+				return 0;
+			cp = cp << 6 | (p[i + k] & 0x3f);
+		}
+		if (cp < (need == 1 ? 0x80u : need == 2 ? 0x800u : 0x10000u) ||
+		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return 0;
+		i += need + 1;
+	}
+	return 1;
+}
+
+static void
+long_ascii_runs_are_checked_at_every_offset(void **state)
+{
+	/* One odd byte or sequence at each position of a long ASCII text
+	 * (so on each side of and across 8-byte words). */
+	static const char *odd[] = {"\xc3\xa9", "\xc3", "\xa9", "\xff",
+	    "\xe2\x82\xac", "\xed\xa0\x80", "\xf0\x9f\x98\x80", "\xc0\xaf"};
+	unsigned char t[64];
+
+	(void)state;
+	for (size_t k = 0; k < sizeof(odd) / sizeof(odd[0]); k++) {
+		size_t ol = strlen(odd[k]);
+
+		for (size_t at = 0; at + ol <= sizeof(t); at++) {
+			memset(t, 'a', sizeof(t));
+			memcpy(t + at, odd[k], ol);
+			for (size_t n = at; n <= sizeof(t); n += 7)
+				if (utf8_valid(t, n) != utf8_valid_ref(t, n))
+					fail_msg("odd %zu at %zu, length %zu",
+					    k, at, n);
+		}
+	}
+	memset(t, 'a', sizeof(t));
+	assert_true(utf8_valid(t, sizeof(t)));
+	t[63] = 0x80;
+	assert_false(utf8_valid(t, sizeof(t)));
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(prefix_never_splits_a_character),
 		cmocka_unit_test(trim_drops_a_cut_tail),
+		cmocka_unit_test(long_ascii_runs_are_checked_at_every_offset),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
