@@ -73,8 +73,9 @@ void accept_guard_stop(void);
 /* An lws error line; 1 when it was a failed accept (handled, logged). */
 int accept_guard_log(const char *line);
 
-/* lws_server.c: 1 when this loop turn has worked its share (TURN_WORK_US),
- * so what is left waits for the next turn. */
-int glue_turn_over(void);
+/* lws_server.c: the monotonic time (us) at which this loop turn has worked
+ * its share (TURN_WORK_US), after which what is left waits for the next
+ * turn; 0 outside a turn. */
+int64_t glue_turn_until(void);
 
 #endif

@@ -274,10 +274,10 @@ static struct lws_protocols protocols[] = {
 	{NULL, NULL, 0, 0, 0, NULL, 0}
 };
 
-int
-glue_turn_over(void)
+int64_t
+glue_turn_until(void)
 {
-	return srv.turn_us && clock_mono_us() - srv.turn_us >= TURN_WORK_US;
+	return srv.turn_us ? srv.turn_us + TURN_WORK_US : 0;
 }
 
 /*

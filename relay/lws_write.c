@@ -32,8 +32,8 @@
 #include "metrics.h"
 
 #define WRITES_PER_CALLBACK 64
-/* Connections written between two looks at the clock (a write is a few
- * us, a look some tens of ns). */
+/* Writes (or connections looked at) between two looks at the clock (a
+ * write is a few us, a look some tens of ns). */
 #define FLUSH_CLOCK_EVERY 16
 
 /* The lws user space of c's wsi is the pss that holds c: no need to load
@@ -141,14 +141,26 @@ write_batch(struct lws *wsi, struct conn *c)
 	return (int)n;
 }
 
-/* Writes what c has queued while the socket takes it; 0 or -1. */
+/* 1 once the monotonic clock has passed until (0: never). */
 static int
-conn_flush(struct lws *wsi, struct conn *c)
+past(int64_t until)
+{
+	return until && clock_mono_us() >= until;
+}
+
+/*
+ * Writes what c has queued while the socket takes it, up to
+ * WRITES_PER_CALLBACK writes and, with until set, until the clock passes
+ * it (a backlog of 64 KB batches is tens of us a write). Returns the
+ * writes made, or -1.
+ */
+static int
+conn_flush(struct lws *wsi, struct conn *c, int64_t until)
 {
 	struct msg *m;
 	int n = 0, b;
 
-	while ((m = sendq_peek(&c->q)) != NULL && n++ < WRITES_PER_CALLBACK) {
+	while ((m = sendq_peek(&c->q)) != NULL && n < WRITES_PER_CALLBACK) {
 		if ((b = write_batch(wsi, c)) < 0)
 			return -1;
 		if (b == 0) {
@@ -157,10 +169,11 @@ conn_flush(struct lws *wsi, struct conn *c)
 			metrics.bytes_sent += m->len;
 			msg_unref(sendq_pop(&c->q));
 		}
-		if (c->q.len && lws_partial_buffered(wsi))
+		n++;
+		if (c->q.len && (lws_partial_buffered(wsi) || past(until)))
 			break;
 	}
-	return 0;
+	return n;
 }
 
 int
@@ -174,14 +187,14 @@ ws_writeable(struct lws *wsi, struct conn *c)
 		    strlen(c->close_reason));
 		return -1;
 	}
-	if (c->q.len && !c->close_code && glue_turn_over()) {
+	if (c->q.len && !c->close_code && past(glue_turn_until())) {
 		/* This turn has worked long enough (a POLLOUT storm): the
 		 * end-of-turn flush writes it in a later turn, in order. A
 		 * closing connection is not deferred (its 3 s cut stays). */
 		conn_want_write(c);
 		return 0;
 	}
-	if (conn_flush(wsi, c) < 0)
+	if (conn_flush(wsi, c, glue_turn_until()) < 0)
 		return -1;
 	if (c->q.len || c->close_code)
 		lws_callback_on_writable(wsi);
@@ -201,12 +214,15 @@ void
 ws_flush_pending(struct relay *r, int64_t until_us)
 {
 	struct conn *c;
-	int k = 0;
+	int k = 0, n;
 
 	while ((c = TAILQ_FIRST(&r->pending)) != NULL) {
-		if (until_us && ++k % FLUSH_CLOCK_EVERY == 0 &&
-		    clock_mono_us() >= until_us)
-			break;
+		if (until_us && k >= FLUSH_CLOCK_EVERY) {
+			if (clock_mono_us() >= until_us)
+				break;
+			k = 0;
+		}
+		k++;
 		conn_pending_drop(c);
 		if (c->close_code) {
 			lws_callback_on_writable(c->wsi);
@@ -221,9 +237,12 @@ ws_flush_pending(struct relay *r, int64_t until_us)
 			lws_callback_on_writable(c->wsi);
 			continue;
 		}
-		if (conn_flush(c->wsi, c) < 0)
+		if ((n = conn_flush(c->wsi, c, until_us)) < 0) {
 			conn_close(c, CLOSE_RECONNECT_LATER, "write failed");
-		else if (c->q.len)
+			continue;
+		}
+		k += n > 1 ? n - 1 : 0;	/* a backlog's writes count too */
+		if (c->q.len)
 			lws_callback_on_writable(c->wsi);
 	}
 }
