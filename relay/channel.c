@@ -18,6 +18,7 @@
 #include "host.h"
 #include "log.h"
 #include "metrics.h"
+#include "watchlist.h"
 #include "webhook.h"
 
 static const struct {
@@ -278,6 +279,7 @@ channel_subscribe(struct app *a, struct conn *c, const char *name,
 	a->relay->nsubs++;
 	if (ch->nsubs++ == 0)
 		webhook_event(a, "channel_occupied", ch->name, NULL);
+	channel_count_changed(ch);
 	if (joined && !cluster_on()) {	/* cluster hook: else Redis decides */
 		webhook_event(a, "member_added", ch->name, user_id);
 		member_announce(ch, "pusher_internal:member_added", s->member,
@@ -309,6 +311,7 @@ channel_unsubscribe(struct sub *s)
 	c->nsubs--;
 	a->relay->nsubs--;
 	ch->nsubs--;
+	channel_count_changed(ch);
 	free(s);
 	if (m && --m->conns == 0) {
 		hmap_del(&ch->members, &m->node);
@@ -560,6 +563,7 @@ user_signin(struct conn *c, const char *id)
 			return -ENOMEM;
 		}
 		LIST_INIT(&u->conns);
+		watchlist_user(a, id, 1);
 	}
 	if ((c->user_id = strdup(id)) == NULL)
 		return -ENOMEM;
@@ -572,11 +576,13 @@ user_signout(struct conn *c)
 {
 	struct user *u;
 
+	watchlist_drop(c);
 	if (c->user_id == NULL)
 		return;
 	LIST_REMOVE(c, user_entry);
 	u = user_find(c->app, c->user_id);
 	if (u && LIST_EMPTY(&u->conns)) {
+		watchlist_user(c->app, u->id, 0);
 		hmap_del(&c->app->users, &u->node);
 		free(u->id);
 		free(u);

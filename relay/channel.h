@@ -74,6 +74,18 @@ int channel_cache_put(struct app *a, const char *name, struct msg *m,
 /* The cached frame if fresh, else NULL (and the slot is emptied). */
 struct msg *channel_cache_get(struct channel *ch);
 
+/*
+ * channel_count.c: pusher_internal:subscription_count. changed: ch's
+ * subscriptions changed (ignored unless the app has subscription_count and
+ * ch is not presence or #server-to-user-); tick: sends what is due (every
+ * 250 ms); due: the count of key ("<app id>:<channel>", the id applen
+ * bytes) is to be sent again at due_ms (cluster_count.c); free: at exit.
+ */
+void channel_count_changed(struct channel *ch);
+void channel_count_tick(struct relay *r, int64_t now_ms);
+void channel_count_due(const char *key, size_t applen, int64_t due_ms);
+void channel_count_free(void);
+
 /* Signs c in as user id (replacing an earlier signin); 0 or -ENOMEM. */
 int user_signin(struct conn *c, const char *id);
 void user_signout(struct conn *c);

@@ -74,6 +74,10 @@ void	cluster_hold_expire(void);	/* refuses those waiting 3 s */
 void	cluster_hold_stop(void);
 /* cluster_deliver.c: one message from pub/sub to the local subscribers. */
 void	cluster_deliver(const char *p, size_t len);
+/* One "<n>:<text>" field of a message at p (before end) into out,
+ * NUL-terminated; what follows it, or NULL when it does not fit. */
+const char *cluster_field(const char *p, const char *end, char *out,
+	    size_t outlen);
 /*
  * Around one HTTP API request: publishes between begin and end belong to
  * q. end returns 1 when it took q over (parked until Redis confirms: 200
@@ -84,9 +88,10 @@ void	cluster_api_begin(void);
 int	cluster_api_end(struct http_req *q, int status);
 /*
  * cluster_api.c: q, answered 200 by the local HTTP API, is a read Redis
- * answers for the cluster (/channels, /channels/{c}, /channels/{c}/users):
- * takes q over and returns 1 (parked until the reply, 250 ms at most, or
- * 503 with Retry-After), else 0.
+ * answers for the cluster (/channels, /channels/{c}, /channels/{c}/users)
+ * or a terminate_connections (cluster_ctl_request): takes q over and
+ * returns 1 (parked until the reply, 250 ms at most, or 503 with
+ * Retry-After), else 0.
  */
 int	cluster_api_read(struct http_req *q);
 /* The key prefix and this node's id (cluster_pub.c). */
@@ -116,5 +121,60 @@ void	cluster_count(struct app *a, const char *chname, int n);
  * the socket for a presence channel, else NULL. */
 void	cluster_unsubscribed(struct app *a, const char *chname,
 	    const char *sock, int n);
+
+/*
+ * cluster_ctl.c: the control channel P:ctl. subscribe: SUBSCRIBEs it on a
+ * new pub/sub connection. request: when q (answered 200 by the local HTTP
+ * API) is a terminate_connections, PUBLISHes it on P:ctl for every node and
+ * parks q until Redis took it (200, else 503 with Retry-After): returns 1,
+ * else 0.
+ */
+void	cluster_ctl_subscribe(struct redisAsyncContext *sub);
+int	cluster_ctl_request(struct http_req *q);
+
+/*
+ * cluster_cache.c: cache channels' last event in Redis. kept: 1 when an
+ * event ev of chname is kept as the channel's last (not member or client
+ * events). replay: holds s (a cache channel's sub just answered
+ * subscription_succeeded) from every event until the last event from Redis
+ * (or cache_miss) was sent to it; 0, or -EAGAIN/-ENOMEM (the caller sends
+ * the node's own). acked: the SUBSCRIBE of key ("<app id>:<channel>") was
+ * acknowledged. replayed: 1 when the pub/sub message at p is a replay
+ * (then handled), 0 for an event.
+ */
+/*
+ * cluster_count.c: the subcount script for chname of a (its subscriptions
+ * changed on this node): Redis publishes pusher_internal:subscription_count
+ * with the cluster's count when it is due, else the node is told when to
+ * try again (channel_count_due).
+ */
+void	cluster_subcount(struct app *a, const char *chname);
+
+/*
+ * cluster_online.c: who is signed in, for the cluster's watchlists.
+ * online: a's user uid got its first signed-in connection on this node
+ * (delta 1) or lost its last (-1); Redis publishes "online"/"offline" on
+ * P:ctl when the cluster's count crossed 0. read: c is told which of its n
+ * watched ids are online (watchlist_online_is). rejoin: every signed-in
+ * user of this node registered again (a new incarnation).
+ */
+struct conn;
+void	cluster_online(struct app *a, const char *uid, int delta);
+void	cluster_online_read(struct conn *c, const char *const *ids, int n);
+void	cluster_online_rejoin(const char *inc);
+/* cluster_presence.c: take a new incarnation at the next lease round;
+ * the registered incarnation, or NULL while there is none. */
+void	cluster_presence_resync(void);
+const char *cluster_incarnation(void);
+
+void	cluster_cache_start(struct ev_loop *loop);
+void	cluster_cache_stop(void);
+int	cluster_cache_kept(const char *chname, const char *ev);
+int	cluster_cache_replay(struct sub *s);
+void	cluster_cache_acked(const char *key);
+int	cluster_cache_replayed(const char *p, size_t len);
+/* The data of the kept message p (len bytes, as Redis holds it) and its
+ * length in *dlen; NULL when p is not one. */
+const char *cluster_cache_data(const char *p, size_t len, size_t *dlen);
 
 #endif

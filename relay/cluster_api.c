@@ -27,7 +27,7 @@ enum { R_LIST, R_ONE, R_USERS };
 struct read {
 	uint64_t req;
 	int mode;
-	int users, subs;	/* what info= asked for */
+	int users, subs, cache;	/* what info= asked for */
 	int presence;		/* R_ONE: of a presence channel */
 };
 
@@ -85,7 +85,8 @@ list_json(const struct read *rd, const redisReply *r, struct buf *b)
 static int
 answer_json(const struct read *rd, const redisReply *r, struct buf *b)
 {
-	size_t i;
+	const char *data;
+	size_t i, dlen;
 	int e = 0;
 
 	if (rd->mode == R_LIST)
@@ -109,6 +110,17 @@ answer_json(const struct read *rd, const redisReply *r, struct buf *b)
 	if (rd->subs)
 		e |= buf_printf(b, ",\"subscription_count\":%lld",
 		    num(r->element[0]));
+	if (rd->cache && r->elements >= 4 &&
+	    r->element[2]->type == REDIS_REPLY_STRING &&
+	    (data = cluster_cache_data(r->element[2]->str,
+	    r->element[2]->len, &dlen)) != NULL) {
+		char *d = strndup(data, dlen);	/* no NUL: the API refuses it */
+
+		e |= buf_adds(b, ",\"cache\":{\"data\":");
+		e |= d ? buf_add_json_string(b, d) : -1;
+		e |= buf_printf(b, ",\"ttl\":%lld}", num(r->element[3]) / 1000);
+		free(d);
+	}
 	return e | buf_adds(b, "}");
 }
 
@@ -139,11 +151,13 @@ int
 cluster_api_read(struct http_req *q)
 {
 	const char *path = q->path, *rest, *slash, *info, *prefix;
-	const char *args[5];
+	const char *args[6];
 	char id[128], name[CHANNEL_NAME_MAX + 8];
 	struct read *rd;
 	size_t n;
 
+	if (cluster_ctl_request(q))
+		return 1;	/* a terminate_connections, for every node */
 	if (strncmp(path, "/apps/", 6) != 0 || strcmp(q->method, "GET") != 0 ||
 	    (rest = strchr(path + 6, '/')) == NULL ||
 	    (n = (size_t)(rest - path - 6)) >= sizeof(id) ||
@@ -158,13 +172,13 @@ cluster_api_read(struct http_req *q)
 		return 0;
 	rd->users = info && strstr(info, "user_count");
 	rd->subs = info && strstr(info, "subscription_count");
+	rd->cache = info && strstr(info, "cache");
 	name[0] = '\0';
 	if (*rest == '\0')
 		rd->mode = R_LIST;
 	else if (*rest == '/' && (slash = strchr(rest + 1, '/')) == NULL &&
-	    strlen(rest + 1) < sizeof(name) && !(info && strstr(info,
-	    "cache"))) {
-		rd->mode = R_ONE;	/* info=cache: per node, local */
+	    strlen(rest + 1) < sizeof(name)) {
+		rd->mode = R_ONE;
 		snprintf(name, sizeof(name), "%s", rest + 1);
 	} else if (*rest == '/' && slash && strcmp(slash, "/users") == 0 &&
 	    (size_t)(slash - rest - 1) < sizeof(name)) {
@@ -181,9 +195,10 @@ cluster_api_read(struct http_req *q)
 	args[3] = rd->mode == R_LIST ? "list" : rd->mode == R_ONE ? "one" :
 	    "users";
 	args[4] = rd->mode == R_LIST ? (prefix ? prefix : "") : name;
+	args[5] = rd->cache ? "cache" : "";
 	rd->req = q->id;
 	if (!cluster_ready() ||
-	    lua_run(cluster_cmd(), LUA_READ, 5, args, on_read, rd) < 0) {
+	    lua_run(cluster_cmd(), LUA_READ, 6, args, on_read, rd) < 0) {
 		free(rd);
 		unavailable(q, "Redis is not connected");
 		return 1;

@@ -227,6 +227,7 @@ cluster_start(struct ev_loop *loop, const struct relay_conf *conf)
 	ev_timer_init(&cl.ping, ping_cb, PING_EVERY, PING_EVERY);
 	ev_timer_start(loop, &cl.ping);
 	connect_now();
+	cluster_cache_start(loop);
 	return cluster_pub_start(loop, conf);
 }
 
@@ -237,6 +238,7 @@ cluster_stop(void)
 		return;
 	cl.stopping = 1;
 	cluster_pub_stop();
+	cluster_cache_stop();
 	ev_timer_stop(cl.loop, &cl.retry);
 	ev_timer_stop(cl.loop, &cl.ping);
 	if (cl.ac) {

@@ -48,6 +48,8 @@ cluster_deliver(const char *p, size_t len)
 	long long seq = strtoll(p, &e, 10);	/* the reply is NUL-ended */
 	int kind, n;
 
+	if (cluster_cache_replayed(p, len))
+		return;		/* cluster hook: one socket's cache replay */
 	if (e == p || *e != ' ' || seq < 1 ||
 	    (sp = memchr(e + 1, ' ', (size_t)(end - e - 1))) == NULL ||
 	    (size_t)(sp - e - 1) >= sizeof(epoch))
@@ -90,10 +92,16 @@ cluster_deliver(const char *p, size_t len)
 	if (ch)
 		channel_publish(ch, m, strcmp(except, "-") ?
 		    relay_conn_by_socket(r, except) : NULL);
-	if ((kind & CH_CACHE) && strncmp(ev, "pusher_internal:", 16) != 0)
+	if (cluster_cache_kept(chname, ev))
 		channel_cache_put(a, chname, m, p, (size_t)(end - p));
 	msg_unref(m);
 	return;
 bad:
 	log_warn("cluster msg=\"bad message on pub/sub\" len=%zu", len);
+}
+
+const char *
+cluster_field(const char *p, const char *end, char *out, size_t outlen)
+{
+	return field(p, end, out, outlen);
 }

@@ -104,9 +104,10 @@ static const char count_src[] = LUA_COMMON
     "return 0";
 
 /*
- * read: ARGV 3 app, 4 'list' (5 prefix), 'one' (5 channel), 'users' or
- * 'members' (5 channel). list: {channel, subscriptions, users, ...}; one:
- * {subscriptions, users}; users: {user, ...}; members: as join's reply.
+ * read: ARGV 3 app, 4 'list' (5 prefix), 'one' (5 channel, 6 'cache' for
+ * its last event too), 'users' or 'members' (5 channel). list: {channel,
+ * subscriptions, users, ...}; one: {subscriptions, users[, kept message or
+ * '', its ms to live]}; users: {user, ...}; members: as join's reply.
  */
 static const char read_src[] = LUA_COMMON
     "local app,mode,arg=ARGV[3],ARGV[4],ARGV[5] "
@@ -118,8 +119,11 @@ static const char read_src[] = LUA_COMMON
     "if mode=='members' then return {0,redis.call('HGETALL',"
     " tag(app,arg)..':ui'),tonumber(redis.call('HGET',tag(app,arg)..':m',"
     " 'o') or '0')} end "
-    "if mode=='one' then return {subs(arg),"
-    " redis.call('HLEN',tag(app,arg)..':u')} end "
+    "if mode=='one' then local k=tag(app,arg)..':k' "
+    " if ARGV[6]~='cache' then return {subs(arg),"
+    "  redis.call('HLEN',tag(app,arg)..':u')} end "
+    " return {subs(arg),redis.call('HLEN',tag(app,arg)..':u'),"
+    "  redis.call('GET',k) or '',redis.call('PTTL',k)} end "
     "local out={} "
     "for _,ch in ipairs(redis.call('SMEMBERS',P..':app:'..app..':ch')) do "
     " if string.sub(ch,1,#arg)==arg then "
@@ -132,7 +136,8 @@ static const char read_src[] = LUA_COMMON
  * lease: ARGV 3 incarnation, 4 'r' refresh (fails when gone) or 'g'
  * register, 5 ttl ms, 6 an incarnation of this node to give up ('-' none:
  * it expires now). Then reaps every expired incarnation: its sockets
- * leave their channels (member_removed once for users that reach 0).
+ * leave their channels (member_removed once for users that reach 0) and
+ * its signed-in users go (offline on P:ctl for those on no other node).
  * {-1} when a refresh found the lease gone, else {0, {app, channel, user,
  * ...}} of the members removed.
  */
@@ -169,12 +174,78 @@ static const char lease_src[] = LUA_COMMON
     "  if redis.call('HLEN',s)==0 then "
     "   redis.call('SREM',P..':app:'..app..':ch',ch) end "
     " end "
+    " redis.call('DEL',nk) nk=P..':node:'..d..':on' "
+    " for _,ck in ipairs(redis.call('HKEYS',nk)) do "
+    "  local n,rest=string.match(ck,'^(%d+):(.*)$') n=tonumber(n) "
+    "  local app,uid=string.sub(rest,1,n),string.sub(rest,n+1) "
+    "  local ok=P..':on:'..app "
+    "  if redis.call('HINCRBY',ok,uid,-1)<=0 then "
+    "   redis.call('HDEL',ok,uid) "
+    "   redis.call('PUBLISH',P..':ctl','offline '..#app..':'..app..uid) "
+    "  end "
+    " end "
     " redis.call('DEL',nk) redis.call('ZREM',nodes,d) "
     "end "
     "return {0,out}";
 
+/*
+ * replay: ARGV 3 app, 4 channel, 5 socket. PUBLISHes on the channel
+ * "r <origin> <socket> <n>:<app><n>:<channel>" and the channel's last
+ * event as the publish script kept it (nothing when there is none), for
+ * cluster_cache.c on the origin node.
+ */
+static const char replay_src[] = LUA_COMMON
+    "local app,ch,sock=ARGV[3],ARGV[4],ARGV[5] "
+    "local v=redis.call('GET',tag(app,ch)..':k') or '' "
+    "redis.call('PUBLISH',P..':c:'..app..':'..ch,'r '..origin..' '..sock.."
+    " ' '..#app..':'..app..#ch..':'..ch..v) return 0";
+
+/*
+ * subcount: ARGV 3 app, 4 channel, 5 the count up to which every change
+ * is sent. The channel's count on every node summed; when it is not the
+ * one last published (m: sc) and, over the limit, the last was published
+ * (m: ct, Redis TIME ms) 5 s ago or more, publishes
+ * pusher_internal:subscription_count on the channel and returns 0; else 0
+ * with nothing to say, or the ms left to wait.
+ */
+static const char subcount_src[] = LUA_COMMON
+    "local app,ch=ARGV[3],ARGV[4] local t=tag(app,ch) local n=0 "
+    "for _,v in ipairs(redis.call('HVALS',t..':s')) do n=n+tonumber(v) end "
+    "local m=t..':m' local last=redis.call('HMGET',m,'sc','ct') "
+    "if n==0 or tonumber(last[1])==n then return 0 end "
+    "local tm=redis.call('TIME') "
+    "local now=tonumber(tm[1])*1000+math.floor(tonumber(tm[2])/1000) "
+    "if n>tonumber(ARGV[5]) and last[2] and now-tonumber(last[2])<5000 "
+    " then return 5000-(now-tonumber(last[2])) end "
+    "redis.call('HSET',m,'sc',n,'ct',now) "
+    "pub(app,ch,'-','pusher_internal:subscription_count',"
+    " '{\"subscription_count\":'..n..'}') return 0";
+
+/*
+ * online: ARGV 3 app, 4 user, 5 incarnation, 6 1 (the user's first
+ * signed-in socket on the node) or -1 (its last gone). P:node:<inc>:on
+ * holds the node's users, P:on:<app> user -> nodes; crossing 0 there
+ * PUBLISHes "online"/"offline <n>:<app><user>" on P:ctl. -1 when the
+ * incarnation has no lease, else 0.
+ */
+static const char online_src[] = LUA_COMMON
+    "local app,uid,inc,d=ARGV[3],ARGV[4],ARGV[5],tonumber(ARGV[6]) "
+    "if not redis.call('ZSCORE',P..':nodes',inc) then return -1 end "
+    "local nk=P..':node:'..inc..':on' local ck=#app..':'..app..uid "
+    "local mine=tonumber(redis.call('HGET',nk,ck) or '0') "
+    "if (d>0 and mine>0) or (d<0 and mine==0) then return 0 end "
+    "if d>0 then redis.call('HSET',nk,ck,1) else redis.call('HDEL',nk,ck) "
+    "end "
+    "local ok=P..':on:'..app local n=redis.call('HINCRBY',ok,uid,d) "
+    "if n<=0 then redis.call('HDEL',ok,uid) end "
+    "if (d>0 and n==1) or (d<0 and n==0) then "
+    " redis.call('PUBLISH',P..':ctl',(d>0 and 'online ' or 'offline ').."
+    "  #app..':'..app..uid) end "
+    "return 0";
+
 static const char *const srcs[LUA_N] = {
-	join_src, leave_src, lease_src, count_src, read_src
+	join_src, leave_src, lease_src, count_src, read_src, replay_src,
+	subcount_src, online_src
 };
 static char shas[LUA_N][41];
 

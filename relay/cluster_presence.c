@@ -290,6 +290,18 @@ cluster_presence_up(void)
 	return pr.registered;
 }
 
+void
+cluster_presence_resync(void)
+{
+	pr.resync = 1;
+}
+
+const char *
+cluster_incarnation(void)
+{
+	return pr.on && pr.registered ? pr.inc : NULL;
+}
+
 /*
  * The join runs only once this node's SUBSCRIBE of the channel was
  * acknowledged: then every member event after the join's sequence reaches
@@ -438,6 +450,7 @@ rejoin_all(void)
 
 	if (r == NULL)
 		return;
+	cluster_online_rejoin(pr.inc);
 	for (k = 0; k < r->napps; k++) {
 		HMAP_FOREACH_SAFE(&r->apps[k]->channels, i, n, nx) {
 			struct channel *ch = hmap_entry(n, struct channel,

@@ -32,8 +32,12 @@
 #define RETRY_AFTER 0.5
 #define DEADLINE_MS 250		/* a client waits no longer on Redis */
 
+/* ARGV[2] 1: a cache channel's event, kept as published in P:{a:c}:k for
+ * ARGV[3] ms (cluster_cache.c replays it). */
 static const char script[] = CSEQ_LUA
-    "redis.call('PUBLISH',KEYS[2],seqhead(KEYS[1])..' '..ARGV[1]) return 1";
+    "local msg=seqhead(KEYS[1])..' '..ARGV[1] redis.call('PUBLISH',KEYS[2],"
+    "msg) if ARGV[2]=='1' then redis.call('SET',string.sub(KEYS[1],1,-2).."
+    "'k',msg,'PX',ARGV[3]) end return 1";
 
 /* A channel this node wants on its pub/sub connection. */
 struct topic {
@@ -58,7 +62,7 @@ struct pubcmd {
 	struct pubwait *w;
 	char *k1, *k2, *msg;
 	size_t msglen;
-	int eval;
+	int eval, cache;	/* cache: keep it as the channel's last */
 };
 
 static struct {
@@ -116,6 +120,7 @@ on_message(redisAsyncContext *ac, void *reply, void *priv)
 		}
 		cluster_presence_acked(key);
 		cluster_hold_acked(key);
+		cluster_cache_acked(key);
 		return;
 	}
 	if (strcmp(r->element[0]->str, "message") != 0 ||
@@ -234,6 +239,7 @@ on_sub_connect(const redisAsyncContext *ac, int status)
 	cp.sub_up = 1;
 	log_info("cluster msg=\"pub/sub connected\"");
 	cluster_sync_connected(cp.sub);	/* before any topic */
+	cluster_ctl_subscribe(cp.sub);
 	HMAP_FOREACH_SAFE(&cp.topics, i, n, nx)
 		subscribe(hmap_entry(n, struct topic, node));
 }
@@ -344,11 +350,12 @@ static int
 pub_send(redisAsyncContext *ac, struct pubcmd *p)
 {
 	if (!p->eval && cp.sha[0] && cp.sha_ac == ac)
-		return redisAsyncCommand(ac, on_pub, p, "EVALSHA %s 2 %s %s %b",
-		    cp.sha, p->k1, p->k2, p->msg, p->msglen);
+		return redisAsyncCommand(ac, on_pub, p, "EVALSHA %s 2 %s %s %b "
+		    "%d %d", cp.sha, p->k1, p->k2, p->msg, p->msglen, p->cache,
+		    CACHE_TTL_MS);
 	p->eval = 1;
-	return redisAsyncCommand(ac, on_pub, p, "EVAL %s 2 %s %s %b", script,
-	    p->k1, p->k2, p->msg, p->msglen);
+	return redisAsyncCommand(ac, on_pub, p, "EVAL %s 2 %s %s %b %d %d",
+	    script, p->k1, p->k2, p->msg, p->msglen, p->cache, CACHE_TTL_MS);
 }
 
 static void
@@ -461,6 +468,7 @@ cluster_publish(struct app *a, const char *chname, const char *ev,
 		buf_free(&b);
 		return -ENOMEM;
 	}
+	p->cache = cluster_cache_kept(chname, ev);
 	p->msg = b.data;	/* the buffer's memory, now p's */
 	p->msglen = b.len;
 	p->w = cp.cur;

@@ -88,6 +88,8 @@ static const struct conf_key app_keys[] = {
 	{"secret", CONF_STR, 0, 256, NULL, AC(secret), "signing secret"},
 	{"client_events", CONF_BOOL, 0, 1, "no", AC(client_events),
 	    "allow client-* events"},
+	{"subscription_count", CONF_BOOL, 0, 1, "no", AC(subscription_count),
+	    "send pusher_internal:subscription_count events"},
 	{"webhook_url", CONF_STR, 0, 2048, NULL, AC(webhook_url),
 	    "http(s) URL for webhooks"},
 	{NULL, 0, 0, 0, NULL, 0, NULL},

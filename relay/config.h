@@ -15,6 +15,7 @@ struct app_conf {
 	char *key;
 	char *secret;
 	int client_events;
+	int subscription_count;
 	char *webhook_url;
 	int line;	/* where the section starts, for late errors */
 	const char *file;	/* ... and in which file (includes) */

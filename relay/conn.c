@@ -12,6 +12,7 @@
 #include "host.h"
 #include "log.h"
 #include "metrics.h"
+#include "watchlist.h"
 #include "conn.h"
 #include "sign.h"
 #include "utf8.h"
@@ -75,6 +76,8 @@ relay_free(struct relay *r)
 		relay_app_free(r->apps[i]);
 	free(r->apps);
 	hosts_free(r);
+	channel_count_free();
+	watchlist_free();
 	hmap_free(&r->sockets);
 }
 
@@ -169,6 +172,22 @@ conn_close(struct conn *c, int code, const char *reason)
 	c->close_code = code;
 	c->close_reason = reason;
 	conn_want_write(c);
+}
+
+int
+conn_close_user(struct app *a, const char *uid)
+{
+	struct user *u = user_find(a, uid);
+	struct conn *c;
+	int n = 0;
+
+	if (u)
+		LIST_FOREACH(c, &u->conns, user_entry) {
+			conn_close(c, CLOSE_RECONNECT_LATER,
+			    "connection terminated by the server");
+			n++;
+		}
+	return n;
 }
 
 struct conn *

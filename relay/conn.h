@@ -94,6 +94,7 @@ struct conn {
 	int nsubs;
 	char *user_id;		/* after pusher:signin */
 	LIST_ENTRY(conn) user_entry;
+	struct watch *watches;	/* its watchlist (watchlist.c) */
 	struct sendq q;
 	struct buf rx;		/* assembles a fragmented message */
 	size_t rx_held;		/* of rx, in the relay-wide budget */
@@ -153,6 +154,9 @@ void conn_want_write(struct conn *c);
 /* Close c with a websocket close code as soon as possible: recorded in c
  * and put on relay.pending, where the glue finds it. */
 void conn_close(struct conn *c, int code, const char *reason);
+/* Closes every connection of a signed in as uid with 4100 (pusher-js
+ * reconnects after a back-off, docs/pusher-protocol.md); how many. */
+int conn_close_user(struct app *a, const char *uid);
 /* The next connection on r->pending, taken off it, or NULL. */
 struct conn *conn_pending_pop(struct relay *r);
 /* Takes c off r->pending (the peer closed, or c is going away). */

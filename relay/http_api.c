@@ -383,21 +383,15 @@ get_users(struct app *a, const char *name, struct buf *out)
 	return 200;
 }
 
+/* With Redis every node, this one too, closes them when the P:ctl message
+ * comes back (cluster_ctl.c); the request waits for the PUBLISH. */
 static int
 terminate(struct app *a, const char *uid, struct buf *out)
 {
-	struct user *u = user_find(a, uid);
-	struct conn *c;
-	int n = 0;
+	int n = cluster_on() ? 0 : conn_close_user(a, uid); /* cluster hook */
 
-	if (u) {
-		LIST_FOREACH(c, &u->conns, user_entry) {
-			conn_close(c, CLOSE_RECONNECT_LATER,
-			    "connection terminated by the server");
-			n++;
-		}
-	}
-	log_info("http terminate user=\"%s\" connections=%d", uid, n);
+	log_info("http terminate user=\"%s\" connections=%d%s", uid, n,
+	    cluster_on() ? " via=cluster" : "");
 	buf_adds(out, "{}");
 	return 200;
 }

@@ -363,6 +363,7 @@ tick(lws_sorted_usec_list_t *sul)
 	webhook_tick(now);
 	httpd_tick(now);
 	hosts_tick(srv.r, now);
+	channel_count_tick(srv.r, now);
 	dash_api_tick(now);
 	reload_poll(srv.r);
 	/* A sweep of every connection (each one cold in the cache: about

@@ -20,6 +20,7 @@
 #include "metrics.h"
 #include "pusher.h"
 #include "utf8.h"
+#include "watchlist.h"
 #include "webhook.h"
 
 int
@@ -173,7 +174,6 @@ void
 pusher_subscribed(struct conn *c, struct sub *s, const char *presence)
 {
 	struct channel *ch = s->ch;
-	struct msg *cached;
 	struct buf b;
 
 	if (presence)
@@ -193,11 +193,19 @@ pusher_subscribed(struct conn *c, struct sub *s, const char *presence)
 	cluster_channel_used(c->app, ch->name);	/* cluster hook */
 	if (!(ch->kind & CH_CACHE))
 		return;
-	if ((cached = channel_cache_get(ch)) != NULL)
+	if (cluster_on() && cluster_cache_replay(s) == 0)
+		return;		/* cluster hook: the last event from Redis */
+	pusher_cache_send(c, ch->name, channel_cache_get(ch));
+}
+
+void
+pusher_cache_send(struct conn *c, const char *chname, struct msg *cached)
+{
+	if (cached != NULL)
 		relay_conn_send(c, cached, 0);
 	else {
-		relay_conn_send_event(c, "pusher:cache_miss", ch->name, NULL);
-		webhook_event(c->app, "cache_miss", ch->name, NULL);
+		relay_conn_send_event(c, "pusher:cache_miss", chname, NULL);
+		webhook_event(c->app, "cache_miss", chname, NULL);
 	}
 }
 
@@ -362,6 +370,7 @@ on_signin(struct conn *c, cJSON *data)
 	    buf_add_json_string(&b, udata) == 0 && buf_adds(&b, "}") == 0)
 		send_string_data(c, "pusher:signin_success", NULL, b.data);
 	buf_free(&b);
+	watchlist_signin(c, cJSON_GetObjectItemCaseSensitive(u, "watchlist"));
 	log_debug("ws conn=%s signin user=\"%s\"", c->socket_id, id);
 out:
 	cJSON_Delete(u);

@@ -29,6 +29,10 @@ void pusher_refuse(struct conn *c, const char *why);
  * the members JSON, or NULL for this node's members) and the cache replay.
  */
 void pusher_subscribed(struct conn *c, struct sub *s, const char *presence);
+/* The cache replay of chname to c: cached (a frame), or pusher:cache_miss
+ * and the cache_miss webhook when it is NULL. */
+void pusher_cache_send(struct conn *c, const char *chname,
+    struct msg *cached);
 void pusher_subscription_error(struct conn *c, const char *ch,
     const char *type, int status, const char *error);
 
