@@ -276,7 +276,7 @@ channel_subscribe(struct app *a, struct conn *c, const char *name,
 	LIST_INSERT_HEAD(&c->subs, s, conn_entry);
 	c->nsubs++;
 	a->relay->nsubs++;
-	if (ch->nsubs++ == 0)
+	if (ch->nsubs++ == 0 && !cluster_on())	/* cluster hook: Redis */
 		webhook_event(a, "channel_occupied", ch->name, NULL);
 	if (joined && !cluster_on()) {	/* cluster hook: else Redis decides */
 		webhook_event(a, "member_added", ch->name, user_id);
@@ -323,7 +323,8 @@ channel_unsubscribe(struct sub *s)
 		free(m);
 	}
 	if (ch->nsubs == 0) {
-		webhook_event(a, "channel_vacated", ch->name, NULL);
+		if (!cluster_on())	/* cluster hook: else Redis decides */
+			webhook_event(a, "channel_vacated", ch->name, NULL);
 		host_channel_vacated(a, ch->name);
 		channel_maybe_drop(ch);
 	}

@@ -5,7 +5,9 @@
 #ifndef SNO_RELAY_CLUSTER_LUA_H
 #define SNO_RELAY_CLUSTER_LUA_H
 
-enum { LUA_JOIN, LUA_LEAVE, LUA_LEASE, LUA_COUNT, LUA_READ, LUA_N };
+enum {
+	LUA_JOIN, LUA_LEAVE, LUA_LEASE, LUA_COUNT, LUA_READ, LUA_HOOKS, LUA_N
+};
 
 struct redisAsyncContext;
 struct redisReply;
