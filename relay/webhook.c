@@ -179,7 +179,10 @@ make_batch(const struct hook *like, int64_t now)
 	    (long long)clock_wall_ms());
 	for (h = TAILQ_FIRST(&wh.queue); h && n < WEBHOOK_BATCH_MAX; h = nx) {
 		nx = TAILQ_NEXT(h, entry);
-		if (h->batch || h->due_ms > now || !same_app(h, like))
+		/* like may be freed below: once one is taken, compare
+		 * with that one (the same app) */
+		if (h->batch || h->due_ms > now ||
+		    !same_app(h, post ? post : like))
 			continue;
 		if (n && b.len + h->len > WEBHOOK_BATCH_BYTES)
 			break;
@@ -276,6 +279,19 @@ attempt(CURL *curl, struct hook *h)
 	enqueue(h);
 }
 
+/* 1 when a hook in the queue is due (a batch being collected). */
+static int
+any_due(void)
+{
+	struct hook *h;
+	int64_t now = clock_mono_ms();
+
+	TAILQ_FOREACH(h, &wh.queue, entry)
+		if (h->due_ms <= now)
+			return 1;
+	return 0;
+}
+
 static void *
 worker(void *arg)
 {
@@ -295,7 +311,7 @@ worker(void *arg)
 		if (wh.stop && clock_mono_ms() >= wh.stop_by_ms)
 			break;
 		if ((h = next_due()) == NULL) {
-			if (wh.stop) /* due later: give up on them */
+			if (wh.stop && !any_due()) /* due later: give up */
 				break;
 			continue;
 		}
