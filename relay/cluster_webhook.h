@@ -12,7 +12,9 @@
 
 #include <stdint.h>
 
-#define CLUSTER_HOOK_HOLD_MS 3000
+#define CLUSTER_HOOK_HOLD_MS 3000	/* HOOKS: vacated, removed held */
+#define CLUSTER_HOOK_STR_(x) #x
+#define CLUSTER_HOOK_STR(x) CLUSTER_HOOK_STR_(x)
 
 /*
  * Lua for LUA_COMMON (after tag and ckey). P:wh:held is a zset of
@@ -27,7 +29,8 @@
     " return kind..#app..':'..app..#ch..':'..ch..(uid or '') end " \
     "local function hold(kind,app,ch,uid) local tm=redis.call('TIME') " \
     " redis.call('ZADD',P..':wh:held',tonumber(tm[1])*1000+" \
-    "  math.floor(tonumber(tm[2])/1000)+3000,hkey(kind,app,ch,uid)) end " \
+    "  math.floor(tonumber(tm[2])/1000)+" \
+    CLUSTER_HOOK_STR(CLUSTER_HOOK_HOLD_MS) ",hkey(kind,app,ch,uid)) end " \
     "local function unhold(kind,app,ch,uid) " \
     " return redis.call('ZREM',P..':wh:held',hkey(kind,app,ch,uid)) end " \
     "local function occupancy(app,ch,was,now) " \
