@@ -277,7 +277,7 @@ channel_subscribe(struct app *a, struct conn *c, const char *name,
 	LIST_INSERT_HEAD(&c->subs, s, conn_entry);
 	c->nsubs++;
 	a->relay->nsubs++;
-	if (ch->nsubs++ == 0)
+	if (ch->nsubs++ == 0 && !cluster_on())	/* cluster hook: Redis */
 		webhook_event(a, "channel_occupied", ch->name, NULL);
 	channel_count_changed(ch);
 	if (joined && !cluster_on()) {	/* cluster hook: else Redis decides */
@@ -326,7 +326,8 @@ channel_unsubscribe(struct sub *s)
 		free(m);
 	}
 	if (ch->nsubs == 0) {
-		webhook_event(a, "channel_vacated", ch->name, NULL);
+		if (!cluster_on())	/* cluster hook: else Redis decides */
+			webhook_event(a, "channel_vacated", ch->name, NULL);
 		host_channel_vacated(a, ch->name);
 		channel_maybe_drop(ch);
 	}

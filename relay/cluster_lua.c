@@ -14,6 +14,7 @@
 
 #include "cluster_lua.h"
 #include "cluster_seq.h"
+#include "cluster_webhook.h"
 
 /*
  * pub(): the next sequence of the channel and a PUBLISH in cluster_pub.c's
@@ -30,10 +31,12 @@
     "  seqhead(tag(app,ch)..':m')..' '..origin..' '.." \
     "  except..' '..#app..':'..app..#ev..':'..ev..#ch..':'..ch..'0:'..data)" \
     " end " \
+    LUA_HOLD \
     "local function removed(app,ch,uid,except) " \
     " local t=tag(app,ch) " \
     " if redis.call('HINCRBY',t..':u',uid,-1)>0 then return 0 end " \
     " redis.call('HDEL',t..':u',uid) redis.call('HDEL',t..':ui',uid) " \
+    " hold('r',app,ch,uid) " \
     " pub(app,ch,except,'pusher_internal:member_removed'," \
     "  '{\"user_id\":'..cjson.encode(uid)..'}') return 1 end " \
     "local function nodedec(inc,app,ch) " \
@@ -45,7 +48,9 @@
  * join: ARGV 3 app, 4 channel, 5 incarnation, 6 socket, 7 user, 8 info
  * ('' for none), 9 limit, 10 the socket member_added skips ('-': none).
  * {-1}: the incarnation has no lease (reaped); {-2}: full; else {added,
- * {user, info, ...} with every member, the channel's last sequence}.
+ * {user, info, ...} with every member, the channel's last sequence};
+ * added is 1 for a new member, 2 for one whose member_removed webhook was
+ * still held (neither webhook is sent), else 0.
  */
 static const char join_src[] = LUA_COMMON
     "local app,ch,inc,sock,uid,info=ARGV[3],ARGV[4],ARGV[5],ARGV[6],"
@@ -57,11 +62,12 @@ static const char join_src[] = LUA_COMMON
     " if redis.call('HEXISTS',t..':u',uid)==0 then "
     "  if redis.call('HLEN',t..':u')>=tonumber(ARGV[9]) then "
     "   return {-2} end "
-    "  added=1 redis.call('HSET',t..':ui',uid,info) end "
+    "  added=1 redis.call('HSET',t..':ui',uid,info) "
+    "  if unhold('r',app,ch,uid)==1 then added=2 end end "
     " redis.call('HINCRBY',t..':u',uid,1) "
     " redis.call('HSET',t..':p',sock,inc..'|'..uid) "
     " redis.call('HINCRBY',P..':node:'..inc..':ch',ckey(app,ch),1) "
-    " if added==1 then "
+    " if added>0 then "
     "  if info=='' then info='null' end "
     "  pub(app,ch,ARGV[10],'pusher_internal:member_added','{\"user_id\":'.."
     "   cjson.encode(uid)..',\"user_info\":'..info..'}') end "
@@ -89,19 +95,22 @@ static const char leave_src[] = LUA_COMMON
 /*
  * count: ARGV 3 app, 4 channel, 5 incarnation, 6 this node's subscriptions
  * of the channel. P:{a:c}:s holds them per incarnation, P:app:<a>:ch the
- * channels with any, cluster-wide. -1 when the incarnation has no lease.
+ * channels with any, cluster-wide. -1 when the incarnation has no lease,
+ * 1 when the channel became occupied cluster-wide (send channel_occupied),
+ * 2 when it became vacated (channel_vacated held), else 0.
  */
 static const char count_src[] = LUA_COMMON
     "local app,ch,inc,n=ARGV[3],ARGV[4],ARGV[5],tonumber(ARGV[6]) "
     "if not redis.call('ZSCORE',P..':nodes',inc) then return -1 end "
     "local s=tag(app,ch)..':s' local nk=P..':node:'..inc..':sc' "
+    "local was=redis.call('EXISTS',s) "
     "if n>0 then redis.call('HSET',s,inc,n) "
     " redis.call('HSET',nk,ckey(app,ch),1) "
     " redis.call('SADD',P..':app:'..app..':ch',ch) "
     "else redis.call('HDEL',s,inc) redis.call('HDEL',nk,ckey(app,ch)) "
     " if redis.call('HLEN',s)==0 then "
     "  redis.call('SREM',P..':app:'..app..':ch',ch) end end "
-    "return 0";
+    "return occupancy(app,ch,was,redis.call('EXISTS',s))";
 
 /*
  * read: ARGV 3 app, 4 'list' (5 prefix), 'one' (5 channel, 6 'cache' for
@@ -136,8 +145,9 @@ static const char read_src[] = LUA_COMMON
  * lease: ARGV 3 incarnation, 4 'r' refresh (fails when gone) or 'g'
  * register, 5 ttl ms, 6 an incarnation of this node to give up ('-' none:
  * it expires now). Then reaps every expired incarnation: its sockets
- * leave their channels (member_removed once for users that reach 0) and
- * its signed-in users go (offline on P:ctl for those on no other node).
+ * leave their channels (member_removed once for users that reach 0; its
+ * webhook held, as channel_vacated's of channels it leaves empty) and its
+ * signed-in users go (offline on P:ctl for those on no other node).
  * {-1} when a refresh found the lease gone, else {0, {app, channel, user,
  * ...}} of the members removed.
  */
@@ -170,9 +180,11 @@ static const char lease_src[] = LUA_COMMON
     " for _,ck in ipairs(redis.call('HKEYS',nk)) do "
     "  local n,rest=string.match(ck,'^(%d+):(.*)$') n=tonumber(n) "
     "  local app,ch=string.sub(rest,1,n),string.sub(rest,n+1) "
-    "  local s=tag(app,ch)..':s' redis.call('HDEL',s,d) "
+    "  local s=tag(app,ch)..':s' local was=redis.call('EXISTS',s) "
+    "  redis.call('HDEL',s,d) "
     "  if redis.call('HLEN',s)==0 then "
     "   redis.call('SREM',P..':app:'..app..':ch',ch) end "
+    "  occupancy(app,ch,was,redis.call('EXISTS',s)) "
     " end "
     " redis.call('DEL',nk) nk=P..':node:'..d..':on' "
     " for _,ck in ipairs(redis.call('HKEYS',nk)) do "
@@ -243,9 +255,11 @@ static const char online_src[] = LUA_COMMON
     "  #app..':'..app..uid) end "
     "return 0";
 
+static const char hooks_src[] = LUA_COMMON LUA_HOOKS_DUE;
+
 static const char *const srcs[LUA_N] = {
 	join_src, leave_src, lease_src, count_src, read_src, replay_src,
-	subcount_src, online_src
+	subcount_src, online_src, hooks_src
 };
 static char shas[LUA_N][41];
 

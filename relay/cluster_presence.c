@@ -23,6 +23,7 @@
 #include "clock.h"
 #include "cluster.h"
 #include "cluster_lua.h"
+#include "cluster_webhook.h"
 #include "http.h"
 #include "log.h"
 #include "pusher.h"
@@ -237,8 +238,8 @@ on_join(redisReply *rep, void *priv)
 			    "Presence channel is full (100 members)");
 		goto out;
 	}
-	if (st == 1 && s)
-		webhook_event(s->ch->app, "member_added", s->ch->name,
+	if (st == 1 && s)	/* 2: its member_removed was still held */
+		webhook_event_now(s->ch->app, "member_added", s->ch->name,
 		    s->member->user_id);
 	held_answer(j, rep);
 	return;
@@ -367,6 +368,16 @@ cluster_presence_acked(const char *key)
 static void
 on_leave(redisReply *rep, void *priv)
 {
+	(void)priv;
+	if (rep == NULL)
+		pr.resync = 1;	/* it may or may not have run */
+	if (rep && rep->type == REDIS_REPLY_STRING)	/* removed: held */
+		cluster_webhook_soon(CLUSTER_HOOK_HOLD_MS);
+}
+
+static void
+on_count(redisReply *rep, void *priv)
+{
 	char *key = priv;	/* "<app>\n<channel>" */
 	char *nl = strchr(key, '\n');
 	struct relay *r = http_relay();
@@ -374,30 +385,28 @@ on_leave(redisReply *rep, void *priv)
 
 	if (rep == NULL)
 		pr.resync = 1;	/* it may or may not have run */
-	if (rep && rep->type == REDIS_REPLY_STRING && r && nl &&
-	    (a = relay_app_by_id(r, key, (size_t)(nl - key))) != NULL)
-		webhook_event(a, "member_removed", nl + 1, rep->str);
-	free(key);
-}
-
-static void
-on_count(redisReply *rep, void *priv)
-{
-	(void)priv;
-	if (rep == NULL)
-		pr.resync = 1;	/* it may or may not have run */
 	if (rep && rep->type == REDIS_REPLY_INTEGER && rep->integer == -1)
 		lease_lost();
+	if (rep && rep->type == REDIS_REPLY_INTEGER && rep->integer == 1 &&
+	    r && nl && (a = relay_app_by_id(r, key, (size_t)(nl - key))))
+		webhook_event_now(a, "channel_occupied", nl + 1, NULL);
+	if (rep && rep->type == REDIS_REPLY_INTEGER && rep->integer == 2)
+		cluster_webhook_soon(CLUSTER_HOOK_HOLD_MS);	/* vacated */
+	free(key);
 }
 
 void
 cluster_count(struct app *a, const char *chname, int n)
 {
 	const char *args[6];
-	char num[16];
+	char num[16], *key;
 
 	if (!pr.on || !pr.registered)
 		return;		/* registering sends every count */
+	if (asprintf(&key, "%s\n%s", a->conf->id, chname) < 0) {
+		pr.resync = 1;
+		return;
+	}
 	snprintf(num, sizeof(num), "%d", n);
 	args[0] = cluster_prefix();
 	args[1] = cluster_node();
@@ -406,8 +415,10 @@ cluster_count(struct app *a, const char *chname, int n)
 	args[4] = pr.inc;
 	args[5] = num;
 	if (cluster_cmd() == NULL ||
-	    lua_run(cluster_cmd(), LUA_COUNT, 6, args, on_count, NULL) < 0)
+	    lua_run(cluster_cmd(), LUA_COUNT, 6, args, on_count, key) < 0) {
+		free(key);
 		pr.resync = 1;
+	}
 }
 
 void
@@ -415,14 +426,11 @@ cluster_unsubscribed(struct app *a, const char *chname, const char *sock,
     int n)
 {
 	const char *args[5];
-	char *key;
 
 	if (!pr.on)
 		return;
 	cluster_count(a, chname, n);
 	if (sock == NULL)
-		return;
-	if (asprintf(&key, "%s\n%s", a->conf->id, chname) < 0)
 		return;
 	args[0] = cluster_prefix();
 	args[1] = cluster_node();
@@ -430,10 +438,9 @@ cluster_unsubscribed(struct app *a, const char *chname, const char *sock,
 	args[3] = chname;
 	args[4] = sock;
 	if (cluster_cmd() == NULL ||
-	    lua_run(cluster_cmd(), LUA_LEAVE, 5, args, on_leave, key) < 0) {
+	    lua_run(cluster_cmd(), LUA_LEAVE, 5, args, on_leave, NULL) < 0) {
 		/* it stays in Redis under this incarnation: a new one
 		 * re-joins the sockets still here, the old one is reaped */
-		free(key);
 		pr.resync = 1;
 	}
 }
@@ -500,16 +507,11 @@ on_lease(redisReply *rep, void *priv)
 	if (rep->elements < 2 || (out = rep->element[1])->type !=
 	    REDIS_REPLY_ARRAY || r == NULL)
 		return;
-	for (i = 0; i + 2 < out->elements; i += 3) {
-		struct app *a = relay_app_by_id(r, out->element[i]->str,
-		    out->element[i]->len);
-
+	for (i = 0; i + 2 < out->elements; i += 3)
 		log_info("cluster msg=\"reaped member\" channel=\"%.200s\"",
 		    out->element[i + 1]->str);
-		if (a)
-			webhook_event(a, "member_removed",
-			    out->element[i + 1]->str, out->element[i + 2]->str);
-	}
+	if (out->elements > 0)	/* their member_removed held */
+		cluster_webhook_soon(CLUSTER_HOOK_HOLD_MS);
 }
 
 static void
@@ -571,6 +573,7 @@ cluster_presence_start(struct ev_loop *loop)
 	new_incarnation();
 	ev_timer_init(&pr.lease, lease_cb, 0.05, LEASE_EVERY);
 	ev_timer_start(loop, &pr.lease);
+	cluster_webhook_start(loop);
 }
 
 /*
@@ -587,6 +590,7 @@ cluster_presence_stop(void)
 	if (!pr.on)
 		return;
 	ev_timer_stop(pr.loop, &pr.lease);
+	cluster_webhook_stop();
 	pr.on = 0;
 	if (!pr.registered || (c = cluster_sync_context()) == NULL)
 		return;

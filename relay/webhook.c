@@ -1,9 +1,12 @@
 /*
- * Webhook delivery. The event loop builds each body and either queues it for
- * the worker or, for channel_vacated and member_removed, parks it for 3 s
- * (docs/pusher-protocol.md "Webhooks": debounce of page reloads). The worker
- * thread owns one curl handle (keep-alive), signs each body with the app
- * secret, and retries failures with exponential back-off for up to 5 minutes.
+ * Webhook delivery. The event loop builds each event and either queues it
+ * for the worker or, for channel_vacated and member_removed, parks it for
+ * 3 s (docs/pusher-protocol.md "Webhooks": debounce of page reloads; with
+ * Redis the hold is kept there instead, cluster_webhook.c). The worker
+ * thread owns one curl handle (keep-alive), batches the events of an app
+ * as Pusher does (at most 250 ms or 20 events per POST), signs each body
+ * with the app secret, and retries a failed POST, the same body, with
+ * exponential back-off for up to 5 minutes.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -27,6 +30,9 @@
 #define WEBHOOK_RETRY_FOR_MS (5 * 60 * 1000)
 #define WEBHOOK_QUEUE_MAX 10000
 #define WEBHOOK_STOP_MS 500	/* sending on after a stop was asked */
+#define WEBHOOK_BATCH_MS 250	/* Pusher's batch window ... */
+#define WEBHOOK_BATCH_MAX 20	/* ... and its events per POST */
+#define WEBHOOK_BATCH_BYTES (1 << 20)	/* a POST takes more only alone */
 
 /* A hook holds copies of its app's settings: a reload may free the
  * app_conf while the worker still sends (reload.c). */
@@ -38,8 +44,9 @@ struct hook {
 	TAILQ_ENTRY(hook) entry;
 	const struct app *owner;	/* identity only, for cancel_parked */
 	struct hook_app app[1];
-	char *body;
+	char *body;		/* one event's JSON, or a POST's (batch) */
 	size_t len;
+	int batch;		/* body is a whole POST, being retried */
 	int64_t first_ms, due_ms;
 	int attempts;
 	/* for parked events: what cancels them */
@@ -130,38 +137,115 @@ discard(char *p, size_t size, size_t n, void *u)
 	return size * n;
 }
 
-/* The next hook that is due, or NULL after waiting until one may be. */
+static int
+same_app(const struct hook *a, const struct hook *b)
+{
+	return strcmp(a->app->name, b->app->name) == 0 &&
+	    strcmp(a->app->key, b->app->key) == 0 &&
+	    strcmp(a->app->secret, b->app->secret) == 0 &&
+	    strcmp(a->app->webhook_url, b->app->webhook_url) == 0;
+}
+
+static void
+wait_ms(int64_t wait)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += wait / 1000;
+	ts.tv_nsec += (wait % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_cond_timedwait(&wh.cv, &wh.mu, &ts);
+}
+
+/*
+ * One POST of like's app: its due events in queue order, at most
+ * WEBHOOK_BATCH_MAX, in {"time_ms":..,"events":[..]}. The first of them
+ * becomes the POST (it keeps its app copy), the others are freed; NULL
+ * when out of memory (the events are dropped). Under mu.
+ */
+static struct hook *
+make_batch(const struct hook *like, int64_t now)
+{
+	struct hook *h, *nx, *post = NULL;
+	struct buf b;
+	int n = 0, e;
+
+	buf_init(&b, (size_t)1 << 30);
+	e = buf_printf(&b, "{\"time_ms\":%lld,\"events\":[",
+	    (long long)clock_wall_ms());
+	for (h = TAILQ_FIRST(&wh.queue); h && n < WEBHOOK_BATCH_MAX; h = nx) {
+		nx = TAILQ_NEXT(h, entry);
+		/* like may be freed below: once one is taken, compare
+		 * with that one (the same app) */
+		if (h->batch || h->due_ms > now ||
+		    !same_app(h, post ? post : like))
+			continue;
+		if (n && b.len + h->len > WEBHOOK_BATCH_BYTES)
+			break;
+		e |= buf_printf(&b, "%s%s", n++ ? "," : "", h->body);
+		TAILQ_REMOVE(&wh.queue, h, entry);
+		wh.queued--;
+		if (post == NULL)
+			post = h;
+		else
+			hook_free(h);
+	}
+	e |= buf_adds(&b, "]}");
+	if (e) {
+		atomic_fetch_add(&metrics.webhook_failures, n);
+		log_warnx("webhook dropped=no_memory app=%s events=%d",
+		    post->app->name, n);
+		buf_free(&b);
+		hook_free(post);
+		return NULL;
+	}
+	free(post->body);
+	post->body = b.data;
+	post->len = b.len;
+	post->batch = 1;
+	return post;
+}
+
+/*
+ * The next POST to send, or NULL after waiting until one may be. An
+ * event's batch closes WEBHOOK_BATCH_MS after it was due, or once
+ * WEBHOOK_BATCH_MAX events of its app are due (at once while stopping).
+ */
 static struct hook *
 next_due(void)
 {
 	struct hook *h, *best = NULL;
-	int64_t now = clock_mono_ms();
+	int64_t now = clock_mono_ms(), wait, close;
+	int n = 0;
 
 	TAILQ_FOREACH(h, &wh.queue, entry)
 		if (!best || h->due_ms < best->due_ms)
 			best = h;
-	if (best && best->due_ms <= now) {
+	if (best == NULL) {
+		pthread_cond_wait(&wh.cv, &wh.mu);
+		return NULL;
+	}
+	wait = best->due_ms - now;
+	if (wait <= 0 && best->batch) {
 		TAILQ_REMOVE(&wh.queue, best, entry);
 		wh.queued--;
 		return best;
 	}
-	if (best) {
-		struct timespec ts;
-		int64_t wait = best->due_ms - now;
-
-		if (wh.stop && wait > wh.stop_by_ms - now)
-			wait = wh.stop_by_ms > now ? wh.stop_by_ms - now : 0;
-
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += wait / 1000;
-		ts.tv_nsec += (wait % 1000) * 1000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
-		pthread_cond_timedwait(&wh.cv, &wh.mu, &ts);
-	} else
-		pthread_cond_wait(&wh.cv, &wh.mu);
+	if (wait <= 0) {
+		close = best->due_ms + (wh.stop ? 0 : WEBHOOK_BATCH_MS);
+		TAILQ_FOREACH(h, &wh.queue, entry)
+			n += !h->batch && h->due_ms <= now && same_app(h, best);
+		if (now >= close || n >= WEBHOOK_BATCH_MAX)
+			return make_batch(best, now);
+		wait = close - now;
+	}
+	if (wh.stop && wait > wh.stop_by_ms - now)
+		wait = wh.stop_by_ms > now ? wh.stop_by_ms - now : 0;
+	wait_ms(wait);
 	return NULL;
 }
 
@@ -195,6 +279,19 @@ attempt(CURL *curl, struct hook *h)
 	enqueue(h);
 }
 
+/* 1 when a hook in the queue is due (a batch being collected). */
+static int
+any_due(void)
+{
+	struct hook *h;
+	int64_t now = clock_mono_ms();
+
+	TAILQ_FOREACH(h, &wh.queue, entry)
+		if (h->due_ms <= now)
+			return 1;
+	return 0;
+}
+
 static void *
 worker(void *arg)
 {
@@ -214,7 +311,7 @@ worker(void *arg)
 		if (wh.stop && clock_mono_ms() >= wh.stop_by_ms)
 			break;
 		if ((h = next_due()) == NULL) {
-			if (wh.stop) /* due later: give up on them */
+			if (wh.stop && !any_due()) /* due later: give up */
 				break;
 			continue;
 		}
@@ -297,29 +394,21 @@ static struct hook *
 hook_new(struct app *a, struct buf *ev)
 {
 	struct hook *h = calloc(1, sizeof(*h));
-	struct buf b;
 
 	if (h == NULL)
 		return NULL;
-	buf_init(&b, (size_t)1 << 30);
-	if (buf_printf(&b, "{\"time_ms\":%lld,\"events\":[%s]}",
-		(long long)clock_wall_ms(), ev->data) < 0) {
-		buf_free(&b);
-		free(h);
-		return NULL;
-	}
 	h->owner = a;
 	h->app->name = strdup(a->conf->name);
 	h->app->key = strdup(a->conf->key);
 	h->app->secret = strdup(a->conf->secret);
 	h->app->webhook_url = strdup(a->conf->webhook_url);
-	h->body = b.data;
+	h->body = strdup(ev->data);
 	if (!h->app->name || !h->app->key || !h->app->secret ||
-	    !h->app->webhook_url) {
+	    !h->app->webhook_url || !h->body) {
 		hook_free(h);
 		return NULL;
 	}
-	h->len = b.len;
+	h->len = ev->len;
 	h->first_ms = h->due_ms = clock_mono_ms();
 	return h;
 }
@@ -343,22 +432,24 @@ cancel_parked(const struct app *app, const char *kind,
 	return 0;
 }
 
-void
-webhook_event(struct app *a, const char *name, const char *channel,
-    const char *user_id)
+/* hold: vacated and member_removed wait (and occupied and added cancel
+ * them) here; else every event is queued at once. */
+static void
+event(struct app *a, const char *name, const char *channel,
+    const char *user_id, int hold)
 {
-	int park = strcmp(name, "channel_vacated") == 0 ||
-	    strcmp(name, "member_removed") == 0;
+	int park = hold && (strcmp(name, "channel_vacated") == 0 ||
+	    strcmp(name, "member_removed") == 0);
 	struct hook *h;
 	struct buf ev;
 	int e;
 
 	if (!a->conf->webhook_url || !wh.running)
 		return;
-	if (strcmp(name, "channel_occupied") == 0 &&
+	if (hold && strcmp(name, "channel_occupied") == 0 &&
 	    cancel_parked(a, "channel_vacated", channel, NULL))
 		return;
-	if (strcmp(name, "member_added") == 0 &&
+	if (hold && strcmp(name, "member_added") == 0 &&
 	    cancel_parked(a, "member_removed", channel, user_id))
 		return;
 	buf_init(&ev, 1 << 16);
@@ -385,6 +476,20 @@ webhook_event(struct app *a, const char *name, const char *channel,
 		return;
 	}
 	TAILQ_INSERT_TAIL(&wh.parked, h, entry);
+}
+
+void
+webhook_event(struct app *a, const char *name, const char *channel,
+    const char *user_id)
+{
+	event(a, name, channel, user_id, 1);
+}
+
+void
+webhook_event_now(struct app *a, const char *name, const char *channel,
+    const char *user_id)
+{
+	event(a, name, channel, user_id, 0);
 }
 
 void

@@ -1,7 +1,8 @@
 'use strict';
 // Webhooks: POSTed to webhook_url, signed so that the official SDK's own
 // verifier accepts them; vacated and member_removed held ~3 s and dropped if
-// the channel or member comes back in that window.
+// the channel or member comes back in that window; events due together
+// batched as Pusher does (issue 12: at most 250 ms, 20 events per POST).
 
 const { describe, test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
@@ -27,8 +28,11 @@ after(async () => {
   if (rx) await rx.close();
 });
 
-function find(name, channel, pred = () => true) {
-  return rx.events().filter((e) => e.name === name && e.channel === channel && pred(e));
+// The events of accepted requests: a refused batch (the retry case) may
+// carry other cases' events, which come again in its retry.
+function find(name, channel, pred = () => true, all = false) {
+  return (all ? rx.events() : rx.accepted())
+    .filter((e) => e.name === name && e.channel === channel && pred(e));
 }
 
 function waitHook(name, channel, timeoutMs = 3000, pred) {
@@ -196,6 +200,24 @@ describe('webhooks', { concurrency: true }, () => {
     verify(e._hook);
   });
 
+  test('events_due_together_are_batched_at_most_20_per_post', async () => {
+    // 25 channels occupied at once: their events go out in few POSTs (the
+    // 250 ms window), none with more than Pusher's 20 events.
+    const c = await connectPusher(relay);
+    clients.push(c);
+    const names = Array.from({ length: 25 }, (_, i) => `hook-batch-${i}`);
+    for (const n of names) c.subscribe(n);
+    await waitFor(() => names.every((n) => find('channel_occupied', n).length), 5000,
+      'channel_occupied of all 25 channels');
+    const posts = new Set(names.map((n) => find('channel_occupied', n)[0]._hook));
+    assert.ok(posts.size < names.length, `${posts.size} POSTs for ${names.length} events`);
+    for (const n of names) assert.equal(find('channel_occupied', n).length, 1);
+    for (const h of rx.hooks) {
+      assert.ok(h.json.events.length <= 20, `a POST of ${h.json.events.length} events`);
+    }
+    verify([...posts][0]);
+  });
+
   test('webhook_answered_500_is_retried_until_accepted', async () => {
     // The receiver refuses the first delivery that mentions this channel.
     let refused = 0;
@@ -210,9 +232,10 @@ describe('webhooks', { concurrency: true }, () => {
       const c = await connectPusher(relay);
       clients.push(c);
       await subscribe(c, 'hook-retry');
-      await waitFor(() => find('channel_occupied', 'hook-retry').length >= 2, 12000,
+      const tried = () => find('channel_occupied', 'hook-retry', undefined, true);
+      await waitFor(() => tried().length >= 2, 12000,
         'a retry of the refused channel_occupied webhook');
-      const tries = find('channel_occupied', 'hook-retry');
+      const tries = tried();
       assert.equal(refused, 1);
       assert.ok(tries[1]._hook.at - tries[0]._hook.at >= 100,
         'retry should back off, not fire immediately');
@@ -220,8 +243,7 @@ describe('webhooks', { concurrency: true }, () => {
       // Fixed: a third try would come 2 s (+25 % jitter) after the relay
       // saw the second answered; 3.5 s after it arrived leaves 1 s for that.
       await sleep(Math.max(0, tries[1]._hook.at + 3500 - Date.now()));
-      assert.equal(find('channel_occupied', 'hook-retry').length, 2,
-        'no more retries once accepted');
+      assert.equal(tried().length, 2, 'no more retries once accepted');
     } finally {
       rx.status = () => 200;
     }

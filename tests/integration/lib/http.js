@@ -67,8 +67,10 @@ function signedRequest(relay, method, path, bodyObj, opts = {}) {
 
 /*
  * Webhook receiver on a free 127.0.0.1 port. Every request is kept as
- * {method, url, headers (lower-cased), rawBody, json, at}. status(hook) may
- * be replaced to answer some requests with another code.
+ * {method, url, headers (lower-cased), rawBody, json, at, status (the code
+ * it was answered)}. status(hook) may be replaced to answer some requests
+ * with another code; events() lists the events of every request, accepted()
+ * those of the requests answered 2xx.
  */
 async function startWebhookReceiver() {
   const port = await freePort();
@@ -84,6 +86,9 @@ async function startWebhookReceiver() {
         for (const e of (h.json && h.json.events) || []) out.push({ ...e, _hook: h });
       }
       return out;
+    },
+    accepted() {
+      return rx.events().filter((e) => e._hook.status < 300);
     },
     close: () => new Promise((resolve) => {
       server.closeAllConnections();
@@ -104,7 +109,8 @@ async function startWebhookReceiver() {
       const hook = { method: req.method, url: req.url, headers: req.headers,
         rawBody, json, at: Date.now() };
       hooks.push(hook);
-      res.writeHead(rx.status(hook), { 'content-type': 'text/plain' });
+      hook.status = rx.status(hook);
+      res.writeHead(hook.status, { 'content-type': 'text/plain' });
       res.end('ok');
     });
   });
