@@ -57,6 +57,21 @@ int lws_http_answer(struct lws *wsi, struct pss *pss);
 /* Frees pss's request, if any. */
 void lws_http_req_free(struct pss *pss);
 
+/*
+ * lws_pipeline.c: lws reads a connection one request at a time (pipelined
+ * requests with bodies). start after the loop is made, stop after the lws
+ * context is destroyed; open at SERVER_NEW_CLIENT_INSTANTIATED, close at
+ * WSI_DESTROY; request when a request's head is read (body_len: the body
+ * bytes lws reads for it), upgraded when it became a websocket.
+ */
+struct ev_loop;
+void pipeline_start(struct ev_loop *loop);
+void pipeline_stop(void);
+void pipeline_open(struct lws *wsi);
+void pipeline_close(struct lws *wsi);
+void pipeline_request(struct lws *wsi, uint64_t body_len);
+void pipeline_upgraded(struct lws *wsi);
+
 /* lws_write.c */
 /* SERVER_WRITEABLE for c: its close, or what it has queued; 0 or -1. */
 int ws_writeable(struct lws *wsi, struct conn *c);

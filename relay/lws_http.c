@@ -385,6 +385,7 @@ lws_http_begin(struct lws *wsi, struct pss *pss, const char *path)
 		lws_http_answer(wsi, pss);
 		return -1;
 	}
+	pipeline_request(wsi, pss->body_len);
 	if (strcmp(q->method, "POST") != 0) { /* a body it has is not read */
 		pss->dispatched = 1;
 		http_dispatch(q);
