@@ -45,6 +45,12 @@ int lws_http_header(struct http_req *q, const char *name, char *out,
     int len);
 int lws_http_serve_file(struct http_req *q, const char *file,
     const char *mime, const char *cache_control, int gzip);
+/*
+ * Pauses reading wsi until its request is answered (lws_http_answer_ready
+ * resumes it), if the request waits on its handler: 1 if so, else 0 (its
+ * answer is due at the next HTTP_WRITEABLE, which a pause would stop).
+ */
+int lws_http_pause(struct lws *wsi);
 /* LWS_CALLBACK_HTTP: a new request at path; 0, or -1 to close. */
 int lws_http_begin(struct lws *wsi, struct pss *pss, const char *path);
 /* LWS_CALLBACK_HTTP_BODY: len bytes of body at in; 0, or -1 to close. */

@@ -46,6 +46,12 @@ enum pipe_mode {
 	PIPE_PASS,	/* a websocket: everything */
 };
 
+/* Where the search for the end of a head is. */
+struct scan {
+	int at_bol;		/* at a line's start, */
+	int bol_cr;		/* after a CR there */
+};
+
 struct pipe {
 	int fd;
 	int tls;
@@ -53,8 +59,8 @@ struct pipe {
 	SSL *ssl;		/* lws's, seen at its first SSL_read */
 	enum pipe_mode mode;
 	uint64_t body_left;
-	int at_bol;		/* the scan is at a line's start, */
-	int bol_cr;		/* after a CR there */
+	size_t after;		/* bytes lws got past the last head's end */
+	struct scan scan;	/* of the head being read */
 	unsigned char *buf;	/* the stash: bytes [off, len) of cap */
 	size_t off, len, cap;
 	size_t held;		/* cap, as counted in relay_bytes_hold */
@@ -101,10 +107,10 @@ find(int fd)
 }
 
 static void
-scan_reset(struct pipe *p)
+scan_reset(struct scan *sc)
 {
-	p->at_bol = 1;
-	p->bol_cr = 0;
+	sc->at_bol = 1;
+	sc->bol_cr = 0;
 }
 
 /*
@@ -125,30 +131,55 @@ settle(struct pipe *p)
 {
 	if (p->mode == PIPE_WAIT && !request_held(p)) {
 		p->mode = PIPE_HEAD;
-		scan_reset(p);
+		scan_reset(&p->scan);
 	}
 }
 
 /*
- * The n bytes at b, or as many as end the head they are in. lws_parse
- * (lib/roles/http/parsers.c) ends a head at its first empty line, LF or
- * CRLF ("broken peer" and the lextable's "\x0d\x0a").
+ * Whether the n bytes at b end the head they are in; *k: the bytes up to
+ * and with its end (or n). lws_parse (lib/roles/http/parsers.c) ends a
+ * head at its first empty line, LF or CRLF ("broken peer" and the
+ * lextable's "\x0d\x0a").
  */
-static size_t
-head_cut(struct pipe *p, const unsigned char *b, size_t n)
+static int
+head_end(struct scan *sc, const unsigned char *b, size_t n, size_t *k)
 {
 	for (size_t i = 0; i < n; i++) {
 		if (b[i] == '\n') {
-			if (p->at_bol) {
-				scan_reset(p);
-				return i + 1;
+			if (sc->at_bol) {
+				scan_reset(sc);
+				*k = i + 1;
+				return 1;
 			}
-			scan_reset(p);
-		} else if (b[i] == '\r' && p->at_bol && !p->bol_cr)
-			p->bol_cr = 1;
+			scan_reset(sc);
+		} else if (b[i] == '\r' && sc->at_bol && !sc->bol_cr)
+			sc->bol_cr = 1;
 		else
-			p->at_bol = p->bol_cr = 0;
+			sc->at_bol = sc->bol_cr = 0;
 	}
+	*k = n;
+	return 0;
+}
+
+/*
+ * In a head: up to its end, and the bytes after it too when they hold no
+ * other whole head (its body, or the start of the next head: lws parses a
+ * head that ends in a later read from that read, which is what it reads
+ * right). p->after counts those, for pipeline_request.
+ */
+static size_t
+head_take(struct pipe *p, const unsigned char *b, size_t n)
+{
+	struct scan rest;
+	size_t k, more;
+
+	p->after = 0;
+	if (!head_end(&p->scan, b, n, &k) || k == n)
+		return k;
+	rest = p->scan;
+	if (head_end(&rest, b + k, n - k, &more))
+		return k;
+	p->after = n - k;
 	return n;
 }
 
@@ -160,7 +191,7 @@ cut(struct pipe *p, const unsigned char *b, size_t n)
 
 	switch (p->mode) {
 	case PIPE_HEAD:
-		return head_cut(p, b, n);
+		return head_take(p, b, n);
 	case PIPE_BODY:
 		k = n < p->body_left ? n : (size_t)p->body_left;
 		if ((p->body_left -= k) == 0)
@@ -228,10 +259,13 @@ stash_trim(struct pipe *p)
 /*
  * A request is being answered: what the socket holds goes to the stash,
  * so its readiness does not spin the loop, and lws gets "nothing yet"
- * (EAGAIN; over TLS the SSL_read that found the socket empty). The peer's
- * close is kept for after the stash. Past the stash's room a plain
- * connection is left to wait in the socket; a TLS one is closed (OpenSSL
- * has no "nothing yet" to give while it holds bytes).
+ * (EAGAIN; over TLS the SSL_read that found the socket empty). The
+ * peer's close is kept for after the answer and the stash. Past the
+ * stash's room a plain connection is left to wait in the socket; a TLS
+ * one is closed (OpenSSL has no "nothing yet" to give while it holds
+ * bytes). Where the socket stays readable (the rest, or the close, left
+ * in it) and the request waits on its handler, reading pauses until it
+ * is answered.
  */
 static ssize_t
 drain(struct pipe *p)
@@ -243,6 +277,8 @@ drain(struct pipe *p)
 			log_info("http refused=pipeline_too_deep fd=%d "
 			    "held=%zu tls=%d", p->fd, p->len - p->off,
 			    p->tls);
+			if (!p->tls)
+				lws_http_pause(p->wsi);
 			errno = p->tls ? EMSGSIZE : EAGAIN;
 			return -1;
 		}
@@ -251,8 +287,9 @@ drain(struct pipe *p)
 			p->len += (size_t)n;
 			continue;
 		}
-		if (n == 0 && !p->tls && p->len > p->off) {
-			p->eof = 1;
+		if (n == 0 && !p->tls) {
+			p->eof = 1;	/* a closed socket stays readable */
+			lws_http_pause(p->wsi);
 			errno = EAGAIN;
 			return -1;
 		}
@@ -425,7 +462,7 @@ pipeline_open(struct lws *wsi)
 	p->fd = fd;
 	p->tls = lws_is_ssl(wsi);
 	p->wsi = wsi;
-	scan_reset(p);
+	scan_reset(&p->scan);
 	pl.fds[fd] = p;
 	lws_set_opaque_user_data(wsi, p);
 }
@@ -448,8 +485,10 @@ pipeline_request(struct lws *wsi, uint64_t body_len)
 
 	if (p == NULL)
 		return;
-	p->mode = body_len ? PIPE_BODY : PIPE_WAIT;
-	p->body_left = body_len;
+	/* lws reads what came after the head in its read as the body. */
+	p->body_left = body_len > p->after ? body_len - p->after : 0;
+	p->after = 0;
+	p->mode = p->body_left ? PIPE_BODY : PIPE_WAIT;
 	relist(p);
 }
 

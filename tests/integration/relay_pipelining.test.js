@@ -121,3 +121,15 @@ for (const l of listeners) {
       await assertDeliveredInOrder(tags);
     });
 }
+
+// The client writes three publishes and closes its side at once (a FIN
+// behind them, as `printf ... | nc -N` does): each is still answered, then
+// the relay closes.
+test('publishes_pipelined_before_the_clients_close_are_each_answered', async () => {
+  const tags = tagsOf(3);
+  const r = await rawHttp(relay.port, [tags.map((t) => publish(t)).join(''),
+    async (sock) => sock.end()], 3, { timeoutMs: 10000, waitClose: true });
+  assert.deepEqual(r.responses.map((x) => x.status), [200, 200, 200]);
+  assert.equal(r.closed, true);
+  await assertDeliveredInOrder(tags);
+});
