@@ -68,7 +68,8 @@ void lws_http_req_free(struct pss *pss);
  * requests with bodies). start after the loop is made, stop after the lws
  * context is destroyed; open at SERVER_NEW_CLIENT_INSTANTIATED, close at
  * WSI_DESTROY; request when a request's head is read (body_len: the body
- * bytes lws reads for it), upgraded when it became a websocket.
+ * bytes lws reads for it), answered when its answer is written and the
+ * transaction ended, upgraded when it became a websocket.
  */
 struct ev_loop;
 void pipeline_start(struct ev_loop *loop);
@@ -76,6 +77,7 @@ void pipeline_stop(void);
 void pipeline_open(struct lws *wsi);
 void pipeline_close(struct lws *wsi);
 void pipeline_request(struct lws *wsi, uint64_t body_len);
+void pipeline_answered(struct lws *wsi);
 void pipeline_upgraded(struct lws *wsi);
 
 /* lws_write.c */

@@ -100,6 +100,8 @@ lws_http_serve_file(struct http_req *q, const char *file, const char *mime,
 		    LWS_TO_KILL_ASYNC);
 		return -1;
 	}
+	if (n > 0)	/* else at LWS_CALLBACK_HTTP_FILE_COMPLETION */
+		pipeline_answered(q->wsi);
 	return 0;
 }
 
@@ -164,9 +166,10 @@ lws_http_answer(struct lws *wsi, struct pss *pss)
 	int n = http_write(pss->req, pss->close_after);
 
 	lws_http_req_free(pss);
-	if (n < 0 || pss->close_after)
+	if (n < 0 || pss->close_after || lws_http_transaction_completed(wsi))
 		return -1;
-	return lws_http_transaction_completed(wsi) ? -1 : 0;
+	pipeline_answered(wsi);
+	return 0;
 }
 
 /* lws hands over each query argument already percent-decoded. */

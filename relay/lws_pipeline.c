@@ -60,6 +60,7 @@ struct pipe {
 	enum pipe_mode mode;
 	uint64_t body_left;
 	size_t after;		/* bytes lws got past the last head's end */
+	int answered;		/* the request's answer was handed to lws */
 	struct scan scan;	/* of the head being read */
 	unsigned char *buf;	/* the stash: bytes [off, len) of cap */
 	size_t off, len, cap;
@@ -116,7 +117,7 @@ scan_reset(struct scan *sc)
 /*
  * Whether lws still holds the request this connection waits on: its
  * header table is reset when lws ends the transaction (ours, or one it
- * ends itself: a file served, a deferred end after a partial write).
+ * ends itself).
  */
 static int
 request_held(struct pipe *p)
@@ -126,10 +127,17 @@ request_held(struct pipe *p)
 	    lws_hdr_total_length(p->wsi, WSI_TOKEN_OPTIONS_URI) > 0;
 }
 
+/*
+ * The request is answered once its answer is written (lws ends the
+ * transaction only then), or once lws no longer holds it. Not the second
+ * alone: lws may already be parsing the start of the next head from its
+ * buflist into the same table.
+ */
 static void
 settle(struct pipe *p)
 {
-	if (p->mode == PIPE_WAIT && !request_held(p)) {
+	if (p->mode == PIPE_WAIT && ((p->answered &&
+	    !lws_partial_buffered(p->wsi)) || !request_held(p))) {
 		p->mode = PIPE_HEAD;
 		scan_reset(&p->scan);
 	}
@@ -488,8 +496,18 @@ pipeline_request(struct lws *wsi, uint64_t body_len)
 	/* lws reads what came after the head in its read as the body. */
 	p->body_left = body_len > p->after ? body_len - p->after : 0;
 	p->after = 0;
+	p->answered = 0;
 	p->mode = p->body_left ? PIPE_BODY : PIPE_WAIT;
 	relist(p);
+}
+
+void
+pipeline_answered(struct lws *wsi)
+{
+	struct pipe *p = lws_get_opaque_user_data(wsi);
+
+	if (p != NULL)
+		p->answered = 1;
 }
 
 void

@@ -258,6 +258,9 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		if (!pss->req->status || pss->req->parked)
 			return 0;
 		return lws_http_answer(wsi, pss);
+	case LWS_CALLBACK_HTTP_FILE_COMPLETION:
+		pipeline_answered(wsi);	/* lws ends the transaction */
+		return lws_callback_http_dummy(wsi, reason, user, in, len);
 	case LWS_CALLBACK_CLOSED_HTTP:
 	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
 		if (pss)
