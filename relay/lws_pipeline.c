@@ -518,5 +518,10 @@ pipeline_upgraded(struct lws *wsi)
 	if (p == NULL)
 		return;
 	p->mode = PIPE_PASS;
-	relist(p);
+	if (has_bytes(p)) {	/* read through here until they are */
+		relist(p);
+		return;
+	}
+	lws_set_opaque_user_data(wsi, NULL);	/* lws reads it directly */
+	pipe_free(p);
 }
