@@ -11,8 +11,8 @@
  * then nothing until it is answered. What the socket held beyond that is
  * kept here (at most PIPE_STASH_MAX per connection), and lws is woken for
  * it by a read event fed to its libev watcher. Other descriptors and
- * threads read as before. Owns the per-connection stash; finds the end of
- * a head the way lws_parse does and parses nothing else (lws still parses
+ * threads read as before. Owns the per-connection stash; finds where a
+ * head ends with http_frame.c and parses nothing else (lws still parses
  * the request, and lws_http.c's checks stay for what this misses).
  */
 #undef _FORTIFY_SOURCE	/* its recv() is an inline wrapper */
@@ -29,6 +29,7 @@
 #include <ev.h>
 #include <openssl/ssl.h>
 
+#include "http_frame.h"
 #include "log.h"
 #include "lws_glue.h"
 
@@ -46,12 +47,6 @@ enum pipe_mode {
 	PIPE_PASS,	/* a websocket: everything */
 };
 
-/* Where the search for the end of a head is. */
-struct scan {
-	int at_bol;		/* at a line's start, */
-	int bol_cr;		/* after a CR there */
-};
-
 struct pipe {
 	int fd;
 	int tls;
@@ -61,7 +56,7 @@ struct pipe {
 	uint64_t body_left;
 	size_t after;		/* bytes lws got past the last head's end */
 	int answered;		/* the request's answer was handed to lws */
-	struct scan scan;	/* of the head being read */
+	struct http_scan scan;	/* of the head being read */
 	unsigned char *buf;	/* the stash: bytes [off, len) of cap */
 	size_t off, len, cap;
 	size_t held;		/* cap, as counted in relay_bytes_hold */
@@ -107,13 +102,6 @@ find(int fd)
 	return pl.fds[fd];
 }
 
-static void
-scan_reset(struct scan *sc)
-{
-	sc->at_bol = 1;
-	sc->bol_cr = 0;
-}
-
 /*
  * Whether lws still holds the request this connection waits on: its
  * header table is reset when lws ends the transaction (ours, or one it
@@ -139,56 +127,8 @@ settle(struct pipe *p)
 	if (p->mode == PIPE_WAIT && ((p->answered &&
 	    !lws_partial_buffered(p->wsi)) || !request_held(p))) {
 		p->mode = PIPE_HEAD;
-		scan_reset(&p->scan);
+		http_scan_reset(&p->scan);
 	}
-}
-
-/*
- * Whether the n bytes at b end the head they are in; *k: the bytes up to
- * and with its end (or n). lws_parse (lib/roles/http/parsers.c) ends a
- * head at its first empty line, LF or CRLF ("broken peer" and the
- * lextable's "\x0d\x0a").
- */
-static int
-head_end(struct scan *sc, const unsigned char *b, size_t n, size_t *k)
-{
-	for (size_t i = 0; i < n; i++) {
-		if (b[i] == '\n') {
-			if (sc->at_bol) {
-				scan_reset(sc);
-				*k = i + 1;
-				return 1;
-			}
-			scan_reset(sc);
-		} else if (b[i] == '\r' && sc->at_bol && !sc->bol_cr)
-			sc->bol_cr = 1;
-		else
-			sc->at_bol = sc->bol_cr = 0;
-	}
-	*k = n;
-	return 0;
-}
-
-/*
- * In a head: up to its end, and the bytes after it too when they hold no
- * other whole head (its body, or the start of the next head: lws parses a
- * head that ends in a later read from that read, which is what it reads
- * right). p->after counts those, for pipeline_request.
- */
-static size_t
-head_take(struct pipe *p, const unsigned char *b, size_t n)
-{
-	struct scan rest;
-	size_t k, more;
-
-	p->after = 0;
-	if (!head_end(&p->scan, b, n, &k) || k == n)
-		return k;
-	rest = p->scan;
-	if (head_end(&rest, b + k, n - k, &more))
-		return k;
-	p->after = n - k;
-	return n;
 }
 
 /* How many of the n bytes at b lws may have now; counts them. */
@@ -199,7 +139,7 @@ cut(struct pipe *p, const unsigned char *b, size_t n)
 
 	switch (p->mode) {
 	case PIPE_HEAD:
-		return head_take(p, b, n);
+		return http_head_take(&p->scan, b, n, &p->after);
 	case PIPE_BODY:
 		k = n < p->body_left ? n : (size_t)p->body_left;
 		if ((p->body_left -= k) == 0)
@@ -470,7 +410,7 @@ pipeline_open(struct lws *wsi)
 	p->fd = fd;
 	p->tls = lws_is_ssl(wsi);
 	p->wsi = wsi;
-	scan_reset(&p->scan);
+	http_scan_reset(&p->scan);
 	pl.fds[fd] = p;
 	lws_set_opaque_user_data(wsi, p);
 }
