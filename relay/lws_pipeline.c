@@ -205,15 +205,33 @@ stash_trim(struct pipe *p)
 }
 
 /*
+ * The socket stays readable (its close, or more than the stash takes)
+ * while a request is answered. If the request waits on its handler,
+ * reading pauses until it is answered; if it was just read (its handler
+ * runs at the next HTTP_WRITEABLE) lws is told "nothing yet" that long;
+ * else (its answer is being written, or TLS, where OpenSSL has no
+ * "nothing yet" to give while it holds bytes) the connection is closed,
+ * as lws closes it when the peer does: it must not spin the loop.
+ */
+static ssize_t
+hold_off(struct pipe *p, int closed)
+{
+	if (!p->tls && (lws_http_pause(p->wsi) || !p->answered)) {
+		errno = EAGAIN;
+		return -1;
+	}
+	if (!closed)
+		log_info("http refused=pipeline_too_deep fd=%d held=%zu "
+		    "tls=%d", p->fd, p->len - p->off, p->tls);
+	errno = EMSGSIZE;
+	return closed ? 0 : -1;
+}
+
+/*
  * A request is being answered: what the socket holds goes to the stash,
  * so its readiness does not spin the loop, and lws gets "nothing yet"
  * (EAGAIN; over TLS the SSL_read that found the socket empty). The
- * peer's close is kept for after the answer and the stash. Past the
- * stash's room a plain connection is left to wait in the socket; a TLS
- * one is closed (OpenSSL has no "nothing yet" to give while it holds
- * bytes). Where the socket stays readable (the rest, or the close, left
- * in it) and the request waits on its handler, reading pauses until it
- * is answered.
+ * peer's close is kept for after the answer and the stash.
  */
 static ssize_t
 drain(struct pipe *p)
@@ -221,25 +239,16 @@ drain(struct pipe *p)
 	ssize_t n;
 
 	for (;;) {
-		if (stash_room(p, PIPE_STASH_MIN) < 0) {
-			log_info("http refused=pipeline_too_deep fd=%d "
-			    "held=%zu tls=%d", p->fd, p->len - p->off,
-			    p->tls);
-			if (!p->tls)
-				lws_http_pause(p->wsi);
-			errno = p->tls ? EMSGSIZE : EAGAIN;
-			return -1;
-		}
+		if (stash_room(p, PIPE_STASH_MIN) < 0)
+			return hold_off(p, 0);
 		n = raw_read(p, p->buf + p->len, p->cap - p->len);
 		if (n > 0) {
 			p->len += (size_t)n;
 			continue;
 		}
 		if (n == 0 && !p->tls) {
-			p->eof = 1;	/* a closed socket stays readable */
-			lws_http_pause(p->wsi);
-			errno = EAGAIN;
-			return -1;
+			p->eof = 1;
+			return hold_off(p, 1);
 		}
 		return n;
 	}
