@@ -47,6 +47,12 @@ int lws_http_header(struct http_req *q, const char *name, char *out,
     int len);
 int lws_http_serve_file(struct http_req *q, const char *file,
     const char *mime, const char *cache_control, int gzip);
+/*
+ * Pauses reading wsi until its request is answered (lws_http_answer_ready
+ * resumes it), if the request waits on its handler: 1 if so, else 0 (its
+ * answer is due at the next HTTP_WRITEABLE, which a pause would stop).
+ */
+int lws_http_pause(struct lws *wsi);
 /* LWS_CALLBACK_HTTP: a new request at path; 0, or -1 to close. */
 int lws_http_begin(struct lws *wsi, struct pss *pss, const char *path);
 /* LWS_CALLBACK_HTTP_BODY: len bytes of body at in; 0, or -1 to close. */
@@ -58,6 +64,23 @@ int lws_http_body_done(struct lws *wsi, struct pss *pss, uint64_t turn);
 int lws_http_answer(struct lws *wsi, struct pss *pss);
 /* Frees pss's request, if any. */
 void lws_http_req_free(struct pss *pss);
+
+/*
+ * lws_pipeline.c: lws reads a connection one request at a time (pipelined
+ * requests with bodies). start after the loop is made, stop after the lws
+ * context is destroyed; open at SERVER_NEW_CLIENT_INSTANTIATED, close at
+ * WSI_DESTROY; request when a request's head is read (body_len: the body
+ * bytes lws reads for it), answered when its answer is written and the
+ * transaction ended, upgraded when it became a websocket.
+ */
+struct ev_loop;
+void pipeline_start(struct ev_loop *loop);
+void pipeline_stop(void);
+void pipeline_open(struct lws *wsi);
+void pipeline_close(struct lws *wsi);
+void pipeline_request(struct lws *wsi, uint64_t body_len);
+void pipeline_answered(struct lws *wsi);
+void pipeline_upgraded(struct lws *wsi);
 
 /* lws_write.c */
 /* SERVER_WRITEABLE for c: its close, or what it has queued; 0 or -1. */

@@ -32,6 +32,21 @@ lws_http_answer_ready(struct http_req *q)
 	lws_callback_on_writable(q->wsi);
 }
 
+int
+lws_http_pause(struct lws *wsi)
+{
+	struct pss *pss = lws_wsi_user(wsi);
+	struct http_req *q = pss ? pss->req : NULL;
+
+	if (q == NULL || !pss->dispatched || (q->status && !q->parked))
+		return 0;
+	if (!pss->rx_held) {
+		pss->rx_held = 1;
+		lws_rx_flow_control(wsi, 0);
+	}
+	return 1;
+}
+
 void
 lws_http_hold(struct http_req *q, int secs)
 {
@@ -85,6 +100,8 @@ lws_http_serve_file(struct http_req *q, const char *file, const char *mime,
 		    LWS_TO_KILL_ASYNC);
 		return -1;
 	}
+	if (n > 0)	/* else at LWS_CALLBACK_HTTP_FILE_COMPLETION */
+		pipeline_answered(q->wsi);
 	return 0;
 }
 
@@ -149,9 +166,10 @@ lws_http_answer(struct lws *wsi, struct pss *pss)
 	int n = http_write(pss->req, pss->close_after);
 
 	lws_http_req_free(pss);
-	if (n < 0 || pss->close_after)
+	if (n < 0 || pss->close_after || lws_http_transaction_completed(wsi))
 		return -1;
-	return lws_http_transaction_completed(wsi) ? -1 : 0;
+	pipeline_answered(wsi);
+	return 0;
 }
 
 /* lws hands over each query argument already percent-decoded. */
@@ -385,6 +403,7 @@ lws_http_begin(struct lws *wsi, struct pss *pss, const char *path)
 		lws_http_answer(wsi, pss);
 		return -1;
 	}
+	pipeline_request(wsi, pss->body_len);
 	if (strcmp(q->method, "POST") != 0) { /* a body it has is not read */
 		pss->dispatched = 1;
 		http_dispatch(q);
@@ -397,36 +416,23 @@ lws_http_begin(struct lws *wsi, struct pss *pss, const char *path)
 }
 
 /*
- * A POST pipelined behind another request on a keep-alive connection, that
- * is whose head lws parsed from the bytes it kept (its buflist) after the
- * previous request, cannot be read with lws 4.1.6, and nothing in its
- * public API avoids it (docs/architecture.md, "What libwebsockets 4.1.6
- * cannot do", has the whole analysis). The cause: lws_http_action()
- * (lib/roles/http/server/server.c, the loop after "At this point we have
- * transitioned from deferred action to expecting BODY", lines 1804-1828),
- * meant for an h2 stream's own buflist, feeds the h1 connection's buflist
- * to lws_read_h1() in LRS_BODY. Its head still holds the request's own
- * head, not yet consumed (lws_buflist_aware_finished_consuming runs only
- * after the outer lws_read_h1 returns), so:
- *  - Content-Length bytes of the request line come as the body, then
- *    BODY_COMPLETION; then, with nothing left to read, lws_read_h1 returns
- *    0 and calls BODY_COMPLETION again, forever, inside that loop (the old
- *    busy loop, deaf to signals). Only a nonzero return, which closes the
- *    connection, ends it.
- *  - If the buflist holds less than Content-Length, the loop takes all of
- *    it as body and frees the segment (lws_buflist_use_segment), then the
- *    outer lws_read_h1 (lib/roles/h1/ops-h1.c, LRS_BODY after
- *    lws_handshake_server) resets rx_content_remain and hands over the
- *    bytes after the head again, from the freed segment.
- * Every path to LRS_BODY runs that loop, and the only exits before it that
- * keep the connection (lws_serve_http_file, a mount's CHECK_ACCESS_RIGHTS
- * with args.final) leave lws unable to read the body at all; the buflist
- * is private (wsi->buflist). So such a POST is answered 400
- * with Connection: close, and is never dispatched with a wrong body:
- * lws_http_body refuses a chunk that begins inside the one before it
- * (without reading it: that is the freed segment) and body bytes beyond
- * Content-Length; lws_http_body_done a second completion in the same loop
- * turn.
+ * The last line of defence for a request with a body that lws 4.1.6 parsed
+ * from the bytes it kept (its buflist) after the request before it. It
+ * then feeds its buflist, the request's own head still first in it, to
+ * lws_read_h1() as the body (lws_http_action(), the loop at
+ * lib/roles/http/server/server.c lines 1804-1828): Content-Length bytes of
+ * the request line come as the body, then BODY_COMPLETION again and again
+ * inside that loop (a busy loop deaf to signals), or, when the buflist
+ * holds less than Content-Length, the bytes after the head come a second
+ * time from the segment the loop freed (a use-after-free). lws_pipeline.c
+ * reads a connection one request at a time so that lws never holds a
+ * whole head there; this is for input where its end of a head and lws's
+ * differ. Such a request is answered 400 with Connection: close and never
+ * dispatched with a wrong body: lws_http_body refuses a chunk that begins
+ * inside the one before it (without reading it: that is the freed
+ * segment) and body bytes beyond Content-Length; lws_http_body_done a
+ * second completion in the same loop turn. docs/architecture.md, "What
+ * libwebsockets 4.1.6 cannot do", has the whole analysis.
  */
 static int
 refuse_pipelined(struct lws *wsi, struct pss *pss)
@@ -437,7 +443,7 @@ refuse_pipelined(struct lws *wsi, struct pss *pss)
 	    q->path);
 	pss->close_after = 1;
 	http_error(q, 400, "A request with a body pipelined behind another "
-	    "request cannot be read: send it after the previous answer");
+	    "request could not be read: send it after the previous answer");
 	lws_http_answer(wsi, pss);
 	return -1;
 }
@@ -470,7 +476,8 @@ lws_http_body(struct lws *wsi, struct pss *pss, const void *in, size_t len)
  * not here: a second call in the same loop turn is lws's pipelined-POST
  * loop above (refused; so is a GET with a body, which lws reads the same
  * way, though it was dispatched at its head). A repeat in a later turn is
- * the next request arriving before this one is answered: it is dispatched
+ * the next request arriving before this one is answered (lws_pipeline.c
+ * gives lws none of it then; this is for when it did): it is dispatched
  * now, and while it waits (parked) reading pauses until it is answered, so
  * lws does not spin on it (lws writes nothing while reading is paused:
  * lws_http_answer_ready resumes it).

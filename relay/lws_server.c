@@ -210,7 +210,14 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		return lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <
 		    5 || strncmp(uri, "/app/", 5) != 0;
 	}
+	case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
+		pipeline_open(wsi);
+		return 0;
+	case LWS_CALLBACK_WSI_DESTROY:
+		pipeline_close(wsi);
+		return 0;
 	case LWS_CALLBACK_ESTABLISHED:
+		pipeline_upgraded(wsi);
 		return ws_established(wsi, pss);
 	case LWS_CALLBACK_RECEIVE:
 		ws_receive(pss, wsi, in, len);
@@ -253,6 +260,9 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		if (!pss->req->status || pss->req->parked)
 			return 0;
 		return lws_http_answer(wsi, pss);
+	case LWS_CALLBACK_HTTP_FILE_COMPLETION:
+		pipeline_answered(wsi);	/* lws ends the transaction */
+		return lws_callback_http_dummy(wsi, reason, user, in, len);
 	case LWS_CALLBACK_CLOSED_HTTP:
 	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
 		if (pss)
@@ -505,6 +515,7 @@ server_start(struct relay *r)
 	ev_set_priority(&srv.turn_end, EV_MINPRI);
 	ev_prepare_start(srv.loop, &srv.turn_end);
 	ev_idle_init(&srv.fanout_idle, fanout_idle);
+	pipeline_start(srv.loop);
 	memset(&info, 0, sizeof(info));
 	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS |
 	    LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT | LWS_SERVER_OPTION_LIBEV;
@@ -579,6 +590,7 @@ server_shutdown(void)
 	ev_idle_stop(srv.loop, &srv.fanout_idle);
 	lws_context_destroy(srv.ctx);
 	srv.ctx = NULL;
+	pipeline_stop();
 	ev_loop_destroy(srv.loop);
 	srv.loop = NULL;
 }

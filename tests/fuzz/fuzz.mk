@@ -12,7 +12,7 @@ FUZZ_CC ?= clang
 FB := build-fuzz
 FUZZ_ALL := proc_cpu proc_mem proc_net proc_disk proc_fs proc_cg proc_pid \
 	agent_conf relay_conf sample http_auth pusher_auth agent_sig dash_api \
-	agent_answer pusher http_api host_samples http_head
+	agent_answer pusher http_api host_samples http_head http_frame
 FUZZ_TARGETS ?= $(FUZZ_ALL)
 FUZZ_PKGS := libcjson libsodium inih libcrypto libssl libcurl libsystemd \
 	hiredis
@@ -39,7 +39,7 @@ FUZZ_SRC := $(wildcard common/*.c) agent/pfile.c agent/sample_cpu.c \
 	agent/proc_pids.c agent/proc_cmd.c agent/proc_json.c agent/agent_conf.c \
 	agent/uplink.c agent/uplink_url.c agent/stream.c agent/sampler.c \
 	relay/auth.c relay/config.c relay/config_query.c relay/dash_parse.c \
-	relay/conn.c relay/http_head.c \
+	relay/conn.c relay/http_head.c relay/http_frame.c \
 	relay/pusher.c relay/channel.c relay/host.c relay/http_api.c \
 	relay/webhook.c relay/metrics.c relay/sendq.c relay/fleet.c \
 	relay/agent_api.c relay/httpd.c relay/dash_api.c relay/dash_login.c \

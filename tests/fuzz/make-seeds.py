@@ -309,6 +309,22 @@ def head_seeds():
         b"65537")
 
 
+def frame_seeds():
+    """Byte streams a connection sends (fuzz_http_frame): a seed byte for
+    the piece sizes, then the stream."""
+    post = (b"POST /apps/1/events?auth_key=x HTTP/1.1\r\nHost: a\r\n"
+            b"Content-Length: 2\r\n\r\n{}")
+    get = b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n"
+    put("http_frame", "pipelined-posts", b"\x07" + post + post)
+    put("http_frame", "get-post-get", b"\x01" + get + post + get)
+    put("http_frame", "post-then-part", b"\x2a" + post + post[:30])
+    put("http_frame", "lf-only", b"\x05GET / HTTP/1.1\nHost: a\n\nGET / "
+        b"HTTP/1.1\n\n")
+    put("http_frame", "leading-crlf", b"\x03\r\n" + get)
+    put("http_frame", "no-colon", b"\x09POST / HTTP/1.1\r\nFoo\r\n\r\n"
+        b"\r\r\n" + post)
+
+
 if __name__ == "__main__":
     if len(sys.argv) != 2:
         sys.exit("usage: make-seeds.py SAMPLE.json")
@@ -318,3 +334,4 @@ if __name__ == "__main__":
     request_seeds()
     relay_seeds(sys.argv[1])
     head_seeds()
+    frame_seeds()

@@ -7,14 +7,12 @@
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
-const path = require('node:path');
 const https = require('node:https');
 const tls = require('node:tls');
 const net = require('node:net');
-const { execFileSync } = require('node:child_process');
 const {
   startRelay, stopRelay, connectPusher, sdkFor, subscribe, messages, waitMessage,
-  disconnectAll, freePort, tmpDir, waitFor,
+  disconnectAll, freePort, tmpDir, waitFor, selfSignedCert,
 } = require('./lib');
 
 let relay;
@@ -27,12 +25,8 @@ const clients = [];
 before(async () => {
   const dir = tmpDir();
   certDir = dir;
-  const key = path.join(dir, 'k.pem');
-  const cert = path.join(dir, 'c.pem');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes',
-    '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1',
-    '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
-  ca = fs.readFileSync(cert);
+  const { key, cert, ca: made } = selfSignedCert(dir);
+  ca = made;
   // pusher-js's Node build (faye-websocket) calls tls.connect without a CA
   // option; trust the test certificate for connections in this process only.
   origConnect = tls.connect;

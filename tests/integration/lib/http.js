@@ -6,6 +6,7 @@
 const crypto = require('node:crypto');
 const http = require('node:http');
 const { freePort } = require('./wait');
+const { httpText } = require('./rawhttp');
 
 // Plain HTTP request to the relay; resolves {status, headers, body, json}.
 function request(port, method, path, body, headers = {}) {
@@ -43,9 +44,16 @@ function request(port, method, path, body, headers = {}) {
  * "METHOD\npath\nquery". opts.timestamp overrides the time (unix seconds).
  */
 function signedRequest(relay, method, path, bodyObj, opts = {}) {
-  const app = opts.app || relay.app;
   const body = bodyObj === undefined ? undefined :
     (typeof bodyObj === 'string' ? bodyObj : JSON.stringify(bodyObj));
+  return request(opts.port || relay.port, method,
+    signedPath(relay, method, path, body, opts), body);
+}
+
+// The path and signed query of such a request, for a body string (or
+// undefined), to send as raw text (rawhttp.js).
+function signedPath(relay, method, path, body, opts = {}) {
+  const app = opts.app || relay.app;
   const params = {
     auth_key: app.key,
     auth_timestamp: String(opts.timestamp || Math.floor(Date.now() / 1000)),
@@ -61,8 +69,15 @@ function signedRequest(relay, method, path, bodyObj, opts = {}) {
     .update(toSign).digest('hex');
   const qs = Object.keys(params)
     .map((k) => `${k}=${encodeURIComponent(params[k])}`).join('&');
-  return request(opts.port || relay.port, method,
-    `${path}?${qs}&auth_signature=${sig}`, body);
+  return `${path}?${qs}&auth_signature=${sig}`;
+}
+
+// A signed publish of event 'ev' with data (JSON-encoded) on channel, as raw
+// request text to write on a socket (pipelining tests).
+function signedPublishText(relay, channel, data) {
+  const body = JSON.stringify({ name: 'ev', channels: [channel], data: JSON.stringify(data) });
+  return httpText('POST', signedPath(relay, 'POST', `/apps/${relay.app.id}/events`, body),
+    body, { 'Content-Type': 'application/json' });
 }
 
 /*
@@ -156,6 +171,8 @@ function metric(map, name, labels) {
 module.exports = {
   request,
   signedRequest,
+  signedPath,
+  signedPublishText,
   startWebhookReceiver,
   parseMetrics,
   scrapeMetrics,

@@ -6,6 +6,7 @@
 
 const fs = require('node:fs');
 const net = require('node:net');
+const tls = require('node:tls');
 
 /*
  * Parse as many complete HTTP responses as buf holds. Returns
@@ -40,11 +41,12 @@ function parseResponses(buf) {
  * Buffers) as one write each. Resolves when `want` responses have arrived
  * and the peer closed (opts.waitClose), or when want responses arrived,
  * or when the peer closed, or after opts.timeoutMs (default 5000):
- * {responses, closed, rest}.
+ * {responses, closed, rest}. opts.tls: tls.connect options, to speak TLS.
  */
 function rawHttp(port, writes, want, opts = {}) {
   return new Promise((resolve, reject) => {
-    const sock = net.connect({ host: '127.0.0.1', port });
+    const sock = opts.tls ? tls.connect({ host: '127.0.0.1', port, ...opts.tls }) :
+      net.connect({ host: '127.0.0.1', port });
     let buf = Buffer.alloc(0);
     let closed = false;
     let done = false;
@@ -64,7 +66,7 @@ function rawHttp(port, writes, want, opts = {}) {
       resolve({ ...parsed, closed });
     };
     const timer = setTimeout(finish, opts.timeoutMs || 5000);
-    sock.on('connect', async () => {
+    sock.on(opts.tls ? 'secureConnect' : 'connect', async () => {
       for (const w of writes) {
         if (typeof w === 'function') await w(sock);
         else sock.write(w);

@@ -167,6 +167,17 @@ async function stopRelay(relay) {
   }
 }
 
+// A self-signed certificate for 127.0.0.1 made with the openssl CLI in dir:
+// {key, cert} (file paths) and ca (the certificate, to verify against).
+function selfSignedCert(dir) {
+  const key = path.join(dir, 'k.pem');
+  const cert = path.join(dir, 'c.pem');
+  spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes',
+    '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1',
+    '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+  return { key, cert, ca: fs.readFileSync(cert) };
+}
+
 // Run the relay binary to completion with args (for CLI tests).
 function runRelayCli(args, timeoutMs = 5000) {
   const r = spawnSync(RELAY_BIN, args, { encoding: 'utf8', timeout: timeoutMs });
@@ -181,4 +192,5 @@ module.exports = {
   renderConfig,
   runRelayCli,
   tmpDir,
+  selfSignedCert,
 };
