@@ -9,7 +9,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
 const { startRelay, stopRelay, request, waitFor, runRelayCli, tmpDir } = require('./lib');
-const { redisServer } = require('./lib/redis');
+const { startCluster } = require('./lib/cluster');
 const rawws = require('./lib/rawws');
 
 const cleanup = [];
@@ -23,13 +23,10 @@ async function readyz(port) {
 }
 
 test('readyz_follows_redis_down_and_back_and_the_node_stays_up', async () => {
-  const redis = await redisServer();
-  cleanup.push(() => redis.stop());
-  const relay = await startRelay({ relay: { redis: redis.url, node_id: 'relay-a' } });
-  cleanup.push(() => stopRelay(relay));
-
-  await waitFor(async () => (await readyz(relay.port)).status === 200, 5000,
-    'readyz 200 with redis up');
+  const cluster = await startCluster();
+  cleanup.push(() => cluster.stop());
+  const { redis } = cluster;
+  const relay = await cluster.node('relay-a'); // resolves once readyz is 200
   assert.equal((await readyz(relay.port)).body.redis, true);
 
   const ws = await rawws.connectFrames(relay);
