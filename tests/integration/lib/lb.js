@@ -44,13 +44,17 @@ async function startLb(backends) {
   const server = net.createServer(async (client) => {
     track(client);
     client.pause();
+    // Each connection starts at the next backend in turn (taken before
+    // any await, so connections racing in spread too) and tries the
+    // others from there.
     const n = lb.backends.length;
+    const start = next;
+    next = (next + 1) % n;
     let up = null;
     let pick = 0;
     for (let i = 0; i < n && !up; i++) {
-      pick = lb.backends[(next + i) % n];
+      pick = lb.backends[(start + i) % n];
       if (!(up = await dial(pick))) lb.refused++;
-      else next = (next + i + 1) % n;
     }
     if (!up || client.destroyed) {
       if (up) up.destroy();
