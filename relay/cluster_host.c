@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
@@ -76,41 +75,20 @@ static const char views_lua[] =
     "return {now,out,seen,rows}";
 
 static struct {
-	int init, inflight;
-	char prefix[40];
-	char node[80];
+	int inflight;
 	int64_t next_ms, next_seen_ms;
 	char *fresh[CH_FRESH_MAX];
 	int nfresh;
 } chs;
 
-static void
-init(const struct relay_conf *c)
-{
-	char host[64];
-
-	snprintf(chs.prefix, sizeof(chs.prefix), "%s",
-	    c->redis_prefix ? c->redis_prefix : "sno");
-	if (c->node_id)
-		snprintf(chs.node, sizeof(chs.node), "%s", c->node_id);
-	else {
-		if (gethostname(host, sizeof(host)) < 0)
-			snprintf(host, sizeof(host), "relay");
-		host[sizeof(host) - 1] = '\0';
-		snprintf(chs.node, sizeof(chs.node), "%s-%ld", host,
-		    (long)getpid());
-	}
-	chs.init = 1;
-}
-
 void
 cluster_host_ids(const struct relay_conf *c, const char **prefix,
     const char **node)
 {
-	if (!chs.init)
-		init(c);
-	*prefix = chs.prefix;
-	*node = chs.node;
+	/* The running ones (cluster_pub.c): a reload cannot change them. */
+	(void)c;
+	*prefix = cluster_prefix();
+	*node = cluster_node();
 }
 
 void
@@ -298,9 +276,9 @@ poll_send(struct relay *r, redisAsyncContext *ac, const char **argv,
 	struct app *a = relay_host_app(r);
 	int argc = 8, n, fleets = 0;
 
-	snprintf(key, sizeof(key), "%s:views", chs.prefix);
-	snprintf(key2, sizeof(key2), "%s:seen", chs.prefix);
-	snprintf(key3, sizeof(key3), "%s:rows", chs.prefix);
+	snprintf(key, sizeof(key), "%s:views", cluster_prefix());
+	snprintf(key2, sizeof(key2), "%s:seen", cluster_prefix());
+	snprintf(key3, sizeof(key3), "%s:rows", cluster_prefix());
 	snprintf(lease, sizeof(lease), "%d", CH_LEASE_MS);
 	argv[0] = "EVAL";
 	argv[1] = views_lua;
@@ -308,7 +286,7 @@ poll_send(struct relay *r, redisAsyncContext *ac, const char **argv,
 	argv[3] = key;
 	argv[4] = key2;
 	argv[5] = key3;
-	argv[6] = chs.node;
+	argv[6] = cluster_node();
 	argv[7] = lease;
 	argv[argc++] = nv;
 	for (int i = 0; i < r->nhosts; i++)
@@ -352,8 +330,6 @@ cluster_hosts_tick(struct relay *r, int64_t now)
 
 	if (!cluster_on() || chs.inflight || now < chs.next_ms)
 		return;
-	if (!chs.init)
-		init(r->conf);
 	chs.next_ms = now + CH_POLL_MS;
 	if ((ac = cluster_cmd()) == NULL)
 		return;

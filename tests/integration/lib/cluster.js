@@ -58,10 +58,12 @@ async function startCluster() {
       return Number(cluster.cli(...args));
     },
     // A relay node on this Redis (opts as startRelay's; opts.relay merged
-    // over the Redis keys), resolved once its /readyz says ready.
+    // over the Redis keys), resolved once its /readyz says ready. With no
+    // id (null) the node has the default node_id.
     node(id, opts = {}) {
-      const relay = { redis: redis.url, node_id: id, ...(opts.relay || {}) };
-      return startRelay({ ...opts, relay }).then((r) => joined(id, r));
+      const relay = { redis: redis.url, ...(id ? { node_id: id } : {}),
+        ...(opts.relay || {}) };
+      return startRelay({ ...opts, relay }).then((r) => joined(id || 'node', r));
     },
     // A relay node with sno's accounts, users and hosts (lib/sno.js
     // startSnoRelay; opts.relay merged over the Redis keys), once ready.
