@@ -25,6 +25,7 @@
 #include "clock.h"
 #include "cluster.h"
 #include "cluster_host.h"
+#include "cluster_lua.h"
 #include "config.h"
 #include "fleet.h"
 #include "host.h"
@@ -73,6 +74,7 @@ static const char views_lua[] =
     "if string.sub(ARGV[j],2,2)=='1' then "
     "rows=redis.call('HGETALL',KEYS[3]) end "
     "return {now,out,seen,rows}";
+static struct lua_script views;
 
 static struct {
 	int inflight;
@@ -232,12 +234,10 @@ apply_views(struct relay *r, long long now, const redisReply *rp)
 }
 
 static void
-on_views(redisAsyncContext *ac, void *reply, void *priv)
+on_views(redisReply *rp, void *priv)
 {
-	redisReply *rp = reply;
 	struct relay *r = http_relay();
 
-	(void)ac;
 	(void)priv;
 	chs.inflight = 0;
 	if (rp == NULL || rp->type != REDIS_REPLY_ARRAY || rp->elements != 4 ||
@@ -261,7 +261,7 @@ add_watch(struct app *a, const char *name, const char **argv, int *argc)
 {
 	struct channel *ch = a ? channel_find(a, name) : NULL;
 
-	if (ch == NULL || ch->nsubs == 0 || *argc + 2 > CH_WATCH_MAX + 9)
+	if (ch == NULL || ch->nsubs == 0 || *argc + 2 > CH_WATCH_MAX + 7)
 		return 0;
 	argv[(*argc)++] = name;
 	argv[(*argc)++] = was_fresh(name) ? "1" : "0";
@@ -274,26 +274,26 @@ poll_send(struct relay *r, redisAsyncContext *ac, const char **argv,
 {
 	char key[64], key2[64], key3[64], lease[16], nv[16], rd[3];
 	struct app *a = relay_host_app(r);
-	int argc = 8, n, fleets = 0;
+	int argc = 6, n, fleets = 0;
 
 	snprintf(key, sizeof(key), "%s:views", cluster_prefix());
 	snprintf(key2, sizeof(key2), "%s:seen", cluster_prefix());
 	snprintf(key3, sizeof(key3), "%s:rows", cluster_prefix());
 	snprintf(lease, sizeof(lease), "%d", CH_LEASE_MS);
-	argv[0] = "EVAL";
-	argv[1] = views_lua;
-	argv[2] = "3";
-	argv[3] = key;
-	argv[4] = key2;
-	argv[5] = key3;
-	argv[6] = cluster_node();
-	argv[7] = lease;
+	if (views.src == NULL)
+		lua_script_init(&views, views_lua);
+	argv[0] = "3";
+	argv[1] = key;
+	argv[2] = key2;
+	argv[3] = key3;
+	argv[4] = cluster_node();
+	argv[5] = lease;
 	argv[argc++] = nv;
 	for (int i = 0; i < r->nhosts; i++)
 		add_watch(a, r->hosts[i]->channel, argv, &argc);
 	for (int i = 0; i < r->nfleets; i++)
 		fleets |= add_watch(a, fleet_channel_of(r, i), argv, &argc);
-	n = (argc - 9) / 2;
+	n = (argc - 7) / 2;
 	snprintf(nv, sizeof(nv), "%d", n);
 	/* P:seen is read once a second, written when this node has news;
 	 * P:rows too while someone here watches a fleet. */
@@ -316,8 +316,8 @@ poll_send(struct relay *r, redisAsyncContext *ac, const char **argv,
 		h->seen_sent_ms = h->last_seen_wall_ms;
 		h->seq_sent = h->last_seq;
 	}
-	if (redisAsyncCommandArgv(ac, on_views, NULL, argc, argv, NULL) ==
-	    REDIS_OK)
+	/* EVALSHA, and EVAL when Redis does not know the script yet. */
+	if (lua_call(ac, &views, argc, argv, NULL, on_views, NULL) == 0)
 		chs.inflight = 1;
 }
 

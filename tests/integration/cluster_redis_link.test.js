@@ -7,6 +7,8 @@
 // without node_id is named "<host name>-<listen port>". A SIGHUP reload that
 // changes redis, redis_prefix or node_id keeps the running values, logs
 // that they need a restart, and the node goes on publishing as before.
+// The node's Lua scripts, its 250 ms watch poll too, run as EVALSHA: the
+// script text crosses the link only once after Redis forgot it.
 const { test, after } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
@@ -115,4 +117,24 @@ test('sighup_with_a_changed_redis_keeps_the_running_one_and_says_restart', async
   assert.equal(r.status, 200);
   assert.equal(cluster.num('EXISTS', 'sno:{1:after-hup}:m'), 1);
   assert.equal(cluster.cli('KEYS', 'other:*'), '');
+});
+
+// Calls of cmd since the last CONFIG RESETSTAT (INFO commandstats).
+function calls(cluster, cmd) {
+  const m = cluster.cli('INFO', 'commandstats')
+    .match(new RegExp(`^cmdstat_${cmd}:calls=(\\d+)`, 'm'));
+  return m ? Number(m[1]) : 0;
+}
+
+test('scripts_run_by_evalsha_and_are_sent_again_once_after_a_flush', async () => {
+  const cluster = await startCluster();
+  cleanup.push(() => cluster.stop());
+  await cluster.node('relay-a');
+  cluster.cli('SCRIPT', 'FLUSH');
+  cluster.cli('CONFIG', 'RESETSTAT');
+  // 3 s of the watch poll (4/s) and the lease (1/s).
+  await waitFor(() => calls(cluster, 'evalsha') >= 15, 10000, '15 EVALSHA');
+  // Once per script after NOSCRIPT: the watch poll and the lease.
+  assert.ok(calls(cluster, 'eval') <= 2, `${calls(cluster, 'eval')} EVAL for ` +
+    `${calls(cluster, 'evalsha')} EVALSHA`);
 });
