@@ -210,7 +210,7 @@ stream_failed(struct stream *s, const char *what,
 
 	if (res->status == 0)
 		log_warnx("agent relay unreachable request=%s url=%s "
-		    "error=\"%s\"", what, uplink_url(s->up), res->error);
+		    "error=\"%s\"", what, res->url, res->error);
 	else if (res->status == 401 || res->status == 403) {
 		stream_relay_error(res->body, res->len, msg, sizeof(msg));
 		log_error("agent refused by relay request=%s status=%ld "
@@ -218,8 +218,8 @@ stream_failed(struct stream *s, const char *what,
 		    res->status, msg);
 	} else {
 		stream_relay_error(res->body, res->len, msg, sizeof(msg));
-		log_warnx("agent relay error request=%s status=%ld "
-		    "error=\"%s\"", what, res->status, msg);
+		log_warnx("agent relay error request=%s status=%ld url=%s "
+		    "error=\"%s\"", what, res->status, res->url, msg);
 	}
 	stream_backoff(s, now);
 }

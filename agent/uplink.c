@@ -510,6 +510,7 @@ uplink_finish(struct uplink *u, CURLcode rc, struct uplink_result *res)
 	u->busy = 0;
 	memset(res, 0, sizeof(*res));
 	res->body = "";
+	res->url = u->urls[u->cur];
 	if (rc == CURLE_OK)
 		curl_easy_getinfo(u->easy, CURLINFO_RESPONSE_CODE, &status);
 	if (rc != CURLE_OK || status < 100) {

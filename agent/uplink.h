@@ -43,6 +43,8 @@ struct uplink_result {
 	const char *body;	/* response body (NUL-terminated), valid
 				 * until the next uplink_start */
 	size_t len;
+	const char *url;	/* the base URL this request went to (a
+				 * failure moves the next one on) */
 };
 
 /*

@@ -1,11 +1,14 @@
 /*
- * Scale-out over Redis: configuration checks (docs/scaleout.md).
+ * Scale-out over Redis: configuration checks and the default node_id
+ * (docs/scaleout.md, "Configuration").
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cluster.h"
+#include "config.h"
 
 static int
 name_ok(const char *s, size_t max)
@@ -75,4 +78,32 @@ cluster_conf_check(const char *url, const char *prefix, const char *node_id,
 		return -1;
 	}
 	return 0;
+}
+
+char *
+cluster_node_default(const char *listen)
+{
+	char host[256], lhost[300], *out;
+	int port = 0;
+	size_t n;
+
+	if (gethostname(host, sizeof(host)) < 0 || host[0] == '\0')
+		snprintf(host, sizeof(host), "relay");
+	host[sizeof(host) - 1] = '\0';
+	/* A node_id is 1..64 of A-Z a-z 0-9 _ . - (cluster_conf_check). */
+	for (char *p = host; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || *p == '_' || *p == '.' ||
+		    *p == '-'))
+			*p = '-';
+	if (listen == NULL ||
+	    relay_conf_addr(listen, lhost, sizeof(lhost), &port) < 0)
+		port = 0;
+	/* The port is kept whole: the host name gives way. */
+	n = strlen(host);
+	if (n > 58)
+		host[58] = '\0';
+	if (asprintf(&out, "%s-%d", host, port) < 0)
+		return NULL;
+	return out;
 }

@@ -16,6 +16,14 @@
 int	cluster_conf_check(const char *url, const char *prefix,
 	    const char *node_id, char *err, size_t errlen);
 
+/*
+ * The node_id of a node that sets none: "<host name>-<listen port>"
+ * (characters outside the node_id set become '-'), so two nodes on one
+ * machine differ and a restarted node keeps its name. Malloc'd; NULL when
+ * out of memory.
+ */
+char	*cluster_node_default(const char *listen);
+
 struct ev_loop;
 struct relay_conf;
 

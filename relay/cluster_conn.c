@@ -120,8 +120,8 @@ on_ping(redisAsyncContext *ac, void *reply, void *priv)
 		return;
 	}
 	if (!cl.up)
-		log_info("cluster msg=\"redis connected\" host=%s port=%d",
-		    cl.host, cl.port);
+		log_info("cluster msg=\"redis connected\" host=%s port=%d "
+		    "node=%s", cl.host, cl.port, cluster_node());
 	cl.up = 1;
 	cl.backoff = BACKOFF_MIN;
 }

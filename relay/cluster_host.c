@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
@@ -26,6 +25,7 @@
 #include "clock.h"
 #include "cluster.h"
 #include "cluster_host.h"
+#include "cluster_lua.h"
 #include "config.h"
 #include "fleet.h"
 #include "host.h"
@@ -74,43 +74,23 @@ static const char views_lua[] =
     "if string.sub(ARGV[j],2,2)=='1' then "
     "rows=redis.call('HGETALL',KEYS[3]) end "
     "return {now,out,seen,rows}";
+static struct lua_script views;
 
 static struct {
-	int init, inflight;
-	char prefix[40];
-	char node[80];
+	int inflight;
 	int64_t next_ms, next_seen_ms;
 	char *fresh[CH_FRESH_MAX];
 	int nfresh;
 } chs;
 
-static void
-init(const struct relay_conf *c)
-{
-	char host[64];
-
-	snprintf(chs.prefix, sizeof(chs.prefix), "%s",
-	    c->redis_prefix ? c->redis_prefix : "sno");
-	if (c->node_id)
-		snprintf(chs.node, sizeof(chs.node), "%s", c->node_id);
-	else {
-		if (gethostname(host, sizeof(host)) < 0)
-			snprintf(host, sizeof(host), "relay");
-		host[sizeof(host) - 1] = '\0';
-		snprintf(chs.node, sizeof(chs.node), "%s-%ld", host,
-		    (long)getpid());
-	}
-	chs.init = 1;
-}
-
 void
 cluster_host_ids(const struct relay_conf *c, const char **prefix,
     const char **node)
 {
-	if (!chs.init)
-		init(c);
-	*prefix = chs.prefix;
-	*node = chs.node;
+	/* The running ones (cluster_pub.c): a reload cannot change them. */
+	(void)c;
+	*prefix = cluster_prefix();
+	*node = cluster_node();
 }
 
 void
@@ -254,12 +234,10 @@ apply_views(struct relay *r, long long now, const redisReply *rp)
 }
 
 static void
-on_views(redisAsyncContext *ac, void *reply, void *priv)
+on_views(redisReply *rp, void *priv)
 {
-	redisReply *rp = reply;
 	struct relay *r = http_relay();
 
-	(void)ac;
 	(void)priv;
 	chs.inflight = 0;
 	if (rp == NULL || rp->type != REDIS_REPLY_ARRAY || rp->elements != 4 ||
@@ -283,7 +261,7 @@ add_watch(struct app *a, const char *name, const char **argv, int *argc)
 {
 	struct channel *ch = a ? channel_find(a, name) : NULL;
 
-	if (ch == NULL || ch->nsubs == 0 || *argc + 2 > CH_WATCH_MAX + 9)
+	if (ch == NULL || ch->nsubs == 0 || *argc + 2 > CH_WATCH_MAX + 7)
 		return 0;
 	argv[(*argc)++] = name;
 	argv[(*argc)++] = was_fresh(name) ? "1" : "0";
@@ -296,26 +274,26 @@ poll_send(struct relay *r, redisAsyncContext *ac, const char **argv,
 {
 	char key[64], key2[64], key3[64], lease[16], nv[16], rd[3];
 	struct app *a = relay_host_app(r);
-	int argc = 8, n, fleets = 0;
+	int argc = 6, n, fleets = 0;
 
-	snprintf(key, sizeof(key), "%s:views", chs.prefix);
-	snprintf(key2, sizeof(key2), "%s:seen", chs.prefix);
-	snprintf(key3, sizeof(key3), "%s:rows", chs.prefix);
+	snprintf(key, sizeof(key), "%s:views", cluster_prefix());
+	snprintf(key2, sizeof(key2), "%s:seen", cluster_prefix());
+	snprintf(key3, sizeof(key3), "%s:rows", cluster_prefix());
 	snprintf(lease, sizeof(lease), "%d", CH_LEASE_MS);
-	argv[0] = "EVAL";
-	argv[1] = views_lua;
-	argv[2] = "3";
-	argv[3] = key;
-	argv[4] = key2;
-	argv[5] = key3;
-	argv[6] = chs.node;
-	argv[7] = lease;
+	if (views.src == NULL)
+		lua_script_init(&views, views_lua);
+	argv[0] = "3";
+	argv[1] = key;
+	argv[2] = key2;
+	argv[3] = key3;
+	argv[4] = cluster_node();
+	argv[5] = lease;
 	argv[argc++] = nv;
 	for (int i = 0; i < r->nhosts; i++)
 		add_watch(a, r->hosts[i]->channel, argv, &argc);
 	for (int i = 0; i < r->nfleets; i++)
 		fleets |= add_watch(a, fleet_channel_of(r, i), argv, &argc);
-	n = (argc - 9) / 2;
+	n = (argc - 7) / 2;
 	snprintf(nv, sizeof(nv), "%d", n);
 	/* P:seen is read once a second, written when this node has news;
 	 * P:rows too while someone here watches a fleet. */
@@ -338,8 +316,8 @@ poll_send(struct relay *r, redisAsyncContext *ac, const char **argv,
 		h->seen_sent_ms = h->last_seen_wall_ms;
 		h->seq_sent = h->last_seq;
 	}
-	if (redisAsyncCommandArgv(ac, on_views, NULL, argc, argv, NULL) ==
-	    REDIS_OK)
+	/* EVALSHA, and EVAL when Redis does not know the script yet. */
+	if (lua_call(ac, &views, argc, argv, NULL, on_views, NULL) == 0)
 		chs.inflight = 1;
 }
 
@@ -352,8 +330,6 @@ cluster_hosts_tick(struct relay *r, int64_t now)
 
 	if (!cluster_on() || chs.inflight || now < chs.next_ms)
 		return;
-	if (!chs.init)
-		init(r->conf);
 	chs.next_ms = now + CH_POLL_MS;
 	if ((ac = cluster_cmd()) == NULL)
 		return;

@@ -1,9 +1,12 @@
 /*
  * Scale-out over Redis: the presence and lease scripts (docs/scaleout.md,
- * "Presence" and "Leases"), and running one by EVALSHA with a retry as
- * EVAL after NOSCRIPT. Every cross-node presence decision is made in one
- * of these scripts, so it happens once whichever node asks.
+ * "Presence" and "Leases"), and running one (these, or another file's:
+ * lua_call) by EVALSHA with a retry as EVAL after NOSCRIPT. Every
+ * cross-node presence decision is made in one of these scripts, so it
+ * happens once whichever node asks.
  */
+#include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -261,15 +264,15 @@ static const char *const srcs[LUA_N] = {
 	join_src, leave_src, lease_src, count_src, read_src, replay_src,
 	subcount_src, online_src, hooks_src
 };
-static char shas[LUA_N][41];
+static struct lua_script scripts[LUA_N];
 
 /* One script run, kept so NOSCRIPT can run it again as EVAL. */
 struct lua_run {
-	int script;
-	int argc;		/* "EVALSHA" sha "0" then the ARGV */
+	const struct lua_script *s;
+	int argc;		/* "EVALSHA" sha, then the caller's */
 	const char **argv;
-	char **own;		/* the ARGV copies */
 	size_t *lens;
+	char *copy;		/* the caller's arguments, one after another */
 	lua_cb cb;
 	void *priv;
 	int eval;
@@ -287,10 +290,17 @@ sha1_hex(const char *s, char out[41])
 }
 
 void
+lua_script_init(struct lua_script *s, const char *src)
+{
+	s->src = src;
+	sha1_hex(src, s->sha);
+}
+
+void
 lua_init(void)
 {
 	for (int i = 0; i < LUA_N; i++)
-		sha1_hex(srcs[i], shas[i]);
+		lua_script_init(&scripts[i], srcs[i]);
 }
 
 void
@@ -303,9 +313,7 @@ lua_load_all(redisAsyncContext *ac)
 static void
 run_free(struct lua_run *r)
 {
-	for (int i = 3; i < r->argc; i++)
-		free(r->own[i - 3]);
-	free(r->own);
+	free(r->copy);
 	free(r->argv);
 	free(r->lens);
 	free(r);
@@ -317,7 +325,7 @@ static int
 run_send(redisAsyncContext *ac, struct lua_run *r)
 {
 	r->argv[0] = r->eval ? "EVAL" : "EVALSHA";
-	r->argv[1] = r->eval ? srcs[r->script] : shas[r->script];
+	r->argv[1] = r->eval ? r->s->src : r->s->sha;
 	r->lens[0] = strlen(r->argv[0]);
 	r->lens[1] = strlen(r->argv[1]);
 	return redisAsyncCommandArgv(ac, on_reply, r, r->argc,
@@ -343,40 +351,55 @@ on_reply(redisAsyncContext *ac, void *reply, void *priv)
 }
 
 int
+lua_call(redisAsyncContext *ac, const struct lua_script *s, int argc,
+    const char **argv, const size_t *lens, lua_cb cb, void *priv)
+{
+	struct lua_run *r;
+	size_t total = 0, off = 0;
+	int i;
+
+	if (ac == NULL || argc < 1 || argc > INT_MAX - 2 ||
+	    (r = calloc(1, sizeof(*r))) == NULL)
+		return -1;
+	r->s = s;
+	r->cb = cb;
+	r->priv = priv;
+	r->argc = 2 + argc;
+	if ((r->argv = calloc((size_t)r->argc, sizeof(char *))) == NULL ||
+	    (r->lens = calloc((size_t)r->argc, sizeof(size_t))) == NULL)
+		goto fail;
+	for (i = 0; i < argc; i++) {
+		r->lens[2 + i] = lens ? lens[i] : strlen(argv[i]);
+		if (r->lens[2 + i] > SIZE_MAX / 2 - total - 1)
+			goto fail;
+		total += r->lens[2 + i] + 1;
+	}
+	if ((r->copy = malloc(total)) == NULL)
+		goto fail;
+	for (i = 0; i < argc; i++) {
+		memcpy(r->copy + off, argv[i], r->lens[2 + i]);
+		r->copy[off + r->lens[2 + i]] = '\0';
+		r->argv[2 + i] = r->copy + off;
+		off += r->lens[2 + i] + 1;
+	}
+	if (run_send(ac, r) != REDIS_OK)
+		goto fail;
+	return 0;
+fail:
+	run_free(r);
+	return -1;
+}
+
+int
 lua_run(redisAsyncContext *ac, int script, int nargs, const char **args,
     lua_cb cb, void *priv)
 {
-	struct lua_run *r;
-	int i;
+	const char *argv[LUA_RUN_ARGS_MAX + 1];
 
-	if (ac == NULL || (r = calloc(1, sizeof(*r))) == NULL)
+	if (nargs < 0 || nargs > LUA_RUN_ARGS_MAX)
 		return -1;
-	r->script = script;
-	r->cb = cb;
-	r->priv = priv;
-	r->argc = 3 + nargs;
-	if ((r->argv = calloc((size_t)r->argc, sizeof(char *))) == NULL ||
-	    (r->own = calloc((size_t)nargs + 1, sizeof(char *))) == NULL ||
-	    (r->lens = calloc((size_t)r->argc, sizeof(size_t))) == NULL) {
-		free(r->argv);
-		free(r->own);
-		free(r);
-		return -1;
-	}
-	r->argv[2] = "0";
-	r->lens[2] = 1;
-	for (i = 0; i < nargs; i++) {
-		if ((r->own[i] = strdup(args[i])) == NULL) {
-			r->argc = 3 + i;
-			run_free(r);
-			return -1;
-		}
-		r->argv[3 + i] = r->own[i];
-		r->lens[3 + i] = strlen(args[i]);
-	}
-	if (run_send(ac, r) != REDIS_OK) {
-		run_free(r);
-		return -1;
-	}
-	return 0;
+	argv[0] = "0";	/* no KEYS: see docs/scaleout.md, difference 7 */
+	memcpy(argv + 1, args, (size_t)nargs * sizeof(*args));
+	return lua_call(ac, &scripts[script], 1 + nargs, argv, NULL, cb,
+	    priv);
 }

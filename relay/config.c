@@ -367,6 +367,9 @@ validate(struct relay_conf *c, const char *path, char *err)
 		if (cluster_conf_check(c->redis, c->redis_prefix, c->node_id,
 		    why, sizeof(why)) < 0)
 			VFAIL(path, 0, "%s", why);
+		if (c->node_id == NULL && (c->node_id = cluster_node_default(
+		    c->listen ? c->listen : c->tls_listen)) == NULL)
+			VFAIL(path, 0, "out of memory");
 	}
 	if (validate_apps(c, path, err) < 0)
 		return -1;

@@ -11,8 +11,9 @@
  *            users, sessions, rings and last_seq and are pointed at their new
  *            conf; dashboard sessions follow their user; the new conf's
  *            contents are swapped into the relay's struct and the old freed.
- * listen, tls_listen and max_message_bytes need a restart: a reload keeps
- * the running value and says so. send_queue_bytes applies to new
+ * listen, tls_listen, max_message_bytes and the cluster's redis,
+ * redis_prefix and node_id need a restart: a reload keeps the running
+ * value and says so. send_queue_bytes applies to new
  * connections.
  */
 #include <errno.h>
@@ -233,14 +234,25 @@ same(const char *a, const char *b)
 	return (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
 }
 
-/* A key only a restart can change keeps its running value; 0 or -ENOMEM. */
+/*
+ * A key only a restart can change keeps its running value; 0 or -ENOMEM.
+ * The value logged is cut of a "user:password@" (a redis URL's).
+ */
 static int
 keep_str(const char *key, char **nv, const char *old)
 {
+	const char *at = old ? strrchr(old, '@') : NULL;
+	const char *sch = old ? strstr(old, "://") : NULL;
+
 	if (same(*nv, old))
 		return 0;
-	log_warnx("relay reload key=%s msg=\"takes effect at the next "
-	    "restart; still %s\"", key, old ? old : "(none)");
+	if (at && sch && sch < at)
+		log_warnx("relay reload key=%s msg=\"takes effect at the next "
+		    "restart; still %.*s%s\"", key, (int)(sch + 3 - old), old,
+		    at + 1);
+	else
+		log_warnx("relay reload key=%s msg=\"takes effect at the "
+		    "next restart; still %s\"", key, old ? old : "(none)");
 	free(*nv);
 	*nv = NULL;
 	if (old && (*nv = strdup(old)) == NULL)
@@ -261,8 +273,13 @@ prepare_keys(struct relay *r, struct plan *p, char *err)
 		    "error, warn, info or debug", rl.path, nc->log_level);
 		return -1;
 	}
+	/* The cluster's connections, leases and keys are made once at
+	 * start (cluster_start): the keys that shape them need a restart. */
 	if (keep_str("listen", &nc->listen, o->listen) < 0 ||
-	    keep_str("tls_listen", &nc->tls_listen, o->tls_listen) < 0)
+	    keep_str("tls_listen", &nc->tls_listen, o->tls_listen) < 0 ||
+	    keep_str("redis", &nc->redis, o->redis) < 0 ||
+	    keep_str("redis_prefix", &nc->redis_prefix, o->redis_prefix) < 0 ||
+	    keep_str("node_id", &nc->node_id, o->node_id) < 0)
 		goto nomem;
 	if (nc->max_message_bytes != o->max_message_bytes) {
 		log_warnx("relay reload key=max_message_bytes msg=\"takes "

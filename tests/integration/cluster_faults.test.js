@@ -6,76 +6,43 @@
 // no duplicate member behind.
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const fs = require('node:fs');
-const { execFileSync } = require('node:child_process');
 const {
-  startRelay, stopRelay, connectPusher, sdkFor, subscribe, messages,
-  waitMessage, disconnectAll, waitFor, request, signedRequest, connectRaw,
-  rawSubscribe,
+  stopRelay, sdkFor, subscribe, messages, disconnectAll, waitFor,
+  signedRequest, connectRaw, rawSubscribe,
 } = require('./lib');
-const { redisServer } = require('./lib/redis');
+const { startCluster, barrier: clusterBarrier } = require('./lib/cluster');
 
-let redis;
+let cluster;
 let A;
 let sdkA;
-const others = [];
-const clients = [];
-
-async function ready(relay) {
-  return (await request(relay.port, 'GET', '/readyz')).status === 200;
-}
-
-function redisCli(...args) {
-  return execFileSync('redis-cli', ['-p', String(redis.port), ...args],
-    { encoding: 'utf8', timeout: 5000 }).trim();
-}
 
 function hlen(key) {
-  return Number(redisCli('HLEN', key));
+  return cluster.num('HLEN', key);
 }
 
-async function node(id) {
-  const r = await startRelay({ relay: { redis: redis.url, node_id: id } });
-  others.push(r);
-  await waitFor(() => ready(r), 5000, `${id} ready`);
-  return r;
+function node(id) {
+  return cluster.node(id);
 }
 
-async function client(relay, id) {
-  const c = await connectPusher(relay, { user: { user_id: id, user_info: { id } } });
-  clients.push(c);
-  return c;
+function client(relay, id) {
+  return cluster.client(relay, { user: { user_id: id, user_info: { id } } });
 }
 
 function count(c, ev, ch, id) {
   return messages(c, ev, ch).filter((m) => m.data.user_id === id).length;
 }
 
-async function barrier(channel, cs) {
-  const tag = Math.random().toString(36).slice(2);
-  await sdkA.trigger(channel, 'barrier', { tag });
-  for (const c of cs) {
-    await waitMessage(c, 'barrier', channel, 5000, (m) => m.data && m.data.tag === tag);
-  }
+function barrier(channel, cs) {
+  return clusterBarrier(sdkA, channel, cs);
 }
 
 before(async () => {
-  redis = await redisServer();
-  A = await startRelay({ relay: { redis: redis.url, node_id: 'relay-a' } });
+  cluster = await startCluster();
+  A = await cluster.node('relay-a');
   sdkA = sdkFor(A);
-  await waitFor(() => ready(A), 5000, 'A ready');
 });
 
-after(async () => {
-  disconnectAll(clients);
-  for (const r of others) {
-    try { process.kill(r.pid, 'SIGCONT'); } catch (_) { /* gone */ }
-    if (r.alive()) await stopRelay(r);
-    else fs.rmSync(r.dir, { recursive: true, force: true });
-  }
-  if (A) await stopRelay(A);
-  if (redis) await redis.stop();
-});
+after(() => cluster && cluster.stop());
 
 test('sigkill_node_its_members_removed_once_by_the_survivor', async () => {
   const ch = 'presence-kill';
@@ -104,7 +71,7 @@ test('sigkill_node_its_members_removed_once_by_the_survivor', async () => {
     'shared is still on A');
   assert.equal(hlen('sno:{1:presence-kill}:u'), 2);
   assert.equal(hlen('sno:{1:presence-kill}:p'), 2);
-  assert.equal(Number(redisCli('ZCARD', 'sno:nodes')), 1, 'only A holds a lease');
+  assert.equal(cluster.num('ZCARD', 'sno:nodes'), 1, 'only A holds a lease');
   // The counts of the HTTP API lost B's subscriptions too.
   const r = await signedRequest(A, 'GET', '/apps/1/channels/presence-kill',
     undefined, { params: { info: 'user_count,subscription_count' } });
@@ -138,7 +105,7 @@ test('sigstop_past_lease_then_sigcont_leaves_no_duplicate_members', async () => 
   await barrier(ch, [w, z]);
   assert.equal(hlen('sno:{1:presence-stop}:u'), 2);
   assert.equal(hlen('sno:{1:presence-stop}:p'), 2, 'one entry per socket');
-  assert.equal(Number(redisCli('ZCARD', 'sno:nodes')), 2);
+  assert.equal(cluster.num('ZCARD', 'sno:nodes'), 2);
   const late = await client(A, 'late2');
   await subscribe(late, ch);
   const p = messages(late, 'pusher_internal:subscription_succeeded', ch)[0].data.presence;
@@ -170,7 +137,7 @@ test('sigterm_node_its_members_leave_once', async () => {
   await stopRelay(D); // SIGTERM: D closes t itself
   await waitFor(() => t.closed, 5000, 'D closing the websocket');
   await waitFor(() => count(w, 'pusher_internal:member_removed', ch, 't1') === 1 &&
-    Number(redisCli('ZCARD', 'sno:nodes')) === others.filter((r) => r.alive()).length + 1,
+    cluster.num('ZCARD', 'sno:nodes') === cluster.nodes.filter((r) => r.alive()).length,
   15000, 't1 removed and D gone from the leases');
   await barrier(ch, [w]);
   assert.equal(count(w, 'pusher_internal:member_removed', ch, 't1'), 1);

@@ -6,24 +6,17 @@
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const {
-  startRelay, stopRelay, connectPusher, subscribe, disconnectAll, waitFor,
-  request, signedRequest,
+  subscribe, disconnectAll, waitFor, signedRequest,
 } = require('./lib');
-const { redisServer } = require('./lib/redis');
+const { startCluster, ready } = require('./lib/cluster');
 
+let cluster;
 let redis;
 let A;
 let B;
-const clients = [];
 
-async function ready(relay) {
-  return (await request(relay.port, 'GET', '/readyz')).status === 200;
-}
-
-async function client(relay, id) {
-  const c = await connectPusher(relay, id ? { user: { user_id: id } } : {});
-  clients.push(c);
-  return c;
+function client(relay, id) {
+  return cluster.client(relay, id ? { user: { user_id: id } } : {});
 }
 
 async function get(relay, path, params) {
@@ -53,19 +46,13 @@ async function bothSay(path, params, want) {
 }
 
 before(async () => {
-  redis = await redisServer();
-  A = await startRelay({ relay: { redis: redis.url, node_id: 'relay-a' } });
-  B = await startRelay({ relay: { redis: redis.url, node_id: 'relay-b' } });
-  await waitFor(async () => (await ready(A)) && (await ready(B)), 5000,
-    'both nodes ready with redis');
+  cluster = await startCluster();
+  redis = cluster.redis;
+  A = await cluster.node('relay-a');
+  B = await cluster.node('relay-b');
 });
 
-after(async () => {
-  disconnectAll(clients);
-  if (A) await stopRelay(A);
-  if (B) await stopRelay(B);
-  if (redis) await redis.stop();
-});
+after(() => cluster && cluster.stop());
 
 test('channel_reads_give_cluster_wide_counts_on_both_nodes', async () => {
   const a1 = await client(A);

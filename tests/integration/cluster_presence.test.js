@@ -7,33 +7,25 @@
 // limit holds when joins race on two nodes.
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { execFileSync } = require('node:child_process');
 const {
-  startRelay, stopRelay, connectPusher, sdkFor, subscribe, messages,
-  waitMessage, disconnectAll, waitFor, request, startWebhookReceiver,
+  connectPusher, sdkFor, subscribe, messages, waitMessage, disconnectAll,
+  waitFor, startWebhookReceiver,
 } = require('./lib');
-const { redisServer } = require('./lib/redis');
+const { startCluster, barrier: clusterBarrier } = require('./lib/cluster');
 
-let redis;
+let cluster;
 let A;
 let B;
 let sdkA;
 let rx;
 const clients = [];
 
-async function ready(relay) {
-  return (await request(relay.port, 'GET', '/readyz')).status === 200;
-}
-
 function redisCli(...args) {
-  return execFileSync('redis-cli', ['-p', String(redis.port), ...args],
-    { encoding: 'utf8', timeout: 5000 }).trim();
+  return cluster.cli(...args);
 }
 
-async function client(relay, user) {
-  const c = await connectPusher(relay, { user });
-  clients.push(c);
-  return c;
+function client(relay, u) {
+  return cluster.client(relay, { user: u });
 }
 
 function user(id) {
@@ -59,32 +51,28 @@ function removed(c, ch, id) {
 
 // A barrier event published through A reached every client in cs: the
 // member events Redis ordered before it have been delivered too.
-async function barrier(channel, cs) {
-  const tag = Math.random().toString(36).slice(2);
-  await sdkA.trigger(channel, 'barrier', { tag });
-  for (const c of cs) {
-    await waitMessage(c, 'barrier', channel, 5000, (m) => m.data && m.data.tag === tag);
-  }
+function barrier(channel, cs) {
+  return clusterBarrier(sdkA, channel, cs);
 }
 
 before(async () => {
-  redis = await redisServer();
+  cluster = await startCluster();
   rx = await startWebhookReceiver();
   const app = { webhook_url: rx.url };
-  A = await startRelay({ relay: { redis: redis.url, node_id: 'relay-a' }, app });
-  B = await startRelay({ relay: { redis: redis.url, node_id: 'relay-b' }, app });
+  A = await cluster.node('relay-a', { app });
+  B = await cluster.node('relay-b', { app });
   sdkA = sdkFor(A);
-  await waitFor(async () => (await ready(A)) && (await ready(B)) &&
-    Number(redisCli('ZCARD', 'sno:nodes')) === 2, 5000,
-  'both nodes ready with a lease');
 });
 
 after(async () => {
+  // The 120 and 80 concurrent clients are connected in bulk, not by
+  // cluster.client.
   disconnectAll(clients);
-  if (A) await stopRelay(A);
-  if (B) await stopRelay(B);
-  if (redis) await redis.stop();
-  if (rx) await rx.close();
+  try {
+    if (cluster) await cluster.stop();
+  } finally {
+    if (rx) await rx.close();
+  }
 });
 
 test('same_user_on_two_nodes_is_one_member_with_one_member_added', async () => {

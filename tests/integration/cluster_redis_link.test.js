@@ -3,13 +3,21 @@
 // connects to Redis on its event loop; while Redis is down /readyz says not
 // ready (redis:false) and the node keeps running with its websockets open;
 // when Redis comes back (restarted empty) the node reconnects by itself.
-// A bad redis URL is refused by --check-config with a clear error.
+// A bad redis URL is refused by --check-config with a clear error. A node
+// without node_id is named "<host name>-<listen port>". A SIGHUP reload that
+// changes redis, redis_prefix or node_id keeps the running values, logs
+// that they need a restart, and the node goes on publishing as before.
+// The node's Lua scripts, its 250 ms watch poll too, run as EVALSHA: the
+// script text crosses the link only once after Redis forgot it.
 const { test, after } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
+const os = require('node:os');
 const path = require('node:path');
-const { startRelay, stopRelay, request, waitFor, runRelayCli, tmpDir } = require('./lib');
-const { redisServer } = require('./lib/redis');
+const {
+  startRelay, stopRelay, request, waitFor, runRelayCli, tmpDir, sdkFor,
+} = require('./lib');
+const { startCluster } = require('./lib/cluster');
 const rawws = require('./lib/rawws');
 
 const cleanup = [];
@@ -23,13 +31,10 @@ async function readyz(port) {
 }
 
 test('readyz_follows_redis_down_and_back_and_the_node_stays_up', async () => {
-  const redis = await redisServer();
-  cleanup.push(() => redis.stop());
-  const relay = await startRelay({ relay: { redis: redis.url, node_id: 'relay-a' } });
-  cleanup.push(() => stopRelay(relay));
-
-  await waitFor(async () => (await readyz(relay.port)).status === 200, 5000,
-    'readyz 200 with redis up');
+  const cluster = await startCluster();
+  cleanup.push(() => cluster.stop());
+  const { redis } = cluster;
+  const relay = await cluster.node('relay-a'); // resolves once readyz is 200
   assert.equal((await readyz(relay.port)).body.redis, true);
 
   const ws = await rawws.connectFrames(relay);
@@ -73,4 +78,63 @@ test('check_config_refuses_a_bad_redis_url', () => {
   const r = runRelayCli(['-c', file, '--check-config']);
   assert.notEqual(r.status, 0);
   assert.match(r.stderr + r.stdout, /redis: 'http:\/\/127\.0\.0\.1:6379' must start with redis:\/\//);
+});
+
+test('node_id_defaults_to_host_name_and_listen_port', async () => {
+  const cluster = await startCluster();
+  cleanup.push(() => cluster.stop());
+  const a = await cluster.node(null);
+  const b = await cluster.node(null);
+  const host = os.hostname().replace(/[^A-Za-z0-9_.-]/g, '-').slice(0, 58);
+  for (const r of [a, b]) {
+    assert.ok(r.logs().includes(`msg="redis connected" host=127.0.0.1 ` +
+      `port=${cluster.redis.port} node=${host}-${r.port}`), r.logs());
+  }
+  assert.equal(cluster.num('ZCARD', 'sno:nodes'), 2);
+});
+
+test('sighup_with_a_changed_redis_keeps_the_running_one_and_says_restart', async () => {
+  const cluster = await startCluster();
+  cleanup.push(() => cluster.stop());
+  const relay = await cluster.node('relay-a');
+  const url = cluster.redis.url;
+  const text = fs.readFileSync(relay.configFile, 'utf8');
+  fs.writeFileSync(relay.configFile, text
+    .replace(/^redis = .*$/m, 'redis = redis://:pw@127.0.0.1:1/3')
+    .replace(/^node_id = .*$/m, 'node_id = relay-z\nredis_prefix = other'));
+  process.kill(relay.pid, 'SIGHUP');
+  await waitFor(() => /relay reloaded /.test(relay.logs()), 5000, 'the reload');
+  const logs = relay.logs();
+  assert.ok(logs.includes(`relay reload key=redis msg="takes effect at the next restart; ` +
+    `still ${url}"`), logs);
+  assert.match(logs, /key=redis_prefix msg="takes effect at the next restart; still sno"/);
+  assert.match(logs, /key=node_id msg="takes effect at the next restart; still relay-a"/);
+  assert.doesNotMatch(logs, /pw@/, 'a password in the log');
+  assert.ok(relay.alive());
+  assert.equal((await readyz(relay.port)).status, 200);
+  // Still on the first Redis, under the first prefix.
+  const r = await sdkFor(relay).trigger('after-hup', 'e', {});
+  assert.equal(r.status, 200);
+  assert.equal(cluster.num('EXISTS', 'sno:{1:after-hup}:m'), 1);
+  assert.equal(cluster.cli('KEYS', 'other:*'), '');
+});
+
+// Calls of cmd since the last CONFIG RESETSTAT (INFO commandstats).
+function calls(cluster, cmd) {
+  const m = cluster.cli('INFO', 'commandstats')
+    .match(new RegExp(`^cmdstat_${cmd}:calls=(\\d+)`, 'm'));
+  return m ? Number(m[1]) : 0;
+}
+
+test('scripts_run_by_evalsha_and_are_sent_again_once_after_a_flush', async () => {
+  const cluster = await startCluster();
+  cleanup.push(() => cluster.stop());
+  await cluster.node('relay-a');
+  cluster.cli('SCRIPT', 'FLUSH');
+  cluster.cli('CONFIG', 'RESETSTAT');
+  // 3 s of the watch poll (4/s) and the lease (1/s).
+  await waitFor(() => calls(cluster, 'evalsha') >= 15, 10000, '15 EVALSHA');
+  // Once per script after NOSCRIPT: the watch poll and the lease.
+  assert.ok(calls(cluster, 'eval') <= 2, `${calls(cluster, 'eval')} EVAL for ` +
+    `${calls(cluster, 'evalsha')} EVALSHA`);
 });

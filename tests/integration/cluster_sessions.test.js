@@ -15,22 +15,17 @@ const { test, before, after } = require('node:test');
 const assert = require('node:assert');
 const { bound, waitFor } = require('./lib/wait');
 const { subscribe, messages, disconnectAll } = require('./lib/clients');
-const { redisServer } = require('./lib/redis');
-const { request } = require('./lib/http');
+const { startCluster, ready } = require('./lib/cluster');
 const sno = require('./lib/sno');
 
 const CH = 'private-host-H';
 const CS = 'private-host-S';
-let H, S, redis, A, B, agent, cookie;
+let H, S, cluster, redis, A, B, agent, cookie;
 const clients = [];
 
 function diag() {
   return `\n--- A ---\n${A && A.logs()}\n--- B ---\n${B && B.logs()}` +
     `\n--- agent ---\n${agent && agent.stderr}`;
-}
-
-async function ready(relay) {
-  return (await request(relay.port, 'GET', '/readyz')).status === 200;
 }
 
 async function hostsRow(relay, id = 'H') {
@@ -47,7 +42,7 @@ async function historyOf(relay, id, since = 0) {
 }
 
 async function viewer(relay, channel) {
-  const c = await sno.connectMetricsPusher(relay);
+  const c = await cluster.metricsClient(relay);
   clients.push(c);
   await subscribe(c, channel);
   assert.ok(messages(c, 'pusher_internal:subscription_succeeded', channel)[0],
@@ -65,25 +60,17 @@ function assertRising(seqs, what) {
 before(async () => {
   H = sno.newHost('H', 'acme');
   S = sno.newHost('S', 'acme');
-  redis = await redisServer();
-  const conf = (node) => ({ relay: { redis: redis.url, node_id: node } });
-  A = await sno.startSnoRelay([H, S], conf('relay-a'));
-  B = await sno.startSnoRelay([H, S], conf('relay-b'));
-  await waitFor(async () => (await ready(A)) && (await ready(B)), 5000,
-    'both nodes ready with redis');
-  agent = await sno.startAgent(A.port, H);
+  cluster = await startCluster();
+  redis = cluster.redis;
+  A = await cluster.snoNode('relay-a', [H, S]);
+  B = await cluster.snoNode('relay-b', [H, S]);
+  agent = await cluster.agent([A], H);
   const l = await sno.login(A, 'alice', 'alice-pw');
   assert.strictEqual(l.status, 200, `login on A: ${l.status} ${l.body}`);
   cookie = l.cookie;
 });
 
-after(async () => {
-  disconnectAll(clients);
-  if (agent) await sno.stopDaemon(agent);
-  if (A) await A.stop();
-  if (B) await B.stop();
-  if (redis) await redis.stop();
-});
+after(() => cluster && cluster.stop());
 
 test('login_made_on_A_is_valid_on_B', async () => {
   const r = await sno.api(B, 'GET', '/api/v1/me', { cookie });
