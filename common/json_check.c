@@ -64,23 +64,19 @@ json_dup_key(const cJSON *item)
 int
 json_has_nul(const char *text, size_t len)
 {
-	size_t i;
+	const char *p = text, *end = text + len, *bs;
 
 	if (memchr(text, 0, len) != NULL)
 		return 1;
 	/* A backslash only starts an escape (JSON has none outside
 	 * strings); skipping the escaped byte keeps "\\u0000" (a backslash,
 	 * then text) apart from "\u0000". */
-	for (i = 0; i + 1 < len; i++) {
-		const char *bs = memchr(text + i, '\\', len - 1 - i);
-
-		if (bs == NULL)
-			break;
-		i = (size_t)(bs - text);
-		if (text[i + 1] == 'u' && len - i >= 6 &&
-		    memcmp(text + i + 2, "0000", 4) == 0)
+	while (end - p >= 2 &&
+	    (bs = memchr(p, '\\', (size_t)(end - p) - 1)) != NULL) {
+		if (bs[1] == 'u' && end - bs >= 6 &&
+		    memcmp(bs + 2, "0000", 4) == 0)
 			return 1;
-		i++;
+		p = bs + 2;
 	}
 	return 0;
 }

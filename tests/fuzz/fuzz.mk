@@ -38,15 +38,7 @@ FUZZ_SRC := $(wildcard common/*.c) agent/pfile.c agent/sample_cpu.c \
 	agent/proc_top.c \
 	agent/proc_pids.c agent/proc_cmd.c agent/proc_json.c agent/agent_conf.c \
 	agent/uplink.c agent/uplink_url.c agent/stream.c agent/sampler.c \
-	relay/auth.c relay/config.c relay/config_query.c relay/dash_parse.c \
-	relay/conn.c relay/http_head.c relay/http_frame.c \
-	relay/pusher.c relay/channel.c relay/host.c relay/http_api.c \
-	relay/webhook.c relay/metrics.c relay/sendq.c relay/fleet.c \
-	relay/agent_api.c relay/httpd.c relay/dash_api.c relay/dash_login.c \
-	relay/reload.c relay/cluster.c relay/cluster_conn.c \
-	relay/cluster_pub.c relay/cluster_presence.c relay/cluster_lua.c \
-	relay/cluster_api.c relay/cluster_deliver.c relay/cluster_host.c \
-	relay/cluster_login.c relay/cluster_sample.c relay/cluster_throttle.c
+	$(filter-out relay/main.c relay/lws_%.c,$(wildcard relay/*.c))
 FUZZ_OBJ := $(FUZZ_SRC:%.c=$(FB)/obj/%.o)
 FUZZ_BIN := $(FUZZ_TARGETS:%=$(FB)/fuzz_%)
 
