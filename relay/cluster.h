@@ -185,4 +185,8 @@ int	cluster_cache_replayed(const char *p, size_t len);
  * length in *dlen; NULL when p is not one. */
 const char *cluster_cache_data(const char *p, size_t len, size_t *dlen);
 
+/* cluster_api.c: answers q 503 with Retry-After: 1, saying why the
+ * cluster could not serve it. */
+void cluster_http_unavailable(struct http_req *q, const char *why);
+
 #endif

@@ -31,8 +31,8 @@ struct read {
 	int presence;		/* R_ONE: of a presence channel */
 };
 
-static void
-unavailable(struct http_req *q, const char *why)
+void
+cluster_http_unavailable(struct http_req *q, const char *why)
 {
 	http_header_add(q, "retry-after:", "1");
 	http_error(q, 503, "Cluster unavailable: %s; retry", why);
@@ -41,7 +41,7 @@ unavailable(struct http_req *q, const char *why)
 static void
 read_due(struct http_req *q)
 {
-	unavailable(q, "Redis did not answer in time");
+	cluster_http_unavailable(q, "Redis did not answer in time");
 }
 
 static long long
@@ -133,7 +133,7 @@ on_read(redisReply *rep, void *priv)
 	if (q == NULL)
 		goto out;
 	if (rep == NULL || rep->type != REDIS_REPLY_ARRAY) {
-		unavailable(q, rep ? "Redis refused the read" :
+		cluster_http_unavailable(q, rep ? "Redis refused the read" :
 		    "Redis connection lost");
 		goto out;
 	}
@@ -200,7 +200,7 @@ cluster_api_read(struct http_req *q)
 	if (!cluster_ready() ||
 	    lua_run(cluster_cmd(), LUA_READ, 6, args, on_read, rd) < 0) {
 		free(rd);
-		unavailable(q, "Redis is not connected");
+		cluster_http_unavailable(q, "Redis is not connected");
 		return 1;
 	}
 	q->status = 0;

@@ -84,16 +84,9 @@ cluster_ctl_subscribe(redisAsyncContext *sub)
 }
 
 static void
-unavailable(struct http_req *q, const char *why)
-{
-	http_header_add(q, "retry-after:", "1");
-	http_error(q, 503, "Cluster unavailable: %s; retry", why);
-}
-
-static void
 ctl_due(struct http_req *q)
 {
-	unavailable(q, "Redis did not answer in time");
+	cluster_http_unavailable(q, "Redis did not answer in time");
 }
 
 static void
@@ -108,7 +101,7 @@ on_published(redisAsyncContext *ac, void *reply, void *priv)
 	if (q == NULL)
 		return;		/* answered 503 at the deadline */
 	if (r == NULL || r->type != REDIS_REPLY_INTEGER)
-		unavailable(q, r ? "Redis refused the message" :
+		cluster_http_unavailable(q, r ? "Redis refused the message" :
 		    "Redis connection lost");
 	else
 		http_reply_resp(q, 200, "application/json");
@@ -148,7 +141,7 @@ cluster_ctl_request(struct http_req *q)
 	    !terminate_path(q->path, id, sizeof(id), uid, sizeof(uid)))
 		return 0;
 	if (ac == NULL || !cluster_pub_up()) {
-		unavailable(q, "Redis is not connected");
+		cluster_http_unavailable(q, "Redis is not connected");
 		return 1;
 	}
 	buf_init(&b, SIZE_MAX);
@@ -164,7 +157,7 @@ cluster_ctl_request(struct http_req *q)
 	    cluster_prefix(), b.data, b.len) != REDIS_OK) {
 		free(rid);
 		buf_free(&b);
-		unavailable(q, "Redis is not connected");
+		cluster_http_unavailable(q, "Redis is not connected");
 		return 1;
 	}
 	buf_free(&b);
